@@ -1,0 +1,53 @@
+"""The ``khabar`` command. Each subcommand lives in its own module, imported only when used.
+
+A subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "evaluate": ("khabar.evaluation.command", "score predictions against gold JSONL"),
+    "analyze": ("khabar.analyze_command", "analyse articles (.txt, .jsonl or -) with a model"),
+    "train": ("khabar.training.command", "fine-tune a KhabarModel from a YAML config"),
+    "pretrain": ("khabar.training.pretrain_command", "pretrain a compact Arabic encoder from a YAML config"),
+    "bootstrap": ("khabar.bootstrap.command", "rule-based silver quotations for raw news JSONL"),
+    "bench": ("khabar.bench", "time khabar against the transformers token-classification pipeline"),
+}
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(COMMANDS[name][0].rsplit(".", 1)[0]) and exc.name.startswith("khabar"):
+            return None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="khabar", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = argv[0] if argv and argv[0] in COMMANDS else None
+    for name, (_, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == wanted:  # only the chosen subcommand's module is imported
+            mod = _module(name)
+            if mod is None:
+                print(f"khabar {name}: not available in this version yet", file=sys.stderr)
+                return 2
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0 if args.command is None else 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
