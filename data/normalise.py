@@ -1,0 +1,280 @@
+"""AraBERT v0.2-compatible text normalisation that remembers where every character came from.
+
+The model reads normalised text, but every span we report must index the *original* article
+(``shared/docs/annotation-guidelines.md``). :func:`normalise` therefore returns the normalised
+text together with, for each normalised character, the original character span it stands for, and
+:meth:`Normalised.to_original` / :meth:`Normalised.from_original` translate spans both ways.
+
+Rules (those of ``ArabertPreprocessor("bert-base-arabertv02").preprocess``, aub-mind/arabert
+``preprocess.py``, except where marked *deviation*):
+
+1. HTML entities are unescaped (``&quot;`` -> ``"``); only the complete ``&name;`` / ``&#N;`` /
+   ``&#xN;`` forms (*deviation*: ``html.unescape`` also accepts a few without ``;``).
+2. Diacritics (tashkeel, U+064B-065F, superscript alef U+0670, Quranic marks), tatweel U+0640,
+   other combining marks and invisible format characters (RLM/LRM, ZWJ/ZWNJ, BOM, soft hyphen,
+   variation selectors) are deleted. A deleted character is attached to the character before it
+   (so a word span recovers ``كتابُ`` with its final vowel). *Deviation*: AraBERT turns the
+   format characters it does not know into spaces, which splits words at a stray U+200F.
+3. URLs, e-mail addresses, @mentions and HTML tags are dropped (turned into a word break).
+   *Deviation*: AraBERT replaces them with ``[رابط]``/``[بريد]``/``[مستخدم]``; for entity and
+   quotation spans a placeholder would only be a token that maps to nothing.
+4. Arabic-Indic digits (U+0660-0669) and Persian digits (U+06F0-06F9) become 0-9 (*deviation*:
+   AraBERT v0.2 keeps them, and its digit/letter regex splits them apart, ``٢٠١٦`` -> ``٢٠١ ٦``).
+5. Every punctuation mark or symbol kept gets a space on each side, brackets ``[ ]`` included
+   (*deviation*: AraBERT keeps ``[ ]`` attached, for its placeholders).
+6. Digits and Arabic letters that touch are separated (``2016م`` -> ``2016 م``); Latin letters
+   and digits stay together (``COVID19``), as in AraBERT.
+7. Emoji and other pictographic symbols (Unicode ``So``, ``Sk`` beyond ASCII, controls,
+   private use) are dropped, as AraBERT does with ``keep_emojis=False``. *Deviation*: letters of
+   other scripts (``é``, Persian ``گ``) are kept as word characters instead of being dropped,
+   so ``Hervé`` is not cut in two; the tokenizer maps what it does not know to ``[UNK]``.
+8. Whitespace runs (``\\t``, ``\\n``, U+00A0, ...) collapse to one space; the ends are stripped.
+   Hamza forms and alef variants are kept (no alef normalisation for v0.2).
+
+The result is idempotent: ``normalise(normalise(x).text).text == normalise(x).text``.
+
+Implementation: three linear passes driven by compiled regexes, never a regex per character,
+so a 4 KB article takes well under a millisecond per pass.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+__all__ = ["Normalised", "normalise", "strip_diacritics", "normalise_name"]
+
+# --- character classes ------------------------------------------------------------------------
+
+TATWEEL = "\u0640"
+# Arabic diacritics proper: harakat, tanwin, shadda, sukun, extended marks, superscript alef and
+# the Quranic annotation marks. (U+06DD/06DE are signs, not marks; U+06E5/06E6 are small letters.)
+_ARABIC_MARKS = "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e4\u06e7\u06e8\u06ea-\u06ed"
+_DIACRITICS_RE = re.compile(f"[{_ARABIC_MARKS}]")
+
+
+def _build_deletable_class() -> str:
+    """All combining marks (Mn, Me) and format characters (Cf) of the BMP, as a regex class body.
+
+    Built once at import (~65k code points, a few ms) so the per-article work is one regex."""
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x10000):
+        if unicodedata.category(chr(cp)) in ("Mn", "Me", "Cf") or cp == 0x0640:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    body = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    # Supplementary planes: tag characters and variation selectors (emoji sequences).
+    return body + "\U000e0000-\U000e0fff\U0001f3fb-\U0001f3ff"
+
+
+_DELETABLE = _build_deletable_class()
+_ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+# Stage 1: deletions and HTML entities, one pass.
+_STAGE1_RE = re.compile(f"(?P<del>[{_DELETABLE}]+)|(?P<ent>{_ENTITY})")
+_DELETE_RE = re.compile(f"[{_DELETABLE}]+")
+
+_DIGITS = str.maketrans({**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}})
+
+# Stage 2: things dropped whole. Every alternative needs a '.', '@', ':' or '<' glued to a word
+# character; normalised text never has those (punctuation is always spaced), which is what makes
+# normalisation idempotent.
+_DROP_RE = re.compile(
+    r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>\n]{0,200})?/?>"  # HTML tag
+    r"|(?:https?|ftp)://[^\s<>\"«»“”]+"  # URL with scheme
+    r"|www\.[^\s<>\"«»“”]+"  # bare www.
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
+    r"|(?:[A-Za-z0-9-]+\.)+(?:com|org|net|gov|edu|int|info|tv|co|uk|fr|de|ru|me|ly|io)\b(?:/[^\s<>\"«»“”]*)?"  # domain
+    r"|@\w+"  # mention
+)
+
+# Arabic-script letters (the class whose contact with digits is broken up, rule 6).
+_ARABIC_LETTERS = "\u0620-\u063f\u0641-\u064a\u066e\u066f\u0671-\u06d3\u06d5\u06ee\u06ef\u06fa-\u06fc\u06ff\u0750-\u077f"
+# Stage 3 tokens: Arabic-letter run | ASCII digit run | other word-character run | one mark.
+_TOKEN_RE = re.compile(
+    f"(?P<A>[{_ARABIC_LETTERS}]+)|(?P<D>[0-9]+)|(?P<O>[^\\W_0-9{_ARABIC_LETTERS}]+)|(?P<P>[^\\w\\s]|_)"
+)
+_NON_WORD_RE = re.compile(r"[^\w\s]")
+_KEEP_CATEGORIES = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc"}
+_mark_cache: dict[str, str] = {}
+
+
+def _keep_or_blank(m: re.Match[str]) -> str:
+    """Punctuation and maths/currency symbols are kept; emoji, other symbols, controls become a
+    space (same length, so offsets stay aligned)."""
+    c = m.group()
+    r = _mark_cache.get(c)
+    if r is None:
+        cat = unicodedata.category(c)
+        keep = cat in _KEEP_CATEGORIES or (cat == "Sk" and c < "\x80")
+        r = _mark_cache[c] = c if keep else " "
+    return r
+
+
+# --- result -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Normalised:
+    """Normalised text and its alignment to the original.
+
+    ``offsets[i]`` is the original index of normalised character ``i``; ``ends[i]`` the (exclusive)
+    end of the original stretch it stands for (a letter plus the diacritics deleted after it, a
+    whole ``&quot;``...). Both lists are non-decreasing. An inserted space gets an empty stretch at
+    the end of the character before it.
+    """
+
+    text: str
+    offsets: list[int]
+    original: str
+    ends: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.ends:
+            self.ends = [o + 1 for o in self.offsets]
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Normalised span ``[start, end)`` -> the tight original span it covers.
+
+        Spaces at the edges of the span are ignored; a span of nothing but spaces (or an empty one)
+        maps to an empty span at the corresponding original position."""
+        n = len(self.text)
+        if not 0 <= start <= end <= n:
+            raise ValueError(f"span [{start}, {end}) out of range for a normalised text of {n} characters")
+        t = self.text
+        while start < end and t[start] == " ":
+            start += 1
+        while end > start and t[end - 1] == " ":
+            end -= 1
+        if start == end:
+            pos = self.offsets[start] if start < n else len(self.original)
+            return pos, pos
+        return self.offsets[start], self.ends[end - 1]
+
+    def from_original(self, start: int, end: int) -> tuple[int, int]:
+        """Original span -> the normalised span of the characters that overlap it (tight).
+
+        Use it to carry gold spans onto the model's text; a span that covers only deleted
+        characters (a lone diacritic, a dropped URL) maps to an empty span."""
+        m = len(self.original)
+        if not 0 <= start <= end <= m:
+            raise ValueError(f"span [{start}, {end}) out of range for an original text of {m} characters")
+        s = bisect_right(self.ends, start)  # first char ending after `start`
+        e = bisect_left(self.offsets, end)  # first char starting at or after `end`
+        t = self.text
+        while s < e and (t[s] == " " or self.ends[s] <= start):
+            s += 1
+        while e > s and t[e - 1] == " ":
+            e -= 1
+        return (s, e) if s < e else (s, s)
+
+
+# --- the three passes --------------------------------------------------------------------------
+
+
+def _stage1(text: str) -> tuple[str, list[int], list[int]]:
+    """Delete marks/format characters (attached to the previous character) and unescape entities."""
+    if "&" not in text and not _DELETE_RE.search(text):
+        return text, list(range(len(text))), list(range(1, len(text) + 1))
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    last_space = True  # whether the last kept character is whitespace (or there is none)
+    pos = 0
+    for m in _STAGE1_RE.finditer(text):
+        m0, m1 = m.span()
+        if m0 > pos:
+            parts.append(text[pos:m0])
+            starts.extend(range(pos, m0))
+            ends.extend(range(pos + 1, m0 + 1))
+            last_space = text[m0 - 1].isspace()
+        if m.lastgroup == "del":
+            if not last_space and ends and ends[-1] == m0:
+                ends[-1] = m1
+        else:
+            raw = m.group()
+            u = html.unescape(raw)
+            if u == raw:  # unknown entity name: plain text
+                parts.append(raw)
+                starts.extend(range(m0, m1))
+                ends.extend(range(m0 + 1, m1 + 1))
+                last_space = False
+            else:
+                u = _DELETE_RE.sub("", u)
+                if u:
+                    parts.append(u)
+                    starts.extend([m0] * len(u))
+                    ends.extend([m1] * len(u))
+                    last_space = u[-1].isspace()
+                elif not last_space and ends and ends[-1] == m0:  # an escaped diacritic
+                    ends[-1] = m1
+        pos = m1
+    if pos < len(text):
+        parts.append(text[pos:])
+        starts.extend(range(pos, len(text)))
+        ends.extend(range(pos + 1, len(text) + 1))
+    return "".join(parts), starts, ends
+
+
+def _stage2(s1: str) -> str:
+    """Same-length rewrite: digits to 0-9, dropped things and rejected symbols to spaces."""
+    s = s1.translate(_DIGITS)
+    if "@" in s or "." in s or "<" in s or ":" in s:
+        s = _DROP_RE.sub(lambda m: " " * (m.end() - m.start()), s)
+    return _NON_WORD_RE.sub(_keep_or_blank, s)
+
+
+def normalise(text: str) -> Normalised:
+    """Normalise ``text`` the AraBERT v0.2 way (see the module docstring) and keep the alignment."""
+    s1, starts, ends = _stage1(text)
+    s2 = _stage2(s1)
+    out: list[str] = []
+    o_starts: list[int] = []
+    o_ends: list[int] = []
+    prev_kind = ""
+    prev_end = -1
+    for m in _TOKEN_RE.finditer(s2):
+        kind = m.lastgroup or ""
+        t0, t1 = m.span()
+        if prev_kind:
+            glued = (
+                t0 == prev_end
+                and kind != "P"
+                and prev_kind != "P"
+                and not (prev_kind == "A" and kind == "D")
+                and not (prev_kind == "D" and kind == "A")
+            )
+            if not glued:
+                here = o_ends[-1]
+                out.append(" ")
+                o_starts.append(here)
+                o_ends.append(here)
+        out.append(m.group())
+        o_starts.extend(starts[t0:t1])
+        o_ends.extend(ends[t0:t1])
+        prev_kind, prev_end = kind, t1
+    return Normalised("".join(out), o_starts, text, o_ends)
+
+
+# --- plain helpers -----------------------------------------------------------------------------
+
+
+def strip_diacritics(text: str) -> str:
+    """Remove Arabic diacritics (tashkeel, superscript alef, Quranic marks); tatweel is kept."""
+    return _DIACRITICS_RE.sub("", text)
+
+
+_NAME_MAP = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", TATWEEL: None})
+_SPACES_RE = re.compile(r"\s+")
+
+
+def normalise_name(name: str) -> str:
+    """The guidelines' attribution normalisation: diacritics and tatweel removed, alef variants
+    ``أإآٱ`` -> ``ا``, ``ى`` -> ``ي``, ``ة`` -> ``ه``, whitespace collapsed. For comparing names,
+    never for text whose offsets matter."""
+    s = _DELETE_RE.sub("", name).translate(_NAME_MAP)
+    return _SPACES_RE.sub(" ", s).strip()
