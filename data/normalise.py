@@ -80,16 +80,18 @@ _DELETE_RE = re.compile(f"[{_DELETABLE}]+")
 
 _DIGITS = str.maketrans({**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}})
 
+# A URL runs to the next space, bracket or quote, and does not take sentence punctuation with it.
+_URL_BODY = r"(?:[^\s<>\"«»“”()\[\]،]*[^\s<>\"«»“”()\[\]،.,:;!?؟'])?"
 # Stage 2: things dropped whole. Every alternative needs a '.', '@', ':' or '<' glued to a word
 # character; normalised text never has those (punctuation is always spaced), which is what makes
 # normalisation idempotent.
 _DROP_RE = re.compile(
     r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>\n]{0,200})?/?>"  # HTML tag
-    r"|(?:https?|ftp)://[^\s<>\"«»“”]+"  # URL with scheme
-    r"|www\.[^\s<>\"«»“”]+"  # bare www.
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
-    r"|(?:[A-Za-z0-9-]+\.)+(?:com|org|net|gov|edu|int|info|tv|co|uk|fr|de|ru|me|ly|io)\b(?:/[^\s<>\"«»“”]*)?"  # domain
-    r"|@\w+"  # mention
+    + r"|(?:(?:https?|ftp)://|www\.)" + _URL_BODY  # URL with scheme, or bare www.
+    + r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail
+    + r"|(?:[A-Za-z0-9-]+\.)+(?:com|org|net|gov|edu|int|info|tv|co|uk|fr|de|ru|me|ly|io)\b"  # domain
+    + r"(?:/" + _URL_BODY + ")?"
+    + r"|@\w+"  # mention
 )
 
 # Arabic-script letters (the class whose contact with digits is broken up, rule 6).
