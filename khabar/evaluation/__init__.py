@@ -31,4 +31,8 @@ def load_metric(name: str, **kwargs) -> "evaluate.EvaluationModule":
         raise ValueError(f"unknown metric {name!r}; the packaged metrics are {list(METRIC_NAMES)}")
     import evaluate  # heavy (datasets, pyarrow): only when a metric module is asked for
 
+    # Eval sets here are small: keeping them in memory spares the Arrow cache files and their
+    # locks under ~/.cache, which concurrent runs on one machine would otherwise share.
+    if kwargs.get("num_process", 1) == 1:
+        kwargs.setdefault("keep_in_memory", True)
     return evaluate.load(str(METRICS_DIR / name / f"{name}.py"), **kwargs)
