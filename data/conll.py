@@ -1,0 +1,181 @@
+"""CoNLL/BIO reader: one token per line, tags in IOB2, blank line between sentences.
+
+Every sentence becomes an :class:`Article` whose text is its tokens joined by single spaces and
+whose entities are character spans into that text, so NER corpora and annotated news share one
+data model (and one scorer).
+
+Formats handled (all in ``shared/data``):
+
+* ANERcorp (CAMeL Lab split): ``token TAG`` with ``PERS``/``ORG``/``LOC``/``MISC``.
+* AQMAR (Topcoder split): ``token TAG`` with ``PER``/``ORG``/``LOC``/``MIS``.
+* Wojood (nested): ``token TAG [TAG ...]``, one column per nesting layer, the first the
+  outermost; ``layer`` picks the column (missing columns are ``O``). Pass a ``label_map``
+  for its 21 types, e.g. :data:`WOJOOD_LABEL_MAP`.
+* CoNLL-2003 style ``token POS CHUNK TAG``: when the extra columns are not all tags, the last
+  column is the tag. ``-DOCSTART-`` lines separate documents and are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+from khabar.data.article import Article, Entity, InputError, _raise, warn
+
+__all__ = ["ConllCorpus", "read_conll", "DEFAULT_LABEL_MAP", "WOJOOD_LABEL_MAP"]
+
+# Source entity type -> our label (``None``: read as O on purpose).
+DEFAULT_LABEL_MAP: dict[str, str | None] = {
+    "PER": "PER", "PERS": "PER", "ORG": "ORG", "LOC": "LOC", "MISC": "MISC", "MIS": "MISC",
+}
+# Wojood's flat-enough mapping (shared/data/wojood-sample/SOURCE.md): people, organisations and
+# places map; GPE and FAC are places; NORP, EVENT, PRODUCT, LAW and LANGUAGE are MISC-like named
+# things; numbers, dates, occupations and websites are not named entities in our guidelines.
+WOJOOD_LABEL_MAP: dict[str, str | None] = {
+    "PERS": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC", "FAC": "LOC",
+    "NORP": "MISC", "EVENT": "MISC", "PRODUCT": "MISC", "LAW": "MISC", "LANGUAGE": "MISC",
+    "OCC": None, "DATE": None, "TIME": None, "CARDINAL": None, "ORDINAL": None, "PERCENT": None,
+    "QUANTITY": None, "UNIT": None, "MONEY": None, "CURR": None, "WEBSITE": None,
+}
+
+_TAG_RE = re.compile(r"^(?:O|([BI])-(\S+))$")
+
+
+@dataclass
+class ConllCorpus:
+    """What :func:`read_conll` read, with the numbers worth checking against the corpus's README."""
+
+    articles: list[Article] = field(default_factory=list)
+    n_sentences: int = 0
+    n_tokens: int = 0
+    # Stray I-X (after O or another type) read as B-X: IOB1-style or broken input.
+    n_repaired: int = 0
+    # Entities per mapped label.
+    label_counts: Counter[str] = field(default_factory=Counter)
+    # Entities skipped because their type maps to None or is unknown with drop_unknown=True.
+    dropped_counts: Counter[str] = field(default_factory=Counter)
+    n_errors: int = 0
+
+
+def read_conll(
+    path: str | Path,
+    *,
+    label_map: Mapping[str, str | None] | None = None,
+    on_error: Callable[[InputError], None] | None = warn,
+    drop_unknown: bool = False,
+    layer: int = 0,
+) -> ConllCorpus:
+    """Read a CoNLL/BIO file into one :class:`Article` per sentence.
+
+    ``label_map`` maps source types to labels (default :data:`DEFAULT_LABEL_MAP`); a type mapped
+    to ``None`` is read as O. A type not in the map is an :class:`InputError` (file, line) sent to
+    ``on_error`` and that token is read as O, unless ``drop_unknown=True`` drops it silently
+    (counted in ``dropped_counts``). ``on_error=None`` raises on the first problem.
+    Article ids are ``f"{file stem}-{sentence index}"`` (from 0); ``meta["tokens"]`` holds each
+    token's ``[start, end]`` in the article text.
+    """
+    path = Path(path)
+    lmap = dict(DEFAULT_LABEL_MAP if label_map is None else label_map)
+    report = on_error or _raise
+    corpus = ConllCorpus()
+    stem = path.stem
+
+    tokens: list[str] = []
+    tags: list[tuple[str, str | None, int]] = []  # (B/I/O, source type, line number)
+
+    def error(msg: str, lineno: int, fld: str | None = None) -> None:
+        corpus.n_errors += 1
+        report(InputError(msg, str(path), lineno, fld))
+
+    def flush() -> None:
+        if not tokens:
+            return
+        text_parts: list[str] = []
+        spans: list[list[int]] = []
+        pos = 0
+        for tok in tokens:
+            spans.append([pos, pos + len(tok)])
+            text_parts.append(tok)
+            pos += len(tok) + 1
+        text = " ".join(text_parts)
+        entities: list[Entity] = []
+        cur: list | None = None  # [source type, first token, last token]
+        closed: list[list] = []
+        for i, (bio, typ, _line) in enumerate(tags):
+            if bio == "I" and cur is not None and cur[0] == typ and cur[2] == i - 1:
+                cur[2] = i
+                continue
+            if cur is not None:
+                closed.append(cur)
+                cur = None
+            if bio == "I":
+                corpus.n_repaired += 1
+            if bio in ("B", "I"):
+                cur = [typ, i, i]
+        if cur is not None:
+            closed.append(cur)
+        for typ, first, last in closed:
+            label = lmap.get(typ)
+            if label is None:
+                corpus.dropped_counts[typ] += 1
+                continue
+            entities.append(Entity(spans[first][0], spans[last][1], label))
+            corpus.label_counts[label] += 1
+        corpus.articles.append(
+            Article(f"{stem}-{corpus.n_sentences}", text, entities, None, {"tokens": spans})
+        )
+        corpus.n_sentences += 1
+        corpus.n_tokens += len(tokens)
+        tokens.clear()
+        tags.clear()
+
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                error(f"invalid UTF-8 at byte {exc.start} of the line; line skipped", lineno)
+                continue
+            parts = line.split()
+            if not parts:
+                flush()
+                continue
+            if parts[0] == "-DOCSTART-":
+                flush()
+                continue
+            if len(parts) == 1:
+                error(f"expected 'token TAG', got one column {parts[0]!r}; read as an O token", lineno, "tag")
+                tokens.append(parts[0])
+                tags.append(("O", None, lineno))
+                continue
+            cols = parts[1:]
+            if all(_TAG_RE.match(c) for c in cols):
+                tag = cols[layer] if layer < len(cols) else "O"
+            else:
+                tag = cols[-1]
+            tokens.append(parts[0])
+            m = _TAG_RE.match(tag)
+            if m is None:
+                error(f"malformed tag {tag!r} (expected O, B-TYPE or I-TYPE); read as O", lineno, "tag")
+                tags.append(("O", None, lineno))
+                continue
+            if tag == "O":
+                tags.append(("O", None, lineno))
+                continue
+            bio, typ = m.group(1), m.group(2)
+            if typ not in lmap:
+                if drop_unknown:
+                    # Still a span boundary, so the next I- of a known type is not glued to it.
+                    tags.append((bio, typ, lineno))  # dropped when its span closes
+                    continue
+                known = sorted(lmap)
+                error(f"unknown entity type {typ!r} in tag {tag!r}; known types are {known} "
+                      "(pass label_map=..., or drop_unknown=True); read as O", lineno, "tag")
+                tags.append(("O", None, lineno))
+                continue
+            tags.append((bio, typ, lineno))
+    flush()
+    return corpus
