@@ -11,7 +11,12 @@ from khabar.data.article import (
     read_articles,
     write_articles,
 )
+from khabar.data.conll import ConllCorpus, read_conll
+from khabar.data.news import iter_news, read_text_file
+from khabar.data.normalise import Normalised, normalise, normalise_name, strip_diacritics
+from khabar.data.sentences import split_sentences
 
+# khabar.data.hf is not imported here: it pulls in `datasets` (slow), import it where needed.
 __all__ = [
     "ENTITY_LABELS",
     "QUOTE_TYPES",
@@ -22,4 +27,13 @@ __all__ = [
     "Span",
     "read_articles",
     "write_articles",
+    "ConllCorpus",
+    "read_conll",
+    "iter_news",
+    "read_text_file",
+    "Normalised",
+    "normalise",
+    "normalise_name",
+    "strip_diacritics",
+    "split_sentences",
 ]
