@@ -1,0 +1,90 @@
+"""`KhabarConfig`: the encoder's config (nested dict) plus labels, windows, heads and loss weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig, PretrainedConfig
+
+from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES
+
+TASKS = ("entity", "quote", "cue", "source", "attribution")
+
+
+class KhabarConfig(PretrainedConfig):
+    """Configuration of :class:`~khabar.model.modeling.KhabarModel`.
+
+    ``encoder`` is the full ``to_dict()`` of a BERT-family config (it carries its own ``model_type``),
+    so one ``config.json`` describes the whole model and no remote code is ever needed to rebuild it.
+    """
+
+    model_type = "khabar"
+
+    def __init__(
+        self,
+        encoder: dict[str, Any] | None = None,
+        entity_labels: tuple[str, ...] | list[str] = ENTITY_LABELS,
+        quote_types: tuple[str, ...] | list[str] = QUOTE_TYPES,
+        max_length: int = 512,
+        window_overlap: int = 64,
+        classifier_dropout: float = 0.1,
+        attribution_size: int = 128,
+        attribution_feature_size: int = 32,
+        loss_weights: dict[str, float] | None = None,
+        training_summary: dict[str, Any] | None = None,
+        card: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        self.encoder = dict(encoder) if encoder is not None else {"model_type": "bert"}
+        if "model_type" not in self.encoder:
+            raise ValueError("KhabarConfig(encoder=...): the encoder dict needs a 'model_type' (e.g. 'bert')")
+        self.entity_labels = list(entity_labels)
+        self.quote_types = list(quote_types)
+        self.max_length = int(max_length)
+        self.window_overlap = int(window_overlap)
+        self.classifier_dropout = float(classifier_dropout)
+        self.attribution_size = int(attribution_size)
+        self.attribution_feature_size = int(attribution_feature_size)
+        weights = {task: 1.0 for task in TASKS}
+        unknown = set(loss_weights or {}) - set(TASKS)
+        if unknown:
+            raise ValueError(f"KhabarConfig(loss_weights=...): unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
+        weights.update({k: float(v) for k, v in (loss_weights or {}).items()})
+        self.loss_weights = weights
+        # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
+        self.training_summary = training_summary
+        # Extra model-card metadata: {"datasets": [...], "metrics": [...], "tags": [...]}.
+        self.card = card or {}
+        kwargs.setdefault("initializer_range", self.encoder.get("initializer_range", 0.02))
+        super().__init__(**kwargs)
+        self._validate_windows()
+
+    def _validate_windows(self) -> None:
+        max_pos = self.encoder.get("max_position_embeddings")
+        if max_pos is not None and self.max_length > max_pos:
+            raise ValueError(
+                f"KhabarConfig: max_length={self.max_length} exceeds the encoder's max_position_embeddings={max_pos}; "
+                f"set max_length <= {max_pos}"
+            )
+        if self.max_length < 8:
+            raise ValueError(f"KhabarConfig: max_length={self.max_length} is too small (need >= 8)")
+        if not 0 <= self.window_overlap <= (self.max_length - 2) // 2:
+            raise ValueError(
+                f"KhabarConfig: window_overlap={self.window_overlap} must be in [0, {(self.max_length - 2) // 2}] "
+                f"(at most half of a window of max_length={self.max_length})"
+            )
+
+    @property
+    def encoder_config(self) -> PretrainedConfig:
+        """The encoder's own config object (``BertConfig`` etc.), rebuilt from the nested dict."""
+        enc = dict(self.encoder)
+        return AutoConfig.for_model(enc.pop("model_type"), **enc)
+
+    # Label schemes (the order defines the ids; see khabar.model.features for the tag strings).
+    @property
+    def entity_tags(self) -> list[str]:
+        return ["O"] + [f"{p}-{label}" for label in self.entity_labels for p in ("B", "I")]
+
+    @property
+    def quote_tags(self) -> list[str]:
+        return ["O"] + [f"{p}-{qtype}" for qtype in self.quote_types for p in ("B", "I")]

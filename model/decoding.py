@@ -1,0 +1,116 @@
+"""Token tag probabilities -> character spans with scores, and the span clean-ups of the guidelines.
+
+Decoding is word-level (the first sub-word carries a word's prediction, as in training); a span's
+characters run from its first word's start to its last word's end in the ORIGINAL text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from khabar.model.features import TokenizedArticle
+
+QUOTE_MARKS = "\"'«»“”„‟‹›″＂`"
+FINAL_PUNCT = ".!?؟،,؛;:…"
+
+
+@dataclass
+class TokenSpan:
+    start: int  # token range [start, end) in the article
+    end: int
+    label: str
+    score: float
+
+
+def word_probs(tok: TokenizedArticle, probs: torch.Tensor) -> torch.Tensor:
+    """Rows of ``probs`` (n_tokens, n_tags) at each word's first sub-word: (n_words, n_tags)."""
+    first = torch.tensor([w[0] for w in tok.words], dtype=torch.long)
+    return probs[first]
+
+
+def decode_bio(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> list[TokenSpan]:
+    """Spans from BIO probabilities with the lenient rule: ``I-X`` after ``O`` or another label
+    opens a new span. ``tags`` as in :func:`khabar.model.features.entity_scheme`; plain ``B``/``I``
+    (cue, source) give spans labelled ``""``. Score: mean probability of the chosen tags."""
+    wp = word_probs(tok, probs)  # (n_words, n_tags)
+    best_p, best = wp.max(-1)
+    spans: list[TokenSpan] = []
+    cur: list = []  # [first word, last word, label, probs...]
+    for i, (t, p) in enumerate(zip(best.tolist(), best_p.tolist())):
+        tag = tags[t]
+        bio, _, label = tag.partition("-")
+        if bio == "O":
+            cur = _close(cur, spans, tok)
+        elif bio == "B" or not cur or cur[2] != label or cur[1] != i - 1:
+            cur = _close(cur, spans, tok)
+            cur = [i, i, label, p]
+        else:
+            cur[1] = i
+            cur.append(p)
+    _close(cur, spans, tok)
+    return spans
+
+
+def _close(cur: list, spans: list[TokenSpan], tok: TokenizedArticle) -> list:
+    if cur:
+        scores = cur[3:]
+        spans.append(TokenSpan(tok.words[cur[0]][0], tok.words[cur[1]][1], cur[2], sum(scores) / len(scores)))
+    return []
+
+
+def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) -> list[TokenSpan]:
+    """Quotation spans: B/I/O decided on probabilities summed over types (a long passage does not
+    break where the type is unsure), the span's type by its summed type probabilities."""
+    wp = word_probs(tok, probs)  # (n_words, 1 + 2 * n_types)
+    b = wp[:, 1::2]  # (n_words, n_types)
+    i_ = wp[:, 2::2]
+    collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (n_words, 3)
+    type_mass = b + i_  # (n_words, n_types)
+    best_p, best = collapsed.max(-1)
+    spans: list[TokenSpan] = []
+    start = None
+    for w, t in enumerate(best.tolist() + [0]):
+        if start is not None and t != 2:
+            mass = type_mass[start:w].sum(0)
+            qtype = types[int(mass.argmax())]
+            score = float(best_p[start:w].mean())
+            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
+            start = None
+        if t == 1 or (t == 2 and start is None):
+            start = w
+    return spans
+
+
+def char_span(tok: TokenizedArticle, span: TokenSpan) -> tuple[int, int]:
+    return tok.spans[span.start][0], max(s[1] for s in tok.spans[span.start : span.end])
+
+
+def trim(text: str, start: int, end: int, chars: str) -> tuple[int, int]:
+    """Strip whitespace and ``chars`` at both ends; never returns an empty span."""
+    s, e = start, end
+    while s < e and (text[s].isspace() or text[s] in chars):
+        s += 1
+    while e > s and (text[e - 1].isspace() or text[e - 1] in chars):
+        e -= 1
+    return (s, e) if s < e else (start, end)
+
+
+def clean_entity(text: str, start: int, end: int) -> tuple[int, int]:
+    """An entity span without surrounding quotation marks or punctuation (``"داعش"`` -> ``داعش``)."""
+    return trim(text, start, end, QUOTE_MARKS + FINAL_PUNCT + "()[]#")
+
+
+def clean_quote(text: str, start: int, end: int, qtype: str) -> tuple[int, int]:
+    """Direct: between the marks, marks excluded. Indirect/mixed: final sentence punctuation
+    excluded; an opening mark stays when the passage starts with one (a closing one then too)."""
+    if qtype == "direct":
+        return trim(text, start, end, QUOTE_MARKS + FINAL_PUNCT)
+    s, e = trim(text, start, end, FINAL_PUNCT)
+    opened = text[s] in QUOTE_MARKS
+    closed = sum(text[s:e].count(c) for c in QUOTE_MARKS) % 2 == 0
+    if not opened and e > s and text[e - 1] in QUOTE_MARKS and not closed:
+        s2, e2 = trim(text, s, e - 1, FINAL_PUNCT)  # a dangling closing mark
+        return (s2, e2) if e2 > s2 else (s, e)
+    return s, e

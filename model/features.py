@@ -1,0 +1,339 @@
+"""Articles -> model inputs: normalisation, tokens with original offsets, windows, labels, collate.
+
+One article is tokenised once (on its normalised text), every token keeps the span of ORIGINAL
+characters it stands for, and the token sequence is cut into sentence-aligned windows
+(:mod:`khabar.model.windows`). Labels are word-level BIO (the first sub-word of a word carries the
+label, the others ``-100``); a layer that is not annotated (``entities=None`` / ``quotes=None``) is
+all ``-100``, so its loss is simply absent for that article.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES, Article
+from khabar.data.normalise import normalise
+from khabar.data.sentences import split_sentences
+from khabar.model.windows import best_window, make_windows
+
+IGNORE = -100
+BIO = ("O", "B", "I")
+_keys = itertools.count()
+
+
+def entity_scheme(labels: Sequence[str] = ENTITY_LABELS) -> list[str]:
+    """``["O", "B-PER", "I-PER", ...]``: the entity head's tags, in id order."""
+    return ["O"] + [f"{p}-{label}" for label in labels for p in ("B", "I")]
+
+
+def quote_scheme(types: Sequence[str] = QUOTE_TYPES) -> list[str]:
+    """``["O", "B-direct", "I-direct", ...]``: the quotation head's tags, in id order."""
+    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
+
+
+@dataclass
+class TokenizedArticle:
+    """An article's tokens (no special tokens) and how they map to the original text."""
+
+    text: str
+    input_ids: list[int]
+    spans: list[tuple[int, int]]  # original [start, end) per token
+    word_ids: list[int]  # word index per token (sub-words of one word share it)
+    first: list[bool]  # whether the token is its word's first sub-word
+    sentence: list[int]  # sentence index per token
+    windows: list[tuple[int, int]]  # token ranges [start, end)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __post_init__(self) -> None:
+        # words as (first token, end token, char start, char end), for span <-> token look-ups
+        self.words: list[tuple[int, int, int, int]] = []
+        self.word_of: list[int] = []
+        for t in range(len(self.input_ids)):
+            if self.first[t]:
+                self.words.append((t, t + 1, self.spans[t][0], self.spans[t][1]))
+            else:
+                a, _, cs, ce = self.words[-1]
+                self.words[-1] = (a, t + 1, cs, max(ce, self.spans[t][1]))
+            self.word_of.append(len(self.words) - 1)
+        self._word_starts = [w[2] for w in self.words]
+
+    def words_in(self, start: int, end: int) -> list[int]:
+        """Indices of the words overlapping original chars ``[start, end)``."""
+        i = max(bisect.bisect_right(self._word_starts, start) - 1, 0)
+        out = []
+        while i < len(self.words) and self.words[i][2] < end:
+            if self.words[i][3] > start:
+                out.append(i)
+            i += 1
+        return out
+
+    def word_span(self, t: int) -> tuple[int, int]:
+        """Token range of the word token ``t`` belongs to."""
+        w = self.words[self.word_of[t]]
+        return w[0], w[1]
+
+
+class ArticleEncoder:
+    """Turn an :class:`Article` into window features for :func:`collate`.
+
+    ``max_length`` counts ``[CLS]`` and ``[SEP]``; ``overlap`` is in tokens.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int = 512, overlap: int = 64,
+                 entity_labels: Sequence[str] = ENTITY_LABELS, quote_types: Sequence[str] = QUOTE_TYPES):
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError("ArticleEncoder needs a fast tokenizer (offset mapping); load it with use_fast=True")
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.overlap = int(overlap)
+        self.size = self.max_length - 2
+        self.entity_labels = list(entity_labels)
+        self.quote_types = list(quote_types)
+        self.entity_tags = {t: i for i, t in enumerate(entity_scheme(self.entity_labels))}
+        self.quote_tags = {t: i for i, t in enumerate(quote_scheme(self.quote_types))}
+
+    @classmethod
+    def from_config(cls, tokenizer: Any, config: Any) -> "ArticleEncoder":
+        return cls(tokenizer, config.max_length, config.window_overlap, config.entity_labels, config.quote_types)
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> TokenizedArticle:
+        norm = normalise(text)
+        enc = self.tokenizer(norm.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        word_ids = enc.word_ids() if hasattr(enc, "word_ids") else list(range(len(ids)))
+        spans: list[tuple[int, int]] = []
+        keep: list[int] = []
+        for i, (s, e) in enumerate(offsets):
+            if e <= s:  # a token standing for no character cannot be placed in the text
+                continue
+            o = norm.to_original(s, e)
+            if o[1] <= o[0]:
+                continue
+            spans.append(o)
+            keep.append(i)
+        ids = [ids[i] for i in keep]
+        words = [word_ids[i] if word_ids[i] is not None else -1 - i for i in keep]
+        first = [i == 0 or words[i] != words[i - 1] for i in range(len(words))]
+        sentences = split_sentences(text)
+        sentence = _sentence_of(spans, sentences)
+        boundaries = [t for t in range(1, len(ids)) if sentence[t] != sentence[t - 1]]
+        # never cut inside a word at a sentence boundary (the splitter and the tokenizer disagree rarely)
+        boundaries = [t for t in boundaries if first[t]]
+        windows = make_windows(len(ids), boundaries, self.size, self.overlap)
+        return TokenizedArticle(text, ids, spans, words, first, sentence, windows)
+
+    # -- labels -------------------------------------------------------------------------------
+
+    def _bio(self, tok: TokenizedArticle, spans: list[tuple[int, int, str]], tags: dict[str, int]) -> list[int]:
+        """Word-level BIO ids for ``(start, end, label)`` char spans; earlier spans win overlaps."""
+        labels = [tags["O"] if f else IGNORE for f in tok.first]
+        taken = [False] * len(tok)
+        for start, end, label in spans:
+            words = [tok.words[i][0] for i in tok.words_in(start, end)]
+            if not words or any(taken[t] for t in words):
+                continue
+            for k, t in enumerate(words):
+                labels[t] = tags[f"{'B' if k == 0 else 'I'}-{label}"] if label else (1 if k == 0 else 2)
+                taken[t] = True
+        return labels
+
+    def labels(self, article: Article, tok: TokenizedArticle) -> dict[str, list[int]]:
+        n = len(tok)
+        none = [IGNORE] * n
+        out: dict[str, list[int]] = {}
+        if article.entities is None:
+            out["entity_labels"] = none
+        else:
+            ents = sorted(article.entities, key=lambda e: (e.start, -e.end))
+            out["entity_labels"] = self._bio(tok, [(e.start, e.end, e.label) for e in ents if e.label in self.entity_labels], self.entity_tags)
+        if article.quotes is None:
+            out["quote_labels"] = out["cue_labels"] = out["source_labels"] = none
+            return out
+        # Longest first so an outer quotation wins over the one nested in it.
+        qs = sorted(article.quotes, key=lambda q: -(q.end - q.start))
+        out["quote_labels"] = self._bio(tok, [(q.start, q.end, q.type) for q in qs], self.quote_tags)
+        cues = sorted({(q.cue.start, q.cue.end) for q in article.quotes if q.cue})
+        out["cue_labels"] = self._bio(tok, [(s, e, "") for s, e in cues], {"O": 0})
+        srcs = sorted({(q.speaker.start, q.speaker.end) for q in article.quotes if q.speaker})
+        out["source_labels"] = self._bio(tok, [(s, e, "") for s, e in srcs], {"O": 0})
+        return out
+
+    # -- windows ------------------------------------------------------------------------------
+
+    def encode(self, article: Article, with_labels: bool = True) -> list[dict[str, Any]]:
+        """One feature dict per window (see the module docstring); ``[]`` for an article with no tokens."""
+        tok = self.tokenize(article.text)
+        if not len(tok):
+            return []
+        labels = self.labels(article, tok) if with_labels else {}
+        attribution = self.attribution_targets(article, tok) if with_labels and article.quotes is not None else None
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        key = f"{article.id}#{next(_keys)}"
+        feats = []
+        for w, (s, e) in enumerate(tok.windows):
+            f: dict[str, Any] = {
+                "input_ids": [cls_id] + tok.input_ids[s:e] + [sep_id],
+                "attention_mask": [1] * (e - s + 2),
+                "article_key": key,
+                "window_index": w,
+                "num_windows": len(tok.windows),
+                "window_span": (s, e),
+            }
+            for name, ids in labels.items():
+                f[name] = [IGNORE] + ids[s:e] + [IGNORE]
+            if attribution is not None:
+                f["attribution"] = attribution
+            feats.append(f)
+        return feats
+
+    def attribution_targets(self, article: Article, tok: TokenizedArticle) -> dict[str, Any]:
+        """Gold quotations and candidate mentions as token ranges of the whole article.
+
+        Candidates: every gold speaker span, plus the PER/ORG entities when annotated (teacher
+        forcing). A quotation's correct candidates are all mentions of its speaker's source.
+        """
+        from khabar.model.canonical import same_source_mention
+
+        mentions: list[tuple[int, int]] = []
+        seen = set()
+        spans = [(q.speaker.start, q.speaker.end) for q in article.quotes or [] if q.speaker]
+        spans += [(e.start, e.end) for e in article.entities or [] if e.label in ("PER", "ORG")]
+        for s, e in spans:
+            r = char_to_tokens(tok, s, e)
+            if r is not None and r not in seen:
+                seen.add(r)
+                mentions.append(r)
+        mention_text = [tok.text[tok.spans[s][0] : tok.spans[e - 1][1]] for s, e in mentions]
+        quotes, targets = [], []
+        for q in article.quotes or []:
+            content = char_to_tokens(tok, q.start, q.end)
+            if content is None:
+                continue
+            cue = char_to_tokens(tok, q.cue.start, q.cue.end) if q.cue else None
+            quotes.append((content[0], content[1], *(cue or (-1, -1))))
+            gold: list[int] = []
+            if q.speaker:
+                sp = char_to_tokens(tok, q.speaker.start, q.speaker.end)
+                name = q.speaker_name or tok.text[q.speaker.start : q.speaker.end]
+                gold = [i for i, (m, txt) in enumerate(zip(mentions, mention_text)) if m == sp or same_source_mention(txt, name)]
+            targets.append(gold)
+        return {"quotes": quotes, "mentions": mentions, "targets": targets, "sentence": tok.sentence}
+
+
+def char_to_tokens(tok: TokenizedArticle, start: int, end: int) -> tuple[int, int] | None:
+    """Token range ``[s, e)`` of the tokens overlapping original chars ``[start, end)``, whole words."""
+    hit = tok.words_in(start, end)
+    if not hit:
+        return None
+    return tok.words[hit[0]][0], tok.words[hit[-1]][1]
+
+
+def _sentence_of(spans: list[tuple[int, int]], sentences: list[tuple[int, int]]) -> list[int]:
+    out, k = [], 0
+    for s, _ in spans:
+        while k + 1 < len(sentences) and sentences[k + 1][0] <= s:
+            k += 1
+        out.append(k)
+    return out
+
+
+# -- collate ----------------------------------------------------------------------------------
+
+LABEL_KEYS = ("entity_labels", "quote_labels", "cue_labels", "source_labels")
+
+
+def collate(features: Sequence[dict[str, Any]] | Sequence[Sequence[dict[str, Any]]]) -> dict[str, torch.Tensor]:
+    """Pad window features into a batch. Accepts a flat list of windows or a list of articles
+    (each a list of windows). Attribution tensors are built for every article whose windows are
+    ALL in the batch (group windows by article, e.g. one dataset item per article)."""
+    if features and isinstance(features[0], (list, tuple)):
+        features = [f for art in features for f in art]  # type: ignore[union-attr]
+    feats: list[dict[str, Any]] = list(features)  # type: ignore[arg-type]
+    width = max(len(f["input_ids"]) for f in feats)
+    batch: dict[str, torch.Tensor] = {}
+
+    def pad(key: str, value: int) -> torch.Tensor:
+        return torch.tensor([f[key] + [value] * (width - len(f[key])) for f in feats], dtype=torch.long)
+
+    batch["input_ids"] = pad("input_ids", 0)  # pad id is irrelevant under a zero attention mask
+    batch["attention_mask"] = pad("attention_mask", 0)
+    for key in LABEL_KEYS:
+        if all(key in f for f in feats):
+            batch[key] = pad(key, IGNORE)
+    if any("attribution" in f for f in feats):
+        batch.update(attribution_batch(feats, width))
+    return batch
+
+
+def attribution_batch(feats: list[dict[str, Any]], width: int) -> dict[str, torch.Tensor]:
+    """Article-level attribution inputs gathered over the windows of complete articles.
+
+    ``attr_token_gather`` (T,): for every token of those articles, its flat position in the
+    (batch * seq) hidden states of the window where it is most central; all other span tensors
+    index into those T gathered tokens.
+    """
+    from khabar.model.attribution import build_pairs
+
+    by_key: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for row, f in enumerate(feats):
+        if "attribution" in f:
+            by_key.setdefault(f["article_key"], []).append((row, f))
+    gather: list[int] = []
+    quotes, mentions, cands, pfeats, targets = [], [], [], [], []
+    for rows in by_key.values():
+        rows.sort(key=lambda rf: rf[1]["window_index"])
+        if len(rows) != rows[0][1]["num_windows"]:
+            continue  # windows split across batches: no article-level view, no attribution loss
+        att = rows[0][1]["attribution"]
+        if not att["quotes"]:
+            continue
+        windows = [f["window_span"] for _, f in rows]
+        n = windows[-1][1]
+        offset = len(gather)
+        for w, pos in best_window(windows, n):
+            gather.append(rows[w][0] * width + pos + 1)  # +1: [CLS]
+        q_sh = [(a + offset, b + offset, c + offset if c >= 0 else -1, d + offset if d >= 0 else -1) for a, b, c, d in att["quotes"]]
+        m_base = len(mentions)
+        m_sh = [(a + offset, b + offset) for a, b in att["mentions"]]
+        c, pf = build_pairs(att["quotes"], att["mentions"], att["sentence"])
+        quotes += q_sh
+        mentions += m_sh
+        for qi, row in enumerate(c):
+            cands.append([m + m_base for m in row])
+            pfeats.append(pf[qi])
+            gold = set(att["targets"][qi])
+            targets.append([m in gold for m in row])
+    return _pack(gather, quotes, mentions, cands, pfeats, targets)
+
+
+def _pack(gather, quotes, mentions, cands, pfeats, targets) -> dict[str, torch.Tensor]:
+    from khabar.model.attribution import N_FEATURES
+
+    width = max([len(c) for c in cands] + [1])
+    q = len(quotes)
+    cand = torch.full((q, width), -1, dtype=torch.long)
+    feat = torch.zeros((q, width, N_FEATURES), dtype=torch.long)
+    tgt = torch.zeros((q, width), dtype=torch.bool)
+    for i in range(q):
+        k = len(cands[i])
+        if k:
+            cand[i, :k] = torch.tensor(cands[i])
+            feat[i, :k] = torch.tensor(pfeats[i])
+            tgt[i, :k] = torch.tensor(targets[i])
+    return {
+        "attr_token_gather": torch.tensor(gather, dtype=torch.long),  # (T,)
+        "attr_quote_spans": torch.tensor(quotes, dtype=torch.long).view(-1, 4),  # (Q, 4) content s,e, cue s,e
+        "attr_mention_spans": torch.tensor(mentions, dtype=torch.long).view(-1, 2),  # (M, 2)
+        "attr_candidates": cand,  # (Q, C) mention index, -1 = padding
+        "attr_features": feat,  # (Q, C, N_FEATURES)
+        "attr_targets": tgt,  # (Q, C) correct candidates; none of them = "none" is correct
+    }

@@ -1,0 +1,100 @@
+"""The heads on top of the one encoder pass: token taggers, span pooling, the attribution scorer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from khabar.model.attribution import FEATURE_SIZES
+
+IGNORE = -100
+NEG = -1e4  # "minus infinity" that stays finite in fp16
+
+
+class TokenTagger(nn.Module):
+    def __init__(self, hidden: int, n_tags: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, n_tags)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(h))  # (batch, seq, n_tags)
+
+
+def tagging_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """Mean cross-entropy over the labelled tokens; ``None`` when the batch has none (layer absent)."""
+    if labels is None:
+        return None
+    mask = labels != IGNORE
+    if not bool(mask.any()):
+        return None
+    return F.cross_entropy(logits[mask], labels[mask])  # logits[mask]: (n_labelled, n_tags)
+
+
+def span_mean(states: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """Mean of ``states`` (T, H) over each ``[start, end)`` of ``spans`` (N, 2); zeros where start < 0."""
+    if spans.numel() == 0:
+        return states.new_zeros((0, states.size(-1)))
+    csum = torch.cat([states.new_zeros((1, states.size(-1))), states.cumsum(0)])  # (T+1, H)
+    valid = spans[:, 0] >= 0  # (N,)
+    s = spans[:, 0].clamp(min=0)
+    e = torch.maximum(spans[:, 1], s + 1).clamp(max=states.size(0))
+    mean = (csum[e] - csum[s]) / (e - s).clamp(min=1).unsqueeze(-1).to(states.dtype)  # (N, H)
+    return mean * valid.unsqueeze(-1).to(states.dtype)
+
+
+class AttributionScorer(nn.Module):
+    """Scores (quotation, candidate mention) pairs plus a per-quotation "none" score.
+
+    quotation = [mean(content); mean(cue); has_cue] -> size; mention = [mean(span); first token] -> size;
+    score = bilinear(q, m) + v . tanh(Wq q + Wm m + sum of pair-feature embeddings).
+    """
+
+    def __init__(self, hidden: int, size: int, feature_size: int, dropout: float):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.quote = nn.Linear(2 * hidden + 1, size)
+        self.mention = nn.Linear(2 * hidden, size)
+        self.bilinear = nn.Bilinear(size, size, 1)
+        self.features = nn.ModuleList(nn.Embedding(n, feature_size) for n in FEATURE_SIZES)
+        self.pair_q = nn.Linear(size, feature_size)
+        self.pair_m = nn.Linear(size, feature_size)
+        self.pair_out = nn.Linear(feature_size, 1)
+        self.none = nn.Linear(size, 1)
+
+    def forward(self, states: torch.Tensor, quote_spans: torch.Tensor, mention_spans: torch.Tensor,
+                candidates: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """states (T, H) gathered article tokens; quote_spans (Q, 4); mention_spans (M, 2);
+        candidates (Q, C) with -1 padding; features (Q, C, N_FEATURES). Returns (Q, 1 + C):
+        column 0 is "none", padded candidates get NEG."""
+        states = self.dropout(states)
+        content = span_mean(states, quote_spans[:, :2])  # (Q, H)
+        cue = span_mean(states, quote_spans[:, 2:])  # (Q, H)
+        has_cue = (quote_spans[:, 2:3] >= 0).to(states.dtype)  # (Q, 1)
+        q = torch.tanh(self.quote(torch.cat([content, cue, has_cue], -1)))  # (Q, size)
+        first = states[mention_spans[:, 0].clamp(min=0)] if mention_spans.numel() else states.new_zeros((0, states.size(-1)))
+        m = torch.tanh(self.mention(torch.cat([span_mean(states, mention_spans), first], -1)))  # (M, size)
+        none = self.none(q)  # (Q, 1)
+        n_q, n_c = candidates.shape
+        if n_c == 0 or m.size(0) == 0:
+            return torch.cat([none, q.new_full((n_q, n_c), NEG)], -1)
+        idx = candidates.clamp(min=0)  # (Q, C)
+        mc = m[idx]  # (Q, C, size)
+        qc = q.unsqueeze(1).expand(-1, n_c, -1)  # (Q, C, size)
+        bil = self.bilinear(qc.reshape(-1, qc.size(-1)), mc.reshape(-1, mc.size(-1))).view(n_q, n_c)  # (Q, C)
+        feat = sum(emb(features[..., k]) for k, emb in enumerate(self.features))  # (Q, C, feature_size)
+        pair = self.pair_out(torch.tanh(self.pair_q(qc) + self.pair_m(mc) + feat)).squeeze(-1)  # (Q, C)
+        scores = (bil + pair).masked_fill(candidates < 0, NEG)
+        return torch.cat([none, scores], -1)  # (Q, 1 + C)
+
+
+def attribution_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+    """Marginal log-likelihood of the correct candidates (all mentions of the gold speaker's
+    source), or of "none" when there is none; mean over quotations. scores (Q, 1+C), targets (Q, C)."""
+    if scores.size(0) == 0:
+        return None
+    gold = torch.cat([~targets.any(-1, keepdim=True), targets], -1)  # (Q, 1+C)
+    log_z = torch.logsumexp(scores, -1)  # (Q,)
+    log_gold = torch.logsumexp(scores.masked_fill(~gold, NEG), -1)  # (Q,)
+    return (log_z - log_gold).mean()

@@ -1,0 +1,141 @@
+"""`KhabarModel.predict`: whole articles in, `Article` objects with scored spans out.
+
+Windows of many articles are batched together, sorted by length; each token takes its
+probabilities and hidden state from the window where it is most central; spans are decoded per
+article; every quotation is then attributed over the candidate mentions of its whole article.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from khabar.data.article import Article, Entity, Quote, Span
+from khabar.model.attribution import build_pairs, pair_cues
+from khabar.model.canonical import display_name, speaker_names
+from khabar.model.decoding import TokenSpan, char_span, clean_entity, clean_quote, decode_bio, decode_quotes
+from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
+from khabar.model.windows import best_window
+
+HEADS = ("entity", "quote", "cue", "source")
+SPEAKER_LABELS = ("PER", "ORG")
+
+
+def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
+            chunk_windows: int | None = None) -> list[Article]:
+    if isinstance(texts, str):
+        raise TypeError("predict() takes a list of texts; wrap a single text in a list")
+    was_training = model.training
+    model.eval()
+    try:
+        encoder = ArticleEncoder.from_config(tokenizer, model.config)
+        cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+        results: list[Article] = []
+        chunk = chunk_windows or max(8 * batch_size, 64)
+        pending: list[tuple[int, TokenizedArticle]] = []
+        n_windows = 0
+        for i, text in enumerate(texts):
+            tok = encoder.tokenize(text)
+            pending.append((i, tok))
+            n_windows += len(tok.windows)
+            if n_windows >= chunk:
+                results += _run_chunk(model, pending, cls_id, sep_id, batch_size)
+                pending, n_windows = [], 0
+        results += _run_chunk(model, pending, cls_id, sep_id, batch_size)
+        return results
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int, sep_id: int,
+               batch_size: int) -> list[Article]:
+    device = next(model.parameters()).device
+    jobs = [(a, w) for a, (_, tok) in enumerate(arts) for w in range(len(tok.windows))]
+    jobs.sort(key=lambda j: arts[j[0]][1].windows[j[1]][1] - arts[j[0]][1].windows[j[1]][0])
+    out: dict[tuple[int, int], tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
+    for b in range(0, len(jobs), batch_size):
+        batch = jobs[b : b + batch_size]
+        seqs = []
+        for a, w in batch:
+            s, e = arts[a][1].windows[w]
+            seqs.append([cls_id] + arts[a][1].input_ids[s:e] + [sep_id])
+        width = max(len(x) for x in seqs)
+        ids = torch.zeros((len(seqs), width), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, x in enumerate(seqs):
+            ids[r, : len(x)] = torch.tensor(x)
+            mask[r, : len(x)] = 1
+        h = model.encode(ids.to(device), mask.to(device))  # (batch, seq, hidden)
+        probs = {name: getattr(model, f"{name}_head")(h).float().softmax(-1).cpu() for name in HEADS}
+        h = h.float().cpu()
+        for r, (a, w) in enumerate(batch):
+            n = len(seqs[r]) - 2
+            out[(a, w)] = ({k: v[r, 1 : n + 1] for k, v in probs.items()}, h[r, 1 : n + 1])
+    results = []
+    for a, (_, tok) in enumerate(arts):
+        n = len(tok)
+        if n == 0:
+            results.append(Article(str(arts[a][0]), tok.text, [], []))
+            continue
+        best = best_window(tok.windows, n)
+        rows = {name: torch.stack([out[(a, w)][0][name][p] for w, p in best]) for name in HEADS}  # (n, tags)
+        states = torch.stack([out[(a, w)][1][p] for w, p in best])  # (n, hidden)
+        results.append(_article(model, str(arts[a][0]), tok, rows, states, device))
+    return results
+
+
+def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, torch.Tensor],
+             states: torch.Tensor, device: torch.device) -> Article:
+    cfg = model.config
+    text = tok.text
+    entities_tok = decode_bio(tok, probs["entity"], entity_scheme(cfg.entity_labels))
+    quotes_tok = decode_quotes(tok, probs["quote"], list(cfg.quote_types))
+    cues_tok = decode_bio(tok, probs["cue"], ["O", "B", "I"])
+    sources_tok = decode_bio(tok, probs["source"], ["O", "B", "I"])
+
+    entities = []
+    for sp in entities_tok:
+        s, e = clean_entity(text, *char_span(tok, sp))
+        entities.append(Entity(s, e, sp.label, sp.score))
+
+    # candidate mentions: predicted sources, then PER/ORG entities that no source overlaps
+    mentions: list[TokenSpan] = list(sources_tok)
+    for sp in entities_tok:
+        if sp.label in SPEAKER_LABELS and not any(m.start < sp.end and sp.start < m.end for m in sources_tok):
+            mentions.append(sp)
+    mentions.sort(key=lambda m: m.start)
+    m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
+    names = speaker_names([(s, text[s:e]) for s, e in m_chars]) if mentions else []
+
+    cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
+    q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
+    choice: list[int | None] = [None] * len(quotes_tok)
+    if quotes_tok and mentions:
+        m_tokens = [(m.start, m.end) for m in mentions]
+        cands, feats = build_pairs(q_tokens, m_tokens, tok.sentence)
+        scores = model.attribution(
+            states.to(device=device, dtype=next(model.parameters()).dtype),
+            torch.tensor(q_tokens, dtype=torch.long, device=device).view(-1, 4),
+            torch.tensor(m_tokens, dtype=torch.long, device=device).view(-1, 2),
+            torch.tensor(cands, dtype=torch.long, device=device),
+            torch.tensor(feats, dtype=torch.long, device=device),
+        ).float()  # (Q, 1 + M)
+        for qi, k in enumerate(scores.argmax(-1).tolist()):
+            choice[qi] = k - 1 if k > 0 else None
+
+    quotes = []
+    for qi, (sp, cue) in enumerate(zip(quotes_tok, cue_of)):
+        s, e = clean_quote(text, *char_span(tok, sp), sp.label)
+        cue_span = Span(*trim_word(text, tok, cue)) if cue else None
+        m = choice[qi]
+        speaker = Span(*m_chars[m]) if m is not None else None
+        name = (names[m] or display_name(text[slice(*m_chars[m])])) if m is not None else None
+        quotes.append(Quote(s, e, sp.label, cue_span, speaker, name, sp.score))
+    return Article(art_id, text, entities, quotes)
+
+
+def trim_word(text: str, tok: TokenizedArticle, span: tuple[int, int]) -> tuple[int, int]:
+    s, e = tok.spans[span[0]][0], max(x[1] for x in tok.spans[span[0] : span[1]])
+    return s, e
