@@ -15,7 +15,7 @@ import datasets
 
 from khabar.data.article import Article, Entity, Quote, Span
 
-__all__ = ["FEATURES", "articles_to_dataset", "dataset_to_articles"]
+__all__ = ["FEATURES", "articles_to_dataset", "dataset_to_articles", "row_to_article"]
 
 _SPAN = {"start": datasets.Value("int32"), "end": datasets.Value("int32")}
 FEATURES = datasets.Features(
