@@ -1,0 +1,279 @@
+"""``khabar train --config FILE.yaml [--resume] [--output-dir DIR] [--shared DIR] [--set key=value ...]``.
+
+Fine-tunes a ``KhabarModel`` as the YAML config says (see ``docs/training.md``), keeps the best
+checkpoint by the configured task metric, saves model + tokenizer (safetensors) in ``output_dir``,
+writes ``eval_results.json`` there and prints a table of the scores. Runs unchanged under
+``accelerate launch`` for several GPUs or machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from khabar.training.config import ConfigError, TrainConfig, load_config
+from khabar.training.data import build_data, format_table, log, training_texts
+
+TRAINING_ARGS_FILE = "training_args.bin"  # the Trainer's pickle of its arguments; not shipped with a model
+
+
+class TrainingError(RuntimeError):
+    """A problem found before training starts (output folder, checkpoints); the message says the fix."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE.yaml", help="training config (see configs/)")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    parser.add_argument("--output-dir", metavar="DIR", help="override output_dir of the config")
+    parser.add_argument("--shared", metavar="DIR", help="the shared data folder that ${shared} names (default: $KHABAR_SHARED or ../shared)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value by its dotted key, e.g. --set training.epochs=2 (repeatable)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(args.config, overrides=args.overrides, output_dir=args.output_dir, shared=args.shared)
+        train(cfg, resume=args.resume)
+    except (ConfigError, TrainingError) as exc:
+        print(f"khabar train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+
+
+def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None) -> Any:
+    """The tokenizer the config names or trains; on resume, the one saved with the checkpoint."""
+    from transformers import AutoTokenizer
+
+    if checkpoint is not None and (Path(checkpoint) / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(checkpoint)
+    tok = cfg.model.tokenizer
+    if tok.train is not None:
+        from khabar.training.tokenizer import train_wordpiece
+
+        log(f"training a WordPiece vocabulary of {tok.train.vocab_size} on the training texts")
+        return train_wordpiece(
+            training_texts(cfg),
+            vocab_size=tok.train.vocab_size,
+            min_frequency=tok.train.min_frequency,
+            model_max_length=cfg.model.max_length,
+        )
+    name = tok.path or cfg.model.encoder
+    assert name is not None  # config validation guarantees a tokenizer source
+    return AutoTokenizer.from_pretrained(_local_or_hub(cfg, name))
+
+
+def _local_or_hub(cfg: TrainConfig, name: str) -> str:
+    p = cfg.resolve_path(name)
+    return str(p) if p.exists() else name
+
+
+def encoder_config(cfg: TrainConfig, tokenizer: Any) -> Any:
+    """The config of a random encoder: the YAML dict, sized to the tokenizer and the windows."""
+    from transformers import AutoConfig
+
+    enc = dict(cfg.model.encoder_config or {})
+    model_type = enc.pop("model_type", "bert")
+    enc["vocab_size"] = len(tokenizer)
+    enc.setdefault("pad_token_id", tokenizer.pad_token_id)
+    enc.setdefault("max_position_embeddings", cfg.model.max_length)
+    try:
+        return AutoConfig.for_model(model_type, **enc)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"'model.encoder_config' in {cfg.source_file}: {exc}") from None
+
+
+def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
+    """A new ``KhabarModel`` around the configured encoder (pretrained weights, or random)."""
+    from khabar.model import KhabarModel
+
+    kwargs = dict(cfg.model.extra)
+    kwargs.update(max_length=cfg.model.max_length, window_overlap=cfg.model.window_overlap)
+    if cfg.training.loss_weights:
+        kwargs["loss_weights"] = dict(cfg.training.loss_weights)
+    if cfg.model.encoder_config is not None:
+        source: Any = encoder_config(cfg, tokenizer)
+    else:
+        source = _local_or_hub(cfg, cfg.model.encoder or "")
+    model = KhabarModel.from_encoder(source, **kwargs)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    vocab = model.config.encoder.get("vocab_size")
+    if vocab is not None and vocab < len(tokenizer):
+        raise ConfigError(
+            f"{cfg.source_file}: the tokenizer has {len(tokenizer)} tokens but the encoder's vocabulary only "
+            f"{vocab}; use the encoder's own tokenizer (drop 'model.tokenizer')"
+        )
+    return model
+
+
+def training_arguments(cfg: TrainConfig, has_eval: bool) -> Any:
+    from transformers import TrainingArguments
+
+    import torch
+
+    t = cfg.training
+    bf16 = t.bf16 if isinstance(t.bf16, bool) else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    metric = t.metric_for_best_model
+    greater = t.greater_is_better if t.greater_is_better is not None else not metric.endswith("loss")
+    strategy = ("steps" if t.eval_steps else "epoch") if has_eval else "no"
+    return TrainingArguments(
+        output_dir=cfg.output_dir,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size or t.batch_size,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=int(t.warmup) if t.warmup >= 1 else t.warmup,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        seed=t.seed,
+        data_seed=t.data_seed,
+        full_determinism=t.full_determinism,
+        eval_strategy=strategy,
+        save_strategy=("steps" if t.eval_steps else "epoch") if has_eval else "epoch",
+        eval_steps=t.eval_steps,
+        save_steps=t.eval_steps or 500,
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=t.load_best_model_at_end and has_eval,
+        metric_for_best_model=metric if has_eval else None,
+        greater_is_better=greater if has_eval else None,
+        bf16=bf16,
+        logging_steps=t.logging_steps,
+        report_to=t.report_to or "none",
+        disable_tqdm=t.disable_tqdm,
+        dataloader_num_workers=t.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # Items are lists of windows, not dicts of model inputs: nothing to remove.
+        remove_unused_columns=False,
+    )
+
+
+def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None) -> dict[str, Any]:
+    """Fine-tune as ``cfg`` says; return the final eval metrics (also written to eval_results.json)."""
+    from transformers import set_seed
+    from transformers.trainer_utils import enable_full_determinism
+
+    from khabar.model.features import ArticleEncoder, collate
+    from khabar.training.data import ArticleCollator
+    from khabar.training.trainer import KhabarTrainer
+
+    started = time.time()
+    out = Path(cfg.output_dir)
+    checkpoint = last_checkpoint(out)
+    if resume and checkpoint is None:
+        raise TrainingError(f"--resume: no checkpoint-N folder in {out} to resume from; run without --resume")
+    if not resume and checkpoint is not None:
+        raise TrainingError(
+            f"{out} already holds checkpoints ({Path(checkpoint).name}); pass --resume to continue that run, "
+            "or choose another --output-dir"
+        )
+    t = cfg.training
+    # Seed before the model exists: the random encoder and the heads are initialised from it.
+    if t.full_determinism:
+        enable_full_determinism(t.seed)
+    else:
+        set_seed(t.seed)
+
+    tokenizer = build_tokenizer(cfg, checkpoint if resume else None)
+    model = build_model(cfg, tokenizer)
+    encoder = ArticleEncoder(tokenizer, cfg.model.max_length, cfg.model.window_overlap)
+    data = build_data(cfg, encoder)
+    log(f"data ({len(data.train)} training articles, {data.train.n_windows} windows):\n{data.describe()}")
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f}M parameters; tokenizer: {len(tokenizer)} tokens")
+    model.config.training_summary = {
+        "config": cfg.to_dict(),
+        "data": [vars(s) | {"layers": list(s.layers)} for s in data.summaries],
+    }
+
+    trainer = KhabarTrainer(
+        model=model,
+        args=training_arguments(cfg, has_eval=data.eval is not None),
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        data_collator=ArticleCollator(collate),
+        processing_class=tokenizer,
+        eval_articles=data.eval_articles,
+        group_by_length=t.group_by_length,
+        callbacks=callbacks,
+    )
+    result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)
+    metrics: dict[str, Any] = {}
+    scores = None
+    if data.eval is not None:
+        # The scores of the model the run ends with (the best checkpoint with load_best_model_at_end):
+        # from its evaluation during training, or evaluated now (e.g. it predates a --resume).
+        known = trainer.best_evaluation()
+        if known is not None:
+            metrics, scores = dict(known[0]), known[1]
+        else:
+            metrics, scores = trainer.evaluate(), trainer.last_scores
+    metrics["train_runtime"] = result.metrics.get("train_runtime")
+    metrics["train_loss"] = result.metrics.get("train_loss")
+    metrics["total_runtime"] = round(time.time() - started, 1)
+    metrics["global_step"] = trainer.state.global_step
+    metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
+
+    if trainer.is_world_process_zero():
+        model.config.training_summary["results"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    trainer.save_model(str(out))
+    if trainer.is_world_process_zero():
+        (out / TRAINING_ARGS_FILE).unlink(missing_ok=True)  # a pickle: the config below says the same
+        (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
+        report = {"metrics": metrics, "scores": scores}
+        (out / "eval_results.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        print(results_table(metrics, scores))
+        log(f"model saved to {out} ({metrics['total_runtime']} s in all)")
+    return metrics
+
+
+def results_table(metrics: dict[str, Any], scores: dict[str, Any] | None) -> str:
+    """Precision / recall / F1 of every scored task, for the end of a run."""
+    rows: list[tuple[Any, ...]] = [("task", "precision", "recall", "f1", "support")]
+    scores = scores or {}
+    ent = scores.get("entities")
+    if ent is not None:
+        for avg in ("micro", "macro"):
+            s = ent[avg]
+            rows.append((f"entities {avg}", s["precision"], s["recall"], s["f1"], s["support"]))
+        for label, s in sorted(ent["per_label"].items()):
+            rows.append((f"  {label}", s["precision"], s["recall"], s["f1"], s["support"]))
+    q = scores.get("quotes")
+    if q is not None:
+        for name, s in (("quotes (overlap >= 0.5)", q["overlap"]), ("quotes exact", q["exact"]), ("cues exact", q["cue"])):
+            rows.append((name, s["precision"], s["recall"], s["f1"], s["tp"] + s["fn"]))
+    att = scores.get("attribution")
+    if att is not None:
+        rows.append(("attribution end-to-end", att["precision"], att["recall"], att["f1"], att["tp"] + att["fn"]))
+    if len(rows) == 1:
+        return "no task scores (no eval source)"
+    extra = f"\neval loss {metrics['eval_loss']:.4f}" if isinstance(metrics.get("eval_loss"), float) else ""
+    return format_table(rows) + extra
+
+
+if __name__ == "__main__":  # python -m khabar.training.command --config ...
+    p = argparse.ArgumentParser(prog="khabar train")
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))
