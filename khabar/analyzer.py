@@ -1,0 +1,244 @@
+"""The inference API: ``Analyzer.from_pretrained(path)(text) -> dict``.
+
+An :class:`Analyzer` wraps a ``KhabarModel`` and its tokenizer. It returns plain dicts in the
+gold schema of the annotation guidelines (``id``, ``text``, ``entities``, ``quotes`` with
+``type``, ``cue``, ``speaker``, ``speaker_name``) with a ``text`` and a ``score`` on every span
+(entity, quote, cue, speaker). All offsets are character offsets into the text exactly as given,
+so ``span["text"] == text[span["start"]:span["end"]]`` always holds.
+
+Speed comes from :meth:`Analyzer.pipe`: it cuts the input stream into groups of many articles and
+hands each group to ``KhabarModel.predict`` at once, which batches the windows of all of them
+(sorted by length) instead of one article at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+if TYPE_CHECKING:
+    import torch
+
+    from khabar.data.article import Article
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_DIR = "default_model"
+NO_DEFAULT_MODEL = (
+    "no default model is bundled in this installation yet; pass a path: "
+    "Analyzer.from_pretrained('path/to/model') (train one with `khabar train --config ...`)"
+)
+# A group is flushed at whichever limit it reaches first: enough articles to fill batches of
+# windows sorted by length, few enough characters to bound memory and latency.
+DEFAULT_GROUP_ARTICLES = 256
+DEFAULT_GROUP_CHARS = 1_000_000
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No model where one was asked for (or no default model bundled); the message says what to pass."""
+
+
+def default_model_path() -> Path:
+    """``khabar/default_model/`` inside the installed package; raises when it holds no model."""
+    path = Path(str(resources.files("khabar"))) / DEFAULT_MODEL_DIR
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(NO_DEFAULT_MODEL)
+    return path
+
+
+def _pick_device(device: "str | torch.device | None") -> "torch.device":
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        # Under `accelerate launch` each process takes its own GPU.
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+class Analyzer:
+    """Entities, quotations and speakers for raw Arabic articles.
+
+    >>> analyzer = Analyzer.from_pretrained("path/to/model")   # doctest: +SKIP
+    >>> analyzer("قال الرئيس: \\"سنعمل معا\\".")["quotes"]      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        batch_size: int = 32,
+        group_articles: int = DEFAULT_GROUP_ARTICLES,
+        group_chars: int = DEFAULT_GROUP_CHARS,
+    ):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.group_articles = group_articles
+        self.group_chars = group_chars
+        self.quantized: str | None = None
+        # How many predicted spans were dropped for impossible offsets (should stay 0).
+        self.dropped_spans = 0
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike | None = None,
+        device: "str | torch.device | None" = None,
+        quantize: str | None = None,
+        batch_size: int = 32,
+        **kwargs: Any,
+    ) -> "Analyzer":
+        """Load a model directory written by ``save_pretrained`` (or the bundled default model).
+
+        ``path=None`` loads ``khabar/default_model/``. ``device`` defaults to the GPU when there is
+        one. ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
+        (CPU only): several times faster for a small loss in accuracy.
+        """
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        import khabar.model  # noqa: F401  (registers KhabarConfig/KhabarModel with the Auto classes)
+
+        if path is None:
+            path = default_model_path()
+        p = Path(path).expanduser()
+        local = p.is_dir()
+        # Anything that looks like a file path (not a Hub id "org/name") must exist locally.
+        if not local and (p.exists() or str(path).startswith((".", "/", "~")) or str(path).count("/") > 1):
+            raise ModelNotFoundError(
+                f"{path}: not a model directory; pass the folder written by `khabar train` (or save_pretrained)"
+            )
+        if local and not (p / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"{path}: no config.json in this folder; pass the folder written by `khabar train` (or save_pretrained)"
+            )
+        load = {"local_files_only": True} if local else {}
+        path = str(p) if local else str(path)
+        dev = _pick_device(device)
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize={quantize!r}: the only fast path is 'int8'")
+        if quantize and dev.type != "cpu":
+            raise ValueError(f"quantize='int8' runs on CPU only (dynamic int8 kernels); got device={dev}")
+        model = AutoModel.from_pretrained(path, use_safetensors=True, **load)
+        tokenizer = AutoTokenizer.from_pretrained(path, **load)
+        model.to(dev).eval()
+        if quantize == "int8":
+            from khabar.quantize import quantize_int8
+
+            model = quantize_int8(model)
+        analyzer = cls(model, tokenizer, batch_size=batch_size, **kwargs)
+        analyzer.quantized = quantize
+        return analyzer
+
+    # ---------------------------------------------------------------- public API
+
+    def __call__(self, text: str, id: str = "0") -> dict[str, Any]:
+        """Analyse one article; see :meth:`pipe` for many (much faster than calling this in a loop)."""
+        return next(iter(self.pipe([{"id": id, "text": text}])))
+
+    def pipe(
+        self, items: Iterable[str | Mapping[str, Any]], batch_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Stream results, in input order, for texts or ``{"id", "text"}`` dicts.
+
+        Strings get their position in the stream as ``id``. Internally the stream is cut into
+        groups (``group_articles`` articles or ``group_chars`` characters) and each group goes
+        through ``model.predict`` in one call, so windows of many articles share batches.
+        """
+        bs = batch_size or self.batch_size
+        for group in self._groups(self._records(items)):
+            yield from self._analyse_group(group, bs)
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _records(items: Iterable[str | Mapping[str, Any]]) -> Iterator[tuple[str, str]]:
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                yield str(i), item
+            elif isinstance(item, Mapping):
+                text = item.get("text")
+                if not isinstance(text, str):
+                    raise TypeError(f"item {i}: 'text' must be a string, got {type(text).__name__} (keys: {sorted(item)})")
+                yield str(item.get("id", i)), text
+            else:
+                raise TypeError(f"item {i}: expected a str or a dict with 'text', got {type(item).__name__}")
+
+    def _groups(self, records: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+        group: list[tuple[str, str]] = []
+        chars = 0
+        for rec in records:
+            group.append(rec)
+            chars += len(rec[1])
+            if len(group) >= self.group_articles or chars >= self.group_chars:
+                yield group
+                group, chars = [], 0
+        if group:
+            yield group
+
+    def _analyse_group(self, group: list[tuple[str, str]], batch_size: int) -> list[dict[str, Any]]:
+        import torch
+
+        # Blank texts never reach the model: nothing to find, and no empty windows to special-case.
+        todo = [i for i, (_, text) in enumerate(group) if text.strip()]
+        articles: dict[int, Any] = {}
+        if todo:
+            with torch.inference_mode():
+                predicted = self.model.predict([group[i][1] for i in todo], self.tokenizer, batch_size=batch_size)
+            if len(predicted) != len(todo):
+                raise RuntimeError(f"model.predict returned {len(predicted)} articles for {len(todo)} texts")
+            articles = dict(zip(todo, predicted))
+        return [self._to_result(id_, text, articles.get(i)) for i, (id_, text) in enumerate(group)]
+
+    def _to_result(self, id_: str, text: str, article: "Article | None") -> dict[str, Any]:
+        entities: list[dict[str, Any]] = []
+        quotes: list[dict[str, Any]] = []
+        if article is not None:
+            for e in article.entities or []:
+                span = self._span(text, e.start, e.end, getattr(e, "score", None))
+                if span is not None:
+                    entities.append({**span, "label": e.label})
+            for q in article.quotes or []:
+                span = self._span(text, q.start, q.end, getattr(q, "score", None))
+                if span is None:
+                    continue
+                quote = {**span, "type": q.type}
+                for key in ("cue", "speaker"):
+                    part = getattr(q, key, None)
+                    # Spans of the data model carry no score of their own in every model version;
+                    # the quote's score is then the best estimate there is.
+                    quote[key] = (
+                        None
+                        if part is None
+                        else self._span(text, part.start, part.end, getattr(part, "score", None) or span["score"])
+                    )
+                quote["speaker_name"] = q.speaker_name
+                quotes.append(quote)
+        entities.sort(key=lambda s: (s["start"], -s["end"]))
+        quotes.sort(key=lambda s: (s["start"], -s["end"]))
+        return {"id": id_, "text": text, "entities": entities, "quotes": quotes}
+
+    def _span(self, text: str, start: int, end: int, score: float | None) -> dict[str, Any] | None:
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            self.dropped_spans += 1
+            logger.warning("dropped a predicted span with impossible offsets [%s, %s) in a text of %d chars", start, end, len(text))
+            return None
+        return {
+            "start": start,
+            "end": end,
+            "text": text[start:end],
+            "score": None if score is None else round(float(score), 4),
+        }
+
+
+def batched(iterable: Iterable[Any], n: int) -> Iterator[list[Any]]:
+    """``itertools.batched`` for Python < 3.12."""
+    it = iter(iterable)
+    while chunk := list(islice(it, n)):
+        yield chunk

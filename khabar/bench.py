@@ -1,0 +1,432 @@
+"""``khabar bench``: khabar against the transformers token-classification pipeline, side by side.
+
+One run times, on the same encoder weights and the same articles:
+
+- ``pipeline_default``: ``transformers.pipeline("token-classification")`` around a
+  ``*ForTokenClassification`` built from the KhabarModel's encoder + entity head, at the
+  pipeline's default batch size (1), with ``stride`` so that it reads whole articles as khabar does
+  (without it the pipeline silently truncates at ``model_max_length`` tokens);
+- ``pipeline_best``: the same at the best of several batch sizes (``--pipeline-batch-sizes``);
+- ``khabar_fp32`` / ``khabar_int8``: :class:`khabar.Analyzer` (all heads, attribution, decoding);
+- ``forward``: the pure encoder forward pass over khabar's own batches (tokenisation done before
+  the clock starts), the floor khabar's overhead is measured against.
+
+Every variant runs in a fresh subprocess (``--no-isolate`` runs them in this one: quicker, but the
+memory figures are then only indicative), warms up on two articles, then processes all articles.
+Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
+peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS, and
+``ratio_fp32`` / ``ratio_int8`` (khabar articles/s ÷ default pipeline articles/s) and
+``overhead`` (khabar fp32 seconds ÷ forward seconds − 1).
+
+``khabar bench --scaling`` times khabar on one long article and on one ten times longer and
+prints time(10×)/time(1×) (≈ 10 when time grows linearly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PROG = "khabar bench"
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "seeds" / "000_777ec913e064ed28.txt"
+DEFAULT_PIPELINE_BATCH_SIZES = (4, 16, 64)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="PATH", help="model folder (default: the model bundled with khabar)")
+    parser.add_argument("--articles", type=int, default=64, help="number of articles (default: 64)")
+    parser.add_argument("--data", metavar="JSONL", help="news JSONL ({\"text\"} per line) to take articles from "
+                        "(default: ../shared/data/ant-news/news-00.jsonl when present, else copies of the seed article)")
+    parser.add_argument("--batch-size", type=int, default=32, help="khabar's windows per forward pass (default: 32)")
+    parser.add_argument("--pipeline-batch-sizes", default=",".join(map(str, DEFAULT_PIPELINE_BATCH_SIZES)),
+                        help="batch sizes tried for the pipeline's best (default: %(default)s; 1 is always the default one)")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; int8 is CPU only and skipped elsewhere")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads in every variant (default: torch's)")
+    parser.add_argument("--no-isolate", action="store_true", help="run every variant in this process (quick, memory indicative)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--scaling", action="store_true", help="time one long article and one 10x longer; print the ratio")
+    parser.add_argument("--words", type=int, default=2000, help="words of the 1x article for --scaling (default: 2000)")
+
+
+# ----------------------------------------------------------------------------------- articles
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("KHABAR_SHARED", REPO.parent / "shared"))
+
+
+def load_texts(n: int, data: str | None) -> tuple[list[str], str]:
+    """The seed article then news articles; copies of the seed when there is no news file."""
+    seed = SEED.read_text(encoding="utf-8") if SEED.is_file() else None
+    texts = [seed] if seed else []
+    path = Path(data) if data else shared_dir() / "data" / "ant-news" / "news-00.jsonl"
+    source = "seed"
+    if path.is_file():
+        source = f"seed + {path}"
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if len(texts) >= n:
+                    break
+                try:
+                    text = json.loads(line).get("text")
+                except (json.JSONDecodeError, AttributeError):
+                    continue
+                if isinstance(text, str) and text.strip():
+                    texts.append(text)
+    elif data:
+        raise FileNotFoundError(f"{data}: no such news file")
+    if not texts:
+        raise FileNotFoundError(f"no articles: neither {SEED} nor a news file; pass --data news.jsonl")
+    while len(texts) < n:
+        texts.append(texts[len(texts) % max(1, len(texts))])
+    return texts[:n], source
+
+
+def long_text(words: int) -> str:
+    """The seed article's paragraphs repeated until ``words`` words (a long but natural article)."""
+    paragraphs = [p for p in SEED.read_text(encoding="utf-8").split("\n") if p.strip()]
+    out, count, i = [], 0, 0
+    while count < words:
+        p = paragraphs[i % len(paragraphs)]
+        out.append(p)
+        count += len(p.split())
+        i += 1
+    return "\n\n".join(out)
+
+
+# ----------------------------------------------------------------------------------- memory
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class PeakRSS:
+    """Peak resident memory above the level at entry, sampled every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.base = self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> "PeakRSS":
+        self.base = self.peak = _rss_bytes()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+    @property
+    def delta_mb(self) -> float:
+        return round((self.peak - self.base) / 2**20, 1)
+
+
+# ----------------------------------------------------------------------------------- variants
+
+
+def token_classifier(model: Any) -> Any:
+    """A ``*ForTokenClassification`` with the KhabarModel's encoder and entity head weights."""
+    from transformers import AutoModelForTokenClassification
+
+    from khabar.model.features import entity_scheme
+
+    tags = entity_scheme(model.config.entity_labels)
+    enc_config = model.config.encoder_config
+    enc_config.num_labels = len(tags)
+    enc_config.id2label = dict(enumerate(tags))
+    enc_config.label2id = {t: i for i, t in enumerate(tags)}
+    tc = AutoModelForTokenClassification.from_config(enc_config)
+    missing, _ = tc.base_model.load_state_dict(model.encoder.state_dict(), strict=False)
+    missing = [k for k in missing if "pooler" not in k]
+    if missing:
+        raise RuntimeError(f"token classifier: encoder weights missing {missing[:5]}")
+    tc.classifier.load_state_dict(model.entity_head.out.state_dict())
+    return tc.eval()
+
+
+def _load(model_dir: str, device: str) -> tuple[Any, Any]:
+    from transformers import AutoModel, AutoTokenizer
+
+    import khabar.model  # noqa: F401  (registers the khabar model type)
+
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True, use_safetensors=True).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    return model, tokenizer
+
+
+def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: int) -> list[tuple[Any, Any]]:
+    """khabar's batches, as ``KhabarModel.predict`` builds them: the windows of a chunk of articles
+    (8 x batch_size windows, at least 64) sorted by length, padded per batch."""
+    import torch
+
+    from khabar.model.features import ArticleEncoder
+
+    encoder = ArticleEncoder.from_config(tokenizer, model.config)
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    chunk = max(8 * batch_size, 64)
+    batches: list[tuple[Any, Any]] = []
+
+    def flush(seqs: list[list[int]]) -> None:
+        seqs.sort(key=len)
+        for b in range(0, len(seqs), batch_size):
+            part = seqs[b : b + batch_size]
+            width = max(len(x) for x in part)
+            ids = torch.zeros((len(part), width), dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, x in enumerate(part):
+                ids[r, : len(x)] = torch.tensor(x)
+                mask[r, : len(x)] = 1
+            batches.append((ids, mask))
+
+    pending: list[list[int]] = []
+    for text in texts:
+        tok = encoder.tokenize(text)
+        pending += [[cls_id] + tok.input_ids[s:e] + [sep_id] for s, e in tok.windows]
+        if len(pending) >= chunk:
+            flush(pending)
+            pending = []
+    if pending:
+        flush(pending)
+    return batches
+
+
+def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
+    """Time one variant (in this process); ``spec``: variant, model, texts, batch_size, device, threads."""
+    import torch
+
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    texts: list[str] = spec["texts"]
+    variant, device, bs = spec["variant"], spec.get("device", "cpu"), spec.get("batch_size")
+    warm = texts[:2]
+    if variant.startswith("khabar"):
+        from khabar.analyzer import Analyzer
+
+        analyzer = Analyzer.from_pretrained(spec["model"], device=device, quantize="int8" if variant == "khabar_int8" else None)
+
+        def go(xs: list[str]) -> None:
+            for _ in analyzer.pipe(xs, batch_size=bs):
+                pass
+
+    elif variant == "forward":
+        model, tokenizer = _load(spec["model"], device)
+        warm_batches = forward_batches(model, tokenizer, warm, bs)
+        all_batches = forward_batches(model, tokenizer, texts, bs)
+
+        def go(xs: list[str]) -> None:
+            with torch.inference_mode():
+                for ids, mask in warm_batches if xs is warm else all_batches:
+                    model.encode(ids.to(model.device), mask.to(model.device))
+
+    elif variant == "pipeline":
+        from transformers import pipeline
+
+        model, tokenizer = _load(spec["model"], device)
+        tc = token_classifier(model).to(device)
+        # The pipeline windows by the tokenizer's limit: make it the model's window, and give a
+        # stride so it reads whole articles (it truncates otherwise).
+        tokenizer.model_max_length = model.config.max_length
+        del model
+        pipe = pipeline("token-classification", model=tc, tokenizer=tokenizer, aggregation_strategy="simple",
+                        stride=spec["stride"], device=torch.device(device))
+        kwargs = {} if bs is None else {"batch_size": bs}
+
+        def go(xs: list[str]) -> None:
+            for _ in pipe(xs, **kwargs):
+                pass
+
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
+
+    go(warm)
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        go(texts)
+        seconds = time.perf_counter() - t0
+    return {
+        "seconds": round(seconds, 4),
+        "peak_rss_delta_mb": mem.delta_mb,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        json.dump(spec, fh, ensure_ascii=False)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "khabar.bench", "--worker", fh.name],
+                              capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    finally:
+        os.unlink(fh.name)
+    if proc.returncode != 0:
+        raise RuntimeError(f"variant {spec['variant']} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------- the run
+
+
+def bench(model_dir: str, texts: list[str], batch_size: int = 32, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
+          device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None) -> dict[str, Any]:
+    from transformers import AutoConfig, AutoTokenizer
+
+    import khabar.model  # noqa: F401
+    from khabar.data.normalise import normalise
+
+    config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    n_tokens = sum(len(tokenizer(normalise(t).text, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts)
+    base = {"model": model_dir, "texts": texts, "device": device, "threads": threads, "stride": config.window_overlap}
+    runner = _run_isolated if isolate else run_variant
+
+    def timed(variant: str, bs: int | None) -> dict[str, Any]:
+        if log:
+            log(f"{PROG}: {variant} (batch size {bs or 'default'}) ...")
+        r = runner({**base, "variant": variant, "batch_size": bs})
+        r["batch_size"] = bs or 1
+        r["articles_per_s"] = round(len(texts) / r["seconds"], 3)
+        r["tokens_per_s"] = round(n_tokens / r["seconds"], 1)
+        return r
+
+    variants: dict[str, Any] = {"pipeline_default": timed("pipeline", None)}
+    tried = {1: variants["pipeline_default"]}
+    for bs in sorted(set(pipeline_batch_sizes) - {1}):
+        tried[bs] = timed("pipeline", bs)
+    best = max(tried, key=lambda b: tried[b]["articles_per_s"])
+    variants["pipeline_best"] = {**tried[best], "tried": {str(b): r["articles_per_s"] for b, r in tried.items()}}
+    variants["khabar_fp32"] = timed("khabar_fp32", batch_size)
+    if device == "cpu":
+        variants["khabar_int8"] = timed("khabar_int8", batch_size)
+    variants["forward"] = timed("forward", batch_size)
+
+    def ratio(a: str, b: str) -> float | None:
+        return round(variants[a]["articles_per_s"] / variants[b]["articles_per_s"], 3) if a in variants else None
+
+    return {
+        "model": model_dir,
+        "articles": len(texts),
+        "tokens": n_tokens,
+        "characters": sum(map(len, texts)),
+        "device": device,
+        "threads": threads or _torch_threads(),
+        "isolated": isolate,
+        "variants": variants,
+        "ratio_fp32": ratio("khabar_fp32", "pipeline_default"),
+        "ratio_int8": ratio("khabar_int8", "pipeline_default"),
+        "ratio_fp32_vs_best": ratio("khabar_fp32", "pipeline_best"),
+        "ratio_int8_vs_best": ratio("khabar_int8", "pipeline_best"),
+        "overhead": round(variants["khabar_fp32"]["seconds"] / variants["forward"]["seconds"] - 1, 3),
+    }
+
+
+def scaling(model_dir: str, words: int, batch_size: int = 32, device: str = "cpu") -> dict[str, Any]:
+    """Seconds for one article of ``words`` words and one of 10x; linear time gives a ratio near 10."""
+    from khabar.analyzer import Analyzer
+
+    analyzer = Analyzer.from_pretrained(model_dir, device=device, batch_size=batch_size)
+    one, ten = long_text(words), long_text(10 * words)
+    analyzer(one[:2000])  # warm-up
+    times = {}
+    for name, text in (("1x", one), ("10x", ten)):
+        t0 = time.perf_counter()
+        analyzer(text)
+        times[name] = time.perf_counter() - t0
+    return {
+        "words_1x": len(one.split()),
+        "words_10x": len(ten.split()),
+        "seconds_1x": round(times["1x"], 4),
+        "seconds_10x": round(times["10x"], 4),
+        "scaling_ratio": round(times["10x"] / times["1x"], 3),
+    }
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def format_report(r: dict[str, Any]) -> str:
+    lines = [
+        f"{r['articles']} articles, {r['tokens']} tokens, {r['characters']} characters; device {r['device']}, "
+        f"{r['threads']} threads; {'one subprocess per variant' if r['isolated'] else 'one process (memory indicative)'}",
+        f"{'variant':<18}{'batch':>6}{'seconds':>10}{'articles/s':>12}{'tokens/s':>11}{'peak +MB':>10}{'peak MB':>9}",
+    ]
+    for name, v in r["variants"].items():
+        lines.append(f"{name:<18}{v['batch_size']:>6}{v['seconds']:>10.3f}{v['articles_per_s']:>12.2f}"
+                     f"{v['tokens_per_s']:>11.0f}{v['peak_rss_delta_mb']:>10.1f}{v['peak_rss_mb']:>9.0f}")
+    lines.append(f"pipeline batch sizes tried (articles/s): {r['variants']['pipeline_best']['tried']}")
+    for key in ("ratio_fp32", "ratio_int8", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead"):
+        lines.append(f"{key:<20}{r[key]}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from khabar.analyzer import ModelNotFoundError, default_model_path
+
+    try:
+        model_dir = str(Path(args.model).resolve()) if args.model else str(default_model_path())
+    except ModelNotFoundError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    if not (Path(model_dir) / "config.json").is_file():
+        print(f"{PROG}: {model_dir}: no config.json; pass a model folder written by `khabar train`", file=sys.stderr)
+        return 2
+    if args.scaling:
+        r = scaling(model_dir, args.words, args.batch_size, args.device)
+        print(json.dumps(r, indent=2) if args.json else
+              f"{r['words_1x']} words: {r['seconds_1x']:.3f} s; {r['words_10x']} words: {r['seconds_10x']:.3f} s; "
+              f"time(10x)/time(1x) = {r['scaling_ratio']:.2f} (10 = linear)")
+        return 0
+    try:
+        texts, source = load_texts(args.articles, args.data)
+        sizes = tuple(int(b) for b in args.pipeline_batch_sizes.split(",") if b.strip())
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    r = bench(model_dir, texts, args.batch_size, sizes, args.device, args.threads, not args.no_isolate, log)
+    r["source"] = source
+    print(json.dumps(r, indent=2, ensure_ascii=False) if args.json else format_report(r))
+    return 0
+
+
+def _worker(spec_path: str) -> int:
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    print(json.dumps(run_variant(spec)))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        sys.exit(_worker(sys.argv[2]))
+    from khabar.cli import main
+
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,0 +1,52 @@
+"""The int8 fast path: dynamic quantisation of every ``nn.Linear`` (CPU).
+
+Dynamic quantisation stores Linear weights as int8 and quantises activations on the fly per
+batch, so it needs no calibration data and no retraining. On a BERT-base-sized encoder on CPU,
+the Linear layers are most of the time, and int8 matrix products are several times faster than
+fp32 ones; embeddings and LayerNorms stay fp32, which keeps the accuracy loss small.
+
+torch 2.13 still ships ``torch.ao.quantization.quantize_dynamic`` (with a deprecation notice
+pointing at ``torchao``, which is not a dependency of khabar); the warnings are silenced here
+because users can do nothing about them.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+
+def int8_engine() -> str:
+    """The quantised kernel backend for this CPU: x86/fbgemm on Intel/AMD, qnnpack on ARM."""
+    engines = torch.backends.quantized.supported_engines
+    for name in ("x86", "fbgemm", "qnnpack", "onednn"):
+        if name in engines:
+            return name
+    raise RuntimeError(f"this torch build has no int8 CPU kernels (quantized engines: {engines}); run without --quantize")
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """Return ``model`` with each ``nn.Linear`` replaced by a dynamic int8 Linear (in place; CPU only).
+
+    Methods of the model (``predict``, ``forward``) keep working: only leaf modules are swapped.
+    """
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise ValueError("int8 dynamic quantisation runs on CPU; move the model to CPU first (device='cpu')")
+    engine = int8_engine()
+    if torch.backends.quantized.engine != engine:
+        torch.backends.quantized.engine = engine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        from torch.ao.quantization import quantize_dynamic
+
+        model.eval()
+        quantized = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    quantized.khabar_quantized = "int8"  # type: ignore[attr-defined]
+    return quantized
+
+
+def is_quantized(model: nn.Module) -> bool:
+    return getattr(model, "khabar_quantized", None) == "int8"
