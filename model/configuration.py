@@ -20,43 +20,40 @@ class KhabarConfig(PretrainedConfig):
 
     model_type = "khabar"
 
-    def __init__(
-        self,
-        encoder: dict[str, Any] | None = None,
-        entity_labels: tuple[str, ...] | list[str] = ENTITY_LABELS,
-        quote_types: tuple[str, ...] | list[str] = QUOTE_TYPES,
-        max_length: int = 512,
-        window_overlap: int = 64,
-        classifier_dropout: float = 0.1,
-        attribution_size: int = 128,
-        attribution_feature_size: int = 32,
-        loss_weights: dict[str, float] | None = None,
-        training_summary: dict[str, Any] | None = None,
-        card: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ):
-        self.encoder = dict(encoder) if encoder is not None else {"model_type": "bert"}
+    encoder: dict[str, Any] | None = None
+    entity_labels: tuple[str, ...] | list[str] = ENTITY_LABELS
+    quote_types: tuple[str, ...] | list[str] = QUOTE_TYPES
+    # Window length in tokens, [CLS] and [SEP] included (a window, not a truncation: nothing is cut).
+    max_length: int = 512
+    window_overlap: int = 64
+    classifier_dropout: float = 0.1
+    attribution_size: int = 128
+    attribution_feature_size: int = 32
+    loss_weights: dict[str, float] | None = None
+    # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
+    training_summary: dict[str, Any] | None = None
+    # Extra model-card metadata: {"datasets": [...], "metrics": [...], "tags": [...], "base_model": ...}.
+    card: dict[str, Any] | None = None
+    initializer_range: float | None = None
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        self.encoder = dict(self.encoder) if self.encoder is not None else {"model_type": "bert"}
         if "model_type" not in self.encoder:
             raise ValueError("KhabarConfig(encoder=...): the encoder dict needs a 'model_type' (e.g. 'bert')")
-        self.entity_labels = list(entity_labels)
-        self.quote_types = list(quote_types)
-        self.max_length = int(max_length)
-        self.window_overlap = int(window_overlap)
-        self.classifier_dropout = float(classifier_dropout)
-        self.attribution_size = int(attribution_size)
-        self.attribution_feature_size = int(attribution_feature_size)
+        self.entity_labels = list(self.entity_labels)
+        self.quote_types = list(self.quote_types)
+        self.max_length = int(self.max_length)
+        self.window_overlap = int(self.window_overlap)
         weights = {task: 1.0 for task in TASKS}
-        unknown = set(loss_weights or {}) - set(TASKS)
+        unknown = set(self.loss_weights or {}) - set(TASKS)
         if unknown:
             raise ValueError(f"KhabarConfig(loss_weights=...): unknown task(s) {sorted(unknown)}; tasks are {list(TASKS)}")
-        weights.update({k: float(v) for k, v in (loss_weights or {}).items()})
+        weights.update({k: float(v) for k, v in (self.loss_weights or {}).items()})
         self.loss_weights = weights
-        # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
-        self.training_summary = training_summary
-        # Extra model-card metadata: {"datasets": [...], "metrics": [...], "tags": [...]}.
-        self.card = card or {}
-        kwargs.setdefault("initializer_range", self.encoder.get("initializer_range", 0.02))
-        super().__init__(**kwargs)
+        self.card = dict(self.card or {})
+        if self.initializer_range is None:
+            self.initializer_range = float(self.encoder.get("initializer_range", 0.02))
+        super().__post_init__(**kwargs)
         self._validate_windows()
 
     def _validate_windows(self) -> None:

@@ -97,9 +97,18 @@ def trim(text: str, start: int, end: int, chars: str) -> tuple[int, int]:
     return (s, e) if s < e else (start, end)
 
 
+ENTITY_EDGE = QUOTE_MARKS + FINAL_PUNCT + "()[]#"
+
+
 def clean_entity(text: str, start: int, end: int) -> tuple[int, int]:
-    """An entity span without surrounding quotation marks or punctuation (``"داعش"`` -> ``داعش``)."""
-    return trim(text, start, end, QUOTE_MARKS + FINAL_PUNCT + "()[]#")
+    """An entity span without surrounding quotation marks or punctuation (``"داعش"`` -> ``داعش``);
+    a span of nothing else is returned as is (see :func:`is_name`)."""
+    return trim(text, start, end, ENTITY_EDGE)
+
+
+def is_name(text: str, start: int, end: int) -> bool:
+    """Whether a span holds more than punctuation and quotation marks (a name can be none of those)."""
+    return any(not (c.isspace() or c in ENTITY_EDGE) for c in text[start:end])
 
 
 def clean_quote(text: str, start: int, end: int, qtype: str) -> tuple[int, int]:

@@ -14,7 +14,15 @@ import torch
 from khabar.data.article import Article, Entity, Quote, Span
 from khabar.model.attribution import build_pairs, pair_cues
 from khabar.model.canonical import display_name, speaker_names
-from khabar.model.decoding import TokenSpan, char_span, clean_entity, clean_quote, decode_bio, decode_quotes
+from khabar.model.decoding import (
+    TokenSpan,
+    char_span,
+    clean_entity,
+    clean_quote,
+    decode_bio,
+    decode_quotes,
+    is_name,
+)
 from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
 from khabar.model.windows import best_window
 
@@ -95,6 +103,9 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
     cues_tok = decode_bio(tok, probs["cue"], ["O", "B", "I"])
     sources_tok = decode_bio(tok, probs["source"], ["O", "B", "I"])
 
+    # a "name" of punctuation only (a lone quotation mark) is no entity and no speaker
+    entities_tok = [sp for sp in entities_tok if is_name(text, *char_span(tok, sp))]
+    sources_tok = [sp for sp in sources_tok if is_name(text, *char_span(tok, sp))]
     entities = []
     for sp in entities_tok:
         s, e = clean_entity(text, *char_span(tok, sp))

@@ -26,15 +26,17 @@ def make_windows(n_tokens: int, boundaries: list[int], size: int, overlap: int) 
         return []
     bounds = sorted({b for b in boundaries if 0 < b < n_tokens} | {0, n_tokens})
     windows: list[tuple[int, int]] = []
-    start = 0
+    start = prev_end = 0
     while True:
         limit = start + size
         if limit >= n_tokens:
             windows.append((start, n_tokens))
             return windows
-        # Last sentence boundary that fits; none means one sentence longer than a window: cut it.
+        # Last sentence boundary that fits and adds new tokens; none means one sentence longer
+        # than a window: cut it at a token boundary.
         i = bisect.bisect_right(bounds, limit) - 1
-        end = bounds[i] if bounds[i] > start else limit
+        end = bounds[i] if bounds[i] > max(start, prev_end) else limit
+        prev_end = end
         windows.append((start, end))
         # Earliest sentence start in the last `overlap` tokens, else a token-level overlap.
         lo = max(end - overlap, start + 1)
