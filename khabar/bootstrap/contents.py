@@ -1,0 +1,315 @@
+"""Stage 2: contents. For each cue, where its quotation starts and ends (guidelines' span rules).
+
+* ``direct``: the cue (with its subject and adjuncts) is followed by quotation marks or a colon:
+  the content is the text between the marks, marks excluded. When the sentence goes on after
+  the closing mark with more words (``"لا تختبروا" إسرائيل``) the quotation is ``mixed`` and runs
+  to the end of the clause, marks included.
+* ``indirect``/``mixed``: a complementiser (``أن إن بأن أنه ...``, with ``من/على/إلى`` before it)
+  or a prepositional object the lemma takes (``دعا إلى``, ``حذر من``, ``طالب بـ``) starts the
+  content; it runs to the end of the clause: the sentence end (final punctuation excluded), or a
+  comma followed by a new cue (``، مضيفا``, ``، وقال``), by a source-after cue (``، بحسب``) or by
+  a clause that comments on the quotation (``، الأمر الذي``). A quotation mark opened inside the
+  content carries it to the closing mark. ``mixed`` when a non-name quotation mark is inside.
+* noun-phrase objects (``أعلن مقتل ...``) start after the subject, so they are completed by
+  :meth:`ContentFinder.object_after` once the sources stage knows where the subject ends.
+* source-after cues (``بحسب X``, ``وفقا لـ X``): the content is the clause before the comma in
+  front of the cue, or the rest of the sentence when the cue opens it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .cues import Cue
+from .lexicon import Lexicon
+from .marks import MarkPair
+from .text import KeyText, SENTENCE_END
+
+MAX_GAP = 30  # tokens between a cue and its complement (subject, titles, adjuncts)
+
+COMPLEMENTISERS = {
+    "ان", "بان", "انه", "انها", "انهم", "انهما", "اننا", "انني", "انك", "انكم", "انهن", "اني",
+    "بانه", "بانها", "بانهم", "بانهما", "باننا", "بانني",
+}
+_NOT_COMPLEMENT_BEFORE = {"بعد", "قبل", "منذ", "دون", "بدون", "حتي", "لحين", "ريثما", "الا", "رغم", "برغم", "غير", "مجرد", "بمجرد", "ما"}
+_PREP_BEFORE_COMPLEMENT = {"من", "علي", "الي", "عن", "في"}  # key forms: على -> علي، إلى -> الي
+# After a comma, these open a clause that comments on the quotation rather than continuing it.
+_BREAKERS = {"الامر", "وهو", "وهي", "وذلك", "دون", "بدون", "في اشاره", "علي حد", "حسب", "بحسب", "وفق", "وفقا", "طبقا", "نقلا", "حسبما", "بينما", "فيما", "ما", "مما"}
+_BREAK_PHRASES = ("الامر الذي", "وهو ما", "وهي", "في اشاره", "علي حد", "دون ان", "بدون ان", "وذلك في", "وذلك خلال", "وذلك بعد", "وذلك عقب")
+# Words that may stand between a comma and the cue that starts a new quotation.
+_LINKERS = {"و", "كما", "فيما", "بينما", "لكن", "لكنه", "لكنها", "ولكن", "ولكنه", "الا", "انه", "انها", "ثم", "قبل", "بعد", "ان", "حيث", "اذ"}
+# ب-words that are not a prepositional object.
+_NOT_B_OBJECT = {"باسم", "باسمه", "باسمها", "بعد", "بين", "بشان", "بدوره", "بدورها", "بدورهم", "بيان", "بيانا", "بالنسبه", "بالتزامن", "بالاضافه", "بحسب", "بقياده", "بان", "بانه", "بانها", "بلاده", "بلادها", "بروكسل", "بريطانيا", "بغداد", "بيروت", "بكين", "برلين", "باريس", "بيونغيانغ", "بوتين", "بومبيو", "بولتون", "بايدن", "بن"}
+
+
+@dataclass
+class Candidate:
+    """A quotation in the making: token spans into the key, filled in by the later stages."""
+
+    cue: Cue | None
+    start: int  # first content token
+    end: int  # one past the last content token
+    type: str
+    rule: str
+    gap: tuple[int, int] = (0, 0)  # tokens where the source is looked for (after the cue)
+    weight: float = 1.0
+    speaker: "object | None" = None  # a sources.Mention, set by the sources stage
+    speaker_name: str | None = None
+    speaker_rule: str = "none"
+    pending_object: bool = False  # noun-phrase object: start decided after the subject is found
+    inside_quote: bool = False  # the cue itself stands inside another quotation
+    extra: dict = field(default_factory=dict)
+
+
+class ContentFinder:
+    """Finds the content of each cue's quotation (see the module docstring)."""
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+
+    # -- set-up per article ---------------------------------------------------------------------
+
+    def prepare(self, kt: KeyText, pairs: list[MarkPair], cues: list[Cue]) -> None:
+        self.kt = kt
+        self.pairs = pairs
+        self.pair_at = {p.open: p for p in pairs}
+        self.cue_at = {c.index: c for c in cues}
+        self.sentence_end = [0] * len(kt.tokens)
+        self.sentence_start = [0] * len(kt.tokens)
+        for a, b in kt.sentences:
+            for i in range(a, b):
+                self.sentence_end[i], self.sentence_start[i] = b, a
+        # Innermost non-name pair around each token (to know whether a cue is quoted itself).
+        self.quoted = [False] * len(kt.tokens)
+        for p in pairs:
+            if not p.name_like:
+                for i in range(p.open + 1, p.end):
+                    self.quoted[i] = True
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def is_sentence_end(self, i: int) -> bool:
+        t = self.kt.tokens[i]
+        return t.text in SENTENCE_END or t.text == "\n"
+
+    def _is_complementiser(self, i: int) -> bool:
+        toks = self.kt.tokens
+        if toks[i].text not in COMPLEMENTISERS:
+            return False
+        return not (i > 0 and toks[i - 1].text in _NOT_COMPLEMENT_BEFORE)
+
+    def _cue_follows(self, k: int, limit: int) -> bool:
+        """A cue within the few tokens after position ``k`` (skipping linking words)."""
+        toks = self.kt.tokens
+        j = k
+        steps = 0
+        while j < limit and steps < 4:
+            t = toks[j]
+            if j in self.cue_at:
+                cue = self.cue_at[j]
+                # Only cues that can open a quotation of their own end the current one.
+                return cue.according or cue.kind in ("past", "participle", "present") or cue.entry.lemma == "قال"
+            if not t.is_word or t.text not in _LINKERS:
+                return False
+            j += 1
+            steps += 1
+        return False
+
+    def clause_end(self, start: int, limit: int | None = None) -> int:
+        """One past the last token of the clause that starts at ``start`` (see module docstring)."""
+        toks = self.kt.tokens
+        n = len(toks)
+        end_of_sentence = self.sentence_end[start] if limit is None else limit
+        k = start
+        while k < min(end_of_sentence, n):
+            t = toks[k]
+            pair = self.pair_at.get(k)
+            if pair is not None and not pair.name_like and pair.close is not None:
+                # A quotation opened in the content carries it to the closing mark.
+                end_of_sentence = max(end_of_sentence, self.sentence_end[pair.close])
+                k = pair.close + 1
+                continue
+            if t.text in SENTENCE_END and k > start:
+                break
+            if t.text in ("،", ",", "؛", ";") and k > start:
+                if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
+                    break
+            elif k > start and k in self.cue_at and t.text[0] in "وف" and self.cue_at[k].kind in ("past", "present") and not self.cue_at[k].according:
+                # "... وقال" / "... وأضاف" with no comma: a new quotation starts.
+                break
+            k += 1
+        end = min(k, n)
+        return self._trim(start, end)
+
+    def _breaker(self, j: int) -> bool:
+        toks = self.kt.tokens
+        if j >= len(toks):
+            return False
+        w = toks[j].text
+        two = w + " " + toks[j + 1].text if j + 1 < len(toks) else w
+        return w in ("حسب", "بحسب", "وفق", "وفقا", "طبقا", "نقلا", "حسبما", "وحسب", "ووفقا") or any(two.startswith(p) for p in _BREAK_PHRASES)
+
+    def _trim(self, start: int, end: int) -> int:
+        toks = self.kt.tokens
+        while end > start + 1:
+            t = toks[end - 1]
+            if t.is_word:
+                break
+            if t.text in ('"', "»", "”") and self._closes_inside(end - 1, start):
+                break
+            if t.text == ")":
+                if any(x.text == "(" for x in toks[start : end - 1]):
+                    break
+            end -= 1
+        return end
+
+    def _closes_inside(self, close: int, start: int) -> bool:
+        return any(p.close == close and p.open >= start for p in self.pairs)
+
+    def has_quote(self, start: int, end: int) -> bool:
+        return any(p.open >= start and p.open < end and not p.name_like for p in self.pairs)
+
+    # -- the stage ------------------------------------------------------------------------------
+
+    def __call__(self, cue: Cue) -> Candidate | None:
+        if cue.according:
+            return self._according(cue)
+        return self._say(cue)
+
+    def _say(self, cue: Cue) -> Candidate | None:
+        toks = self.kt.tokens
+        i = cue.index
+        takes = cue.entry.takes
+        preps = set(cue.entry.takes_prep())
+        limit = min(i + 1 + MAX_GAP, self.sentence_end[i], len(toks))
+        j = i + 1
+        while j < limit:
+            t = toks[j]
+            w = t.text
+            pair = self.pair_at.get(j)
+            if pair is not None:
+                if pair.name_like:
+                    j = (pair.close + 1) if pair.close is not None else pair.end
+                    continue
+                if "quote" in takes or "that" in takes:
+                    return self._direct(cue, j, pair)
+                return None
+            if w == ":":
+                nxt = self.pair_at.get(j + 1)
+                if nxt is not None:
+                    return self._direct(cue, j + 1, nxt)
+                if "quote" in takes and j + 1 < len(toks) and toks[j + 1].is_word:
+                    end = self.clause_end(j + 1)
+                    return Candidate(cue, j + 1, end, "direct", "colon-verbatim", (i + 1, j), 0.7)
+                return None
+            if j in self.cue_at and j > i + 0:
+                return None  # "وتابع ماكرون قائلا إن": the inner cue owns the quotation
+            if self._is_complementiser(j):
+                start = j
+                if j - 1 > i and toks[j - 1].text in _PREP_BEFORE_COMPLEMENT:
+                    start = j - 1
+                end = self.clause_end(j)
+                kind = "mixed" if self.has_quote(start, end) else "indirect"
+                return Candidate(cue, start, end, kind, "that", (i + 1, start), 1.0)
+            if w in ("ما",) and j + 1 < limit and self._is_complementiser(j + 1):
+                j += 1
+                continue
+            if preps and self._prep_object(w, preps, j, i):
+                nxt_comp = j + 1 < len(toks) and self._is_complementiser(j + 1)
+                if nxt_comp:
+                    j += 1
+                    continue
+                end = self.clause_end(j)
+                if end <= j + 1 and not (j + 1 < len(toks) and toks[j].text.startswith(("ب", "ل"))):
+                    return None
+                kind = "mixed" if self.has_quote(j, end) else "indirect"
+                return Candidate(cue, j, end, kind, "prep", (i + 1, j), 0.9)
+            if self.is_sentence_end(j):
+                break
+            j += 1
+        if "np" in takes:
+            return Candidate(cue, i + 1, i + 1, "indirect", "np", (i + 1, self.sentence_end[i]), 0.75, pending_object=True)
+        return None
+
+    def _prep_object(self, w: str, preps: set[str], j: int, i: int) -> bool:
+        if w in preps and w in ("الي", "من", "علي", "عن"):
+            prev = self.kt.tokens[j - 1].text if j > 0 else ""
+            if w == "من" and self.lexicon.is_("quantity", prev):
+                return False
+            return True
+        if "ب" in preps and w.startswith("ب") and len(w) > 3 and w not in _NOT_B_OBJECT:
+            return True
+        if "ل" in preps and w.startswith("ل") and len(w) > 3 and j == i + 1:
+            return True
+        return False
+
+    def _direct(self, cue: Cue, j: int, pair: MarkPair) -> Candidate | None:
+        toks = self.kt.tokens
+        i = cue.index
+        a, b = pair.inner
+        if b <= a:
+            return None
+        if pair.close is None:
+            return Candidate(cue, a, b, "direct", "marks-unclosed", (i + 1, j), 0.85)
+        nxt = pair.close + 1
+        if nxt < len(toks) and toks[nxt].is_word and not self.is_sentence_end(nxt) and nxt not in self.cue_at \
+                and not self._breaker(nxt) and self.kt.tokens[nxt].sentence == toks[pair.close].sentence:
+            end = self.clause_end(nxt)
+            return Candidate(cue, j, end, "mixed", "marks-continued", (i + 1, j), 0.9)
+        if not any(t.is_word for t in toks[a:b]):
+            return None
+        return Candidate(cue, a, b, "direct", "marks", (i + 1, j), 1.0)
+
+    def _according(self, cue: Cue) -> Candidate | None:
+        toks = self.kt.tokens
+        i = cue.index
+        s0 = self.sentence_start[i]
+        # The source noun phrase is read by the sources stage from the gap after the cue.
+        first_word = next((k for k in range(s0, i + 1) if toks[k].is_word), i)
+        if first_word == i:
+            # "وبحسب الأمم المتحدة، بقي ..." / "وحسب المحامي كروتينا فإن ...": content after the source.
+            j = i + 1
+            limit = min(self.sentence_end[i], i + 1 + 15)
+            while j < limit and toks[j].text not in ("،", ",") and toks[j].text not in ("فان", "فانه", "فانها", "فقد", "فلقد"):
+                j += 1
+            if j >= limit:
+                return None
+            start = j + 1 if toks[j].text in ("،", ",") else j
+            if start >= self.sentence_end[i]:
+                return None
+            end = self.clause_end(start)
+            kind = "mixed" if self.has_quote(start, end) else "indirect"
+            return Candidate(cue, start, end, kind, "according-first", (i + 1, j), 0.9)
+        # "..., بحسب X": the clause before the comma.
+        k = i - 1
+        if k < 0 or toks[k].text not in ("،", ","):
+            return None
+        start = s0
+        if toks[start].text in ('"', "«") and start + 1 < k:
+            pass  # a quotation opening the sentence is part of the content
+        end = self._trim(start, k)
+        if end <= start or not any(t.is_word for t in toks[start:end]):
+            return None
+        kind = "mixed" if self.has_quote(start, end) else "indirect"
+        return Candidate(cue, start, end, kind, "according-after", (i + 1, self.sentence_end[i]), 0.85)
+
+    def object_after(self, cand: Candidate, subject_end: int) -> Candidate | None:
+        """Complete a noun-phrase-object candidate once the subject's end is known."""
+        toks = self.kt.tokens
+        j = subject_end
+        end_s = self.sentence_end[cand.cue.index] if cand.cue else len(toks)
+        while j < end_s and (not toks[j].is_word or self.lexicon.is_("adjuncts", toks[j].text)):
+            if self.is_sentence_end(j) or self.pair_at.get(j) is not None:
+                break
+            j += 1
+        if j >= end_s or self.is_sentence_end(j) or self._is_complementiser(j):
+            return None
+        w = toks[j].text
+        if j in self.cue_at or self.lexicon.is_("stops", w):
+            return None
+        end = self.clause_end(j)
+        if end - j < 2:
+            return None
+        cand.start, cand.end, cand.pending_object = j, end, False
+        cand.type = "mixed" if self.has_quote(j, end) else "indirect"
+        return cand

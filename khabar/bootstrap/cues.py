@@ -1,0 +1,54 @@
+"""Stage 1: cues. Every token whose key form is an inflection of a lexicon lemma."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .lexicon import CueEntry, CueForm, Lexicon
+from .text import KeyText
+
+# Words after حسب/بحسب/وفق that make it a manner adverbial ("حسب تعبيره"), not a source.
+_MANNER = {"تعبيره", "تعبيرها", "قوله", "قولها", "وصفه", "وصفها", "زعمه", "زعمها", "رايه", "رايها", "تعبيرهم", "قولهم", "اعتقاده", "الحاجه", "الاصول", "الطلب", "الضروره", "الخطه", "الاتفاق"}
+# Present forms that are impersonal or passive in news prose when nothing precedes them.
+_IMPERSONAL = {"يذكر", "ويذكر", "يعتقد", "ويعتقد"}
+
+
+@dataclass
+class Cue:
+    index: int  # token index
+    form: CueForm
+
+    @property
+    def entry(self) -> CueEntry:
+        return self.form.entry
+
+    @property
+    def kind(self) -> str:
+        return self.form.kind
+
+    @property
+    def according(self) -> bool:
+        return self.form.entry.role == "according"
+
+
+class CueFinder:
+    """Finds cue tokens (the lexicon's generated forms, matched on the diacritic-free key)."""
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+
+    def __call__(self, kt: KeyText) -> list[Cue]:
+        cues: list[Cue] = []
+        tokens = kt.tokens
+        for i, t in enumerate(tokens):
+            if not t.is_word:
+                continue
+            form = self.lexicon.cue(t.text)
+            if form is None or t.text in _IMPERSONAL:
+                continue
+            if form.entry.role == "according":
+                nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+                if nxt in _MANNER:
+                    continue
+            cues.append(Cue(i, form))
+        return cues

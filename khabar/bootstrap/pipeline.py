@@ -1,0 +1,276 @@
+"""The bootstrapper: text -> quotations with cue, speaker, speaker name, rule and score.
+
+    >>> from khabar.bootstrap import Bootstrapper
+    >>> article = Bootstrapper()('وقال الوزير أحمد علي إن "الوضع صعب جدا".')
+    >>> [(q.type, q.speaker_name) for q in article.quotes]
+    [('mixed', 'أحمد علي')]
+
+Stages (one class each): :class:`~khabar.bootstrap.marks.MarkPairer`,
+:class:`~khabar.bootstrap.cues.CueFinder`, :class:`~khabar.bootstrap.contents.ContentFinder`,
+:class:`~khabar.bootstrap.sources.SourceFinder`, :class:`~khabar.bootstrap.resolution.Resolver`.
+"""
+
+from __future__ import annotations
+
+from .contents import Candidate, ContentFinder
+from .cues import Cue, CueFinder
+from .lexicon import Lexicon
+from .marks import MarkPairer
+from .resolution import Cluster, Resolver
+from .sources import Mention, SourceFinder
+from .text import KeyText
+
+from khabar.data.article import Article, Quote, Span
+
+# How much the way the source was found is trusted (multiplies the rule's and the lemma's weight).
+SPEAKER_TRUST = {
+    "vso": 1.0, "svo": 0.95, "relative": 0.85, "according": 0.95, "an": 1.0,
+    "pro-drop": 0.9, "pro-drop-sentence": 0.92, "nominal": 0.9, "nominal-unresolved": 0.65,
+    "continuation": 0.85, "none": 0.3,
+}
+DEFAULT_MIN_CONFIDENCE = 0.5
+
+
+class Bootstrapper:
+    """Rule-based quotation extractor. ``bootstrapper(article_or_text) -> Article`` with ``quotes``
+    (gold schema, plus ``rule`` and ``score``) and ``entities`` left ``None`` (not annotated)."""
+
+    def __init__(self, lexicon: Lexicon | None = None, min_confidence: float = 0.0):
+        self.lexicon = lexicon or Lexicon.load()
+        self.min_confidence = min_confidence
+        self.marks = MarkPairer(self.lexicon)
+        self.cues = CueFinder(self.lexicon)
+        self.contents = ContentFinder(self.lexicon)
+        self.sources = SourceFinder(self.lexicon)
+        self.resolver = Resolver(self.lexicon)
+
+    def __call__(self, article_or_text: Article | str, id: str | None = None) -> Article:
+        if isinstance(article_or_text, Article):
+            src = article_or_text
+            article = Article(src.id, src.text, None, None, dict(src.meta))
+        else:
+            article = Article(id or "text", article_or_text)
+        article.quotes = [q for q in self.extract(article.text) if (q.score or 0) >= self.min_confidence]
+        return article
+
+    # -- the stages, in order -------------------------------------------------------------------
+
+    def extract(self, text: str) -> list[Quote]:
+        kt = KeyText.build(text)
+        if not kt.tokens:
+            return []
+        pairs = self.marks(kt)
+        cues = self.cues(kt)
+        self.contents.prepare(kt, pairs, cues)
+        self.sources.prepare(kt, self.contents)
+        self.resolver.prepare(kt, self.sources)
+        cands = [c for c in (self._candidate(cue) for cue in cues) if c is not None]
+        cands = self._filter(kt, cands)
+        cands += self._continuations(kt, cands, pairs)
+        cands.sort(key=lambda c: (c.cue.index if c.cue else c.start))
+        self._resolve(kt, cands)
+        return [q for q in (self._quote(kt, c) for c in cands) if q is not None]
+
+    def _candidate(self, cue: Cue) -> Candidate | None:
+        cand = self.contents(cue)
+        if cand is None:
+            return None
+        cand.inside_quote = self.contents.quoted[cue.index]
+        src = self.sources
+        m: Mention | None = None
+        if cue.according:
+            m, cand.speaker_rule = src.after_according(cand), "according"
+            if m is None:
+                return None
+        elif cue.kind in ("past", "present"):
+            if cue.entry.lemma == "نقل":
+                m, cand.speaker_rule = src.after_an(cand), "an"
+            if m is None:
+                m, cand.speaker_rule = src.after_cue(cand), "vso"
+            if m is None:
+                m, cand.speaker_rule = src.before_cue(cand), "svo"
+                if m is not None and cue.index > 0 and self.contents.kt.tokens[cue.index - 1].text in ("الذي", "التي", "الذين", "والذي", "والتي"):
+                    cand.speaker_rule = "relative"
+        elif cue.kind == "other":
+            m, cand.speaker_rule = self._an_before(cand), "an"
+        cand.speaker = m
+        if m is None:
+            cand.speaker_rule = "none"
+        if cand.pending_object:
+            subject_end = m.end if (m is not None and cand.speaker_rule == "vso") else cue.index + 1
+            if m is not None and cand.speaker_rule == "vso" and m.end < cue.index:
+                subject_end = cue.index + 1
+            if self.contents.object_after(cand, subject_end) is None:
+                return None
+        return cand
+
+    def _an_before(self, cand: Candidate) -> Mention | None:
+        """``نقلت الوكالة عن خامنئي قوله``: the source after the last عن before the cue."""
+        toks = self.contents.kt.tokens
+        i = cand.cue.index  # type: ignore[union-attr]
+        s0 = self.contents.sentence_start[i]
+        for j in range(i - 1, max(s0, i - 8) - 1, -1):
+            if toks[j].text == "عن":
+                return self.sources.noun_phrase(j + 1, i)
+        return None
+
+    def _filter(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
+        out: list[Candidate] = []
+        say_spans = [(c.start, c.end) for c in cands if c.cue is not None and not c.cue.according]
+        for c in cands:
+            if c.end <= c.start:
+                continue
+            if c.inside_quote and (c.speaker is None or c.speaker.kind == "nominal"):
+                continue  # "من قال لك" inside a quotation: not reported speech of a known source
+            if c.cue is not None and c.cue.according and c.extra.get("channel") and any(
+                s < c.end and c.start < e for s, e in say_spans
+            ):
+                continue  # "..., بحسب ما نقلت عنه وكالة": the channel of a quotation already found
+            if any(o.start == c.start and o.end == c.end for o in out):
+                continue
+            out.append(c)
+        return out
+
+    def _continuations(self, kt: KeyText, cands: list[Candidate], pairs) -> list[Candidate]:
+        """A quoted passage that continues a quotation in the next sentence joins it; one that
+        opens the next paragraph becomes a quotation of the same source with no cue."""
+        toks = kt.tokens
+        new: list[Candidate] = []
+        by_end = sorted(cands, key=lambda c: c.end)
+        claimed = [(c.start, c.end) for c in cands]
+        for p in pairs:
+            if p.name_like or p.close is None:
+                continue
+            if any(s <= p.open < e for s, e in claimed):
+                continue
+            a, b = p.inner
+            if sum(1 for t in toks[a:b] if t.is_word) < 4:
+                continue
+            # The quotation must be the whole sentence (nothing but punctuation around it).
+            s_start = self.contents.sentence_start[p.open]
+            s_end = self.contents.sentence_end[p.open]
+            if any(t.is_word for t in toks[s_start : p.open]) or any(t.is_word for t in toks[p.close + 1 : s_end]):
+                continue
+            if any(i in self.contents.cue_at for i in range(s_start, s_end) if not (a <= i < b)):
+                continue
+            prev = [c for c in by_end if c.end <= p.open]
+            if not prev:
+                continue
+            last = max(prev, key=lambda c: c.end)
+            gap_words = [t for t in toks[last.end : p.open] if t.is_word]
+            if gap_words:
+                continue
+            if toks[p.open].paragraph == toks[max(last.end - 1, 0)].paragraph:
+                last.end = p.close + 1
+                last.type = "mixed" if last.type != "direct" or True else last.type
+                claimed.append((p.open, p.close + 1))
+            else:
+                c = Candidate(None, a, b, "direct", "continuation", (0, 0), 0.85)
+                c.extra["follows"] = last
+                c.speaker_rule = "continuation"
+                new.append(c)
+                claimed.append((a, b))
+        return new
+
+    # -- resolution -----------------------------------------------------------------------------
+
+    def _resolve(self, kt: KeyText, cands: list[Candidate]) -> None:
+        res = self.resolver
+        toks = kt.tokens
+        for c in cands:
+            if c.speaker is not None and c.speaker.kind in ("name", "org"):
+                c.extra["cluster"] = res.add(c.speaker, rank_bonus=1)
+        res.harvest_titles()
+        occurrences = res.find_mentions()
+        for s, e, cl in occurrences:
+            if (s, e) not in cl.mentions:
+                cl.mentions.append((s, e))
+                cl.mentions.sort()
+        content = [False] * len(toks)
+        for c in cands:
+            for i in range(c.start, min(c.end, len(toks))):
+                content[i] = True
+        # Sentence-initial subjects outside quotations ("وبارك بن دغر ...", "غريفيث أكد ...").
+        events: list[tuple[int, Cluster]] = []
+        for s, e, cl in occurrences:
+            if content[s]:
+                continue
+            s0 = self.contents.sentence_start[s]
+            words_before = [t for t in toks[s0:s] if t.is_word]
+            if len(words_before) <= 1 or (len(words_before) <= 2 and words_before[0].text in ("وكان", "وكانت", "كما", "لكن", "يذكر")):
+                events.append((s, cl))
+        current: Cluster | None = None
+        for c in cands:
+            pos = c.cue.index if c.cue else c.start
+            cl: Cluster | None = c.extra.get("cluster")
+            m = c.speaker
+            if c.speaker_rule == "continuation":
+                prev = c.extra["follows"]
+                cl = prev.extra.get("cluster")
+                c.speaker = prev.speaker
+                c.extra["nominal_name"] = prev.extra.get("nominal_name")
+            elif m is None:
+                cl = self._dropped(c, pos, cands, occurrences, events, content, current)
+                c.speaker_rule = c.speaker_rule if cl is None else c.extra.get("drop_rule", "pro-drop")
+            elif m.kind == "nominal":
+                cl = res.resolve_nominal(m, pos, current)
+                c.speaker_rule = "nominal" if cl is not None else "nominal-unresolved"
+                if cl is None:
+                    c.extra["nominal_name"] = res.surface(m)
+            c.extra["cluster"] = cl
+            if cl is not None and not (c.cue is not None and c.cue.according):
+                current = cl
+                events.append((pos, cl))
+
+    def _dropped(self, c, pos, cands, occurrences, events, content, current) -> Cluster | None:
+        """The source of a quotation whose cue has no subject of its own."""
+        sent = self.contents.sentence_start[pos]
+        if c.cue is not None and c.cue.kind in ("participle", "other"):
+            same = [o for o in cands if o is not c and o.cue is not None and not o.cue.according
+                    and sent <= o.cue.index < pos and o.extra.get("cluster") is not None]
+            if same:
+                c.extra["drop_rule"] = "pro-drop-sentence"
+                return same[-1].extra["cluster"]
+            first = [cl for s, e, cl in occurrences if sent <= s < pos and not content[s]]
+            if first:
+                c.extra["drop_rule"] = "pro-drop-sentence"
+                return first[0]
+        prior = [(p, cl) for p, cl in events if p < pos]
+        if prior:
+            c.extra["drop_rule"] = "pro-drop"
+            return max(prior, key=lambda x: x[0])[1]
+        return current
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def _quote(self, kt: KeyText, c: Candidate) -> Quote | None:
+        toks = kt.tokens
+        if c.end <= c.start or c.end > len(toks):
+            return None
+        start, end = kt.to_original(toks[c.start].start, toks[c.end - 1].end)
+        cue = None
+        if c.cue is not None:
+            t = toks[c.cue.index]
+            cue = Span(*kt.to_original(t.start, t.end))
+        cl: Cluster | None = c.extra.get("cluster")
+        speaker = None
+        name = None
+        if cl is not None:
+            name = cl.name
+            m = c.speaker
+            if m is not None and m.kind in ("name", "org"):
+                span = (m.start, m.end)
+            else:
+                span = self.resolver.nearest_mention(cl, c.cue.index if c.cue else c.start)
+            if span is not None:
+                speaker = Span(*kt.to_original(toks[span[0]].start, toks[span[1] - 1].end))
+        elif c.speaker is not None:
+            m = c.speaker
+            speaker = Span(*kt.to_original(toks[m.start].start, toks[m.end - 1].end))
+            name = c.extra.get("nominal_name") or self.resolver.surface(m)
+        lemma_weight = c.cue.entry.weight if c.cue is not None else 0.9
+        score = c.weight * lemma_weight * SPEAKER_TRUST.get(c.speaker_rule, 0.5)
+        if name is None:
+            score = min(score, 0.3)
+        lemma = c.cue.entry.lemma if c.cue is not None else "-"
+        return Quote(start, end, c.type, cue, speaker, name, round(score, 4), f"{c.rule}/{c.speaker_rule}/{lemma}")

@@ -1,0 +1,348 @@
+"""Stage 3: sources. The noun phrase that names who speaks, read around the cue.
+
+Where the source is looked for, in order:
+
+* after the cue (VSO, the usual order: ``وقال منسق الاتحاد الأوروبي ... جيل دو كيرشوف، إن``), in
+  the tokens between the cue and the content;
+* before the cue at the start of the sentence (SVO: ``مصادر عسكرية أكدت أن``, ``وكان وزير
+  الدفاع جيمس ماتيس قال``), or right before a relative pronoun (``القاضي الذي قال إنه``);
+* after a source-after cue (``بحسب وكالة رويترز``, ``وفقا لما نقلته وكالة الأنباء``);
+* after ``عن`` for ``نقل`` (``ونقلت رويترز عن براون قوله``).
+
+A noun phrase is split into a title phrase and a name (``رئيس هيئة الأركان الأميركية المشتركة،
+جوزيف دانفورد`` -> ``جوزيف دانفورد``): the mention is the name when there is one. Otherwise it is
+kept whole (``رابطة ضباط السجون البريطانية``, ``متحدث باسم وزارة العدل``) and marked ``nominal``
+when it is a definite title or an anaphoric head (``المسؤول الأوروبي``, ``المصدر``, ``الحزب``) that
+the resolution stage maps to a name. Sources that drop out (``وأضاف``, ``مضيفا``) are left to
+the resolution stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .contents import COMPLEMENTISERS, Candidate
+from .lexicon import Lexicon
+from .text import KeyText, variants
+
+MAX_NP = 12
+_RELATIVES = {"الذي", "التي", "الذين", "والذي", "والتي", "والذين", "اللذين", "اللتين"}
+_SVO_OPENERS = {"و", "ف", "كما", "لكن", "ولكن", "ثم", "وكان", "وكانت", "كان", "كانت", "فيما", "بينما", "قد", "وقد", "لقد", "اما", "واما", "بدوره", "بدورها", "فقد", "حيث", "اذ", "الا", "ان", "غير"}
+_SOURCE_WORDS = {"مصادر", "مصدر", "المصادر", "المصدر", "مسؤول", "مسؤولون", "مسؤولين", "متحدث", "متحدثه", "ناطق", "شهود", "مراقبون", "محللون", "دبلوماسيين", "دبلوماسيون", "مصادر"}
+_CHANNEL_SKIP = {"ما", "لما", "عنه", "عنها", "عنهم", "ذلك"}
+
+
+@dataclass
+class Mention:
+    """A source mention: token span ``[start, end)`` in the key, and how it names the source."""
+
+    start: int
+    end: int
+    kind: str  # name | org | nominal
+    title: tuple[str, ...] = ()  # key words of the title phrase next to a name
+    words: tuple[str, ...] = field(default=())  # key words of the mention (clitic ل of "لمكتب" removed)
+
+
+def _is_def(w: str) -> bool:
+    return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3
+
+
+class SourceFinder:
+    """Reads source noun phrases (see the module docstring)."""
+
+    def __init__(self, lexicon: Lexicon):
+        self.lexicon = lexicon
+        self.is_ = lexicon.is_
+
+    def prepare(self, kt: KeyText, contents) -> None:
+        self.kt = kt
+        self.contents = contents  # the ContentFinder prepared for this article
+
+    # -- word classes ---------------------------------------------------------------------------
+
+    def _in(self, cls: str, w: str) -> bool:
+        return any(self.is_(cls, v) for v in variants(w))
+
+    def _title(self, w: str) -> bool:
+        return self.is_("titles", w)
+
+    def _boundary(self, j: int) -> bool:
+        """Token ``j`` cannot be inside a subject noun phrase."""
+        toks = self.kt.tokens
+        t = toks[j]
+        if not t.is_word:
+            return True
+        w = t.text
+        return (
+            self.is_("stops", w) or self.is_("adjuncts", w) or self.is_("addressees", w)
+            or j in self.contents.cue_at or w in COMPLEMENTISERS or self.contents.is_sentence_end(j)
+        )
+
+    # -- noun phrases ---------------------------------------------------------------------------
+
+    def noun_phrase(self, j: int, limit: int) -> Mention | None:
+        """The source noun phrase starting at token ``j`` (stopping before ``limit``)."""
+        toks = self.kt.tokens
+        if j >= limit or self._boundary(j) and not (toks[j].text.startswith("#")):
+            return None
+        w0 = toks[j].text
+        if self._title(w0) or (self._in("titles", w0) and _is_def(w0)):
+            return self._titled(j, limit)
+        if self._in("org_heads", w0) or _is_def(w0):
+            return self._org(j, limit)
+        return self._name(j, limit)
+
+    def _name_run(self, j: int, limit: int, max_len: int = 4) -> int:
+        """End of a person-name run starting at ``j`` (``j`` itself when there is none)."""
+        toks = self.kt.tokens
+        k = j
+        n_def = 0
+        while k < limit and k - j < max_len + 2:
+            t = toks[k]
+            if t.text == "." and k > j and k + 1 < limit and toks[k + 1].is_word and t.end == toks[k + 1].start:
+                k += 1  # "إي.لين"
+                continue
+            if self._boundary(k) and not t.text.startswith("#"):
+                break
+            w = t.text.lstrip("#")
+            if k > j and (self._title(w) or self.is_("places", w)):
+                break
+            if k > j and self._in("org_heads", w) and not self.is_("name_particles", toks[k - 1].text):
+                break
+            if _is_def(w):
+                prev = toks[k - 1].text if k > j else ""
+                # One definite word after a first name (سعد الحريري) or a particle (أبو الفتوح).
+                if k == j or n_def or not (self.is_("name_particles", prev) or k - j <= 2):
+                    break
+                n_def += 1
+            k += 1
+        return k
+
+    def _name(self, j: int, limit: int) -> Mention | None:
+        k = self._name_run(j, limit)
+        if k == j:
+            return None
+        return self._mention(j, k, "name")
+
+    def _titled(self, j: int, limit: int) -> Mention | None:
+        toks = self.kt.tokens
+        k = j
+        seen_def = False
+        prev_title = False
+        while k < limit:
+            t = toks[k]
+            w = t.text
+            if w in ("باسم", "باسمه", "باسمها") and k + 1 < limit:
+                k += 2
+                seen_def = True
+                prev_title = False
+                continue
+            if not t.is_word:
+                break
+            if j < k and self._boundary(k) and not (w == "في" and self._comma_name(k + 2, limit)):
+                break
+            if w == "في":
+                k += 2
+                continue
+            if self._title(w) or self._in("titles", w):
+                prev_title = True
+                k += 1
+                continue
+            if _is_def(w) or (w.startswith("ل") and not self.is_("addressees", w) and len(w) > 3 and k > j):
+                seen_def = True
+                prev_title = False
+                k += 1
+                continue
+            if prev_title and not seen_def and not self.is_("places", w):
+                k += 1  # construct: رئيس هيئة الأركان، وزير خارجية ألمانيا
+                prev_title = False
+                continue
+            if prev_title and self.is_("places", w):
+                k += 1
+                continue
+            break
+        title_end = k
+        # A name right after the title, or after a comma (apposition).
+        name_end = self._name_run(title_end, limit) if title_end < limit else title_end
+        if name_end > title_end:
+            return self._mention(title_end, name_end, "name", title=(j, title_end))
+        if title_end < limit and toks[title_end].text in ("،", ","):
+            end = self._comma_name(title_end + 1, limit)
+            if end:
+                return self._mention(title_end + 1, end, "name", title=(j, title_end))
+        if title_end == j:
+            return None
+        return self._mention(j, title_end, "nominal")
+
+    def _comma_name(self, j: int, limit: int) -> int:
+        """End of a name that stands alone between commas (or before the complement) at ``j``."""
+        toks = self.kt.tokens
+        if j >= limit:
+            return 0
+        k = self._name_run(j, limit)
+        if k == j:
+            return 0
+        if k >= limit or not toks[k].is_word or toks[k].text in COMPLEMENTISERS or self.is_("adjuncts", toks[k].text) or k in self.contents.cue_at:
+            return k
+        return 0
+
+    def _org(self, j: int, limit: int) -> Mention | None:
+        toks = self.kt.tokens
+        k = j
+        seen_def = False
+        head = toks[j].text
+        n_ind = 0
+        while k < limit:
+            t = toks[k]
+            w = t.text
+            if w in ("باسم", "باسمه") and k + 1 < limit:
+                k += 2
+                seen_def = True
+                continue
+            if t.text == '"':
+                pair = self.contents.pair_at.get(k)
+                if pair is not None and pair.close is not None and pair.close < limit and pair.close - k <= 5:
+                    k = pair.close + 1  # صحيفة "فالتر"، وكالة "تسنيم"
+                    seen_def = True
+                    continue
+                break
+            if not t.is_word:
+                break
+            if k > j and w == "من" and self.is_("quantity", toks[k - 1].text):
+                k += 1
+                continue
+            if k > j and w == "في" and head in _SOURCE_WORDS and k + 1 < limit and _is_def(toks[k + 1].text):
+                k += 1
+                continue
+            if k > j and self._boundary(k):
+                break
+            if k > j and (self._title(w) and not _is_def(w)):
+                break
+            if _is_def(w):
+                seen_def = True
+            elif w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w) and k > j:
+                seen_def = True
+            elif k > j:
+                nisba = w.endswith(("يه", "ي", "يين", "يون", "يان"))
+                if seen_def and not nisba:
+                    break
+                n_ind += 1
+                if n_ind > 2 and not nisba:
+                    break
+            k += 1
+            if k - j >= MAX_NP:
+                break
+        if k == j:
+            return None
+        kind = "org"
+        if k - j <= 3 and _is_def(head) and (self.is_("anaphoric", head) or self._title(head)):
+            kind = "nominal"
+        return self._mention(j, k, kind)
+
+    def _mention(self, a: int, b: int, kind: str, title: tuple[int, int] | None = None) -> Mention:
+        toks = self.kt.tokens
+        words = [t.text.lstrip("#").replace("_", " ") for t in toks[a:b] if t.is_word]
+        if words and words[0].startswith("لل") and len(words[0]) > 4:
+            words[0] = "ال" + words[0][2:]
+        elif words and words[0].startswith("ل") and len(words[0]) > 4 and not self._title(words[0]):
+            words[0] = words[0][1:]
+        title_words: tuple[str, ...] = ()
+        if title:
+            title_words = tuple(t.text for t in toks[title[0] : title[1]] if t.is_word)
+        return Mention(a, b, kind, title_words, tuple(words))
+
+    # -- where the source stands ----------------------------------------------------------------
+
+    def after_cue(self, cand: Candidate) -> Mention | None:
+        """VSO: the subject right after the cue (adjuncts such as ``حينها`` skipped)."""
+        a, b = cand.gap
+        toks = self.kt.tokens
+        j = a
+        while j < b and toks[j].is_word and self.is_("adjuncts", toks[j].text):
+            j += 1
+        if j >= b:
+            return None
+        return self.noun_phrase(j, b)
+
+    def before_cue(self, cand: Candidate) -> Mention | None:
+        """SVO at the start of the sentence, or the antecedent of a relative pronoun."""
+        toks = self.kt.tokens
+        i = cand.cue.index  # type: ignore[union-attr]
+        s0 = self.contents.sentence_start[i]
+        k = i - 1
+        if k >= 0 and toks[k].text in ("قد", "وقد", "لقد"):
+            k -= 1
+        if k < s0:
+            return None
+        if toks[k].text in _RELATIVES:
+            return self._antecedent(k)
+        # The noun phrase must start the sentence (after an opener such as وكان، كما، لكن).
+        j = s0
+        while j < k and (toks[j].text in _SVO_OPENERS or not toks[j].is_word):
+            j += 1
+        if j > k or k - j >= MAX_NP:
+            return None
+        np = self.noun_phrase(j, k + 1)
+        if np is None:
+            return None
+        # The phrase must reach the cue: anything left between them is not a subject.
+        rest = [t for t in toks[np.end : k + 1] if t.is_word]
+        if np.kind == "name" and np.end <= k:
+            # "وزير الدفاع الأميركي جيمس ماتيس قال": the title was read, the name ends the phrase.
+            pass
+        if rest and not (len(rest) <= 3 and all(self._title(t.text) or _is_def(t.text) for t in rest)):
+            return None
+        return np
+
+    def _antecedent(self, rel: int) -> Mention | None:
+        toks = self.kt.tokens
+        k = rel - 1
+        if k < 0 or not toks[k].is_word:
+            return None
+        w = toks[k].text
+        if _is_def(w):
+            a = k
+            while a - 1 >= 0 and toks[a - 1].is_word and (_is_def(toks[a - 1].text) or self._title(toks[a - 1].text)) and k - a < 3:
+                a -= 1
+            return self._mention(a, k + 1, "nominal" if (self.is_("anaphoric", toks[a].text) or self._title(toks[a].text)) else "org")
+        a = k
+        while a - 1 >= 0 and toks[a - 1].is_word and not _is_def(toks[a - 1].text) and not self._boundary(a - 1) and k - a < 2:
+            a -= 1
+        return self._mention(a, k + 1, "name")
+
+    def after_according(self, cand: Candidate) -> Mention | None:
+        """The source after ``بحسب``/``وفقا لـ``/``حسبما ذكر``."""
+        toks = self.kt.tokens
+        a, b = cand.gap
+        j = a
+        steps = 0
+        while j < b and steps < 4:
+            w = toks[j].text
+            if w in _CHANNEL_SKIP or w == "ل" or (j in self.contents.cue_at and not self.contents.cue_at[j].according) \
+                    or self.lexicon.is_("channel_verbs", w) or w in ("في",):
+                if self.lexicon.is_("channel_verbs", w) or (j in self.contents.cue_at):
+                    cand.extra["channel"] = w
+                j += 1
+                steps += 1
+                continue
+            break
+        if j >= b:
+            return None
+        np = self.noun_phrase(j, b)
+        if np is None and toks[j].text.startswith("ل") and len(toks[j].text) > 3:
+            np = self._org(j, b)
+        if np is not None and np.words and np.words[0] in ("بيان", "تقرير", "البيان", "التقرير") and np.end < b:
+            # "وفقا لبيان للبيت الأبيض": the statement's author speaks.
+            k = next((x for x in range(np.start + 1, np.end) if toks[x].text.startswith("ل") and len(toks[x].text) > 3), None)
+            if k is not None:
+                np = self._org(k, np.end) or np
+        return np
+
+    def after_an(self, cand: Candidate) -> Mention | None:
+        """``نقلت X عن Y``: Y speaks."""
+        a, b = cand.gap
+        toks = self.kt.tokens
+        for j in range(a, b):
+            if toks[j].text == "عن":
+                return self.noun_phrase(j + 1, b)
+        return None

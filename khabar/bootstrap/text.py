@@ -1,0 +1,150 @@
+"""The article as the rules see it: a matching key with an offset map, tokens, sentences.
+
+Rules match on a *key*: the text with diacritics and tatweel deleted (``مؤكدَا`` -> ``مؤكدا``,
+``لـ`` -> ``ل``) and the letter variants that writers mix folded one-to-one (``أإآٱ`` -> ``ا``,
+``ى`` -> ``ي``, ``ة`` -> ``ه``). Everything else is kept character for character: line breaks
+(paragraphs matter for unbalanced quotation marks), punctuation and every quotation mark. So
+the key is never longer than the text and ``offsets`` maps each key character back.
+
+``khabar.data.normalise`` is not used for the key on purpose: it collapses line breaks and drops
+URLs, and the rules need both the paragraph structure and one key character per kept character.
+Sentences come from ``khabar.data.sentences.split_sentences`` on the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+
+from khabar.data.sentences import split_sentences
+
+# Harakat, tanwin, shadda, sukun, the extended marks, superscript alef, Quranic marks, tatweel and
+# the invisible direction marks that news sites leave inside words.
+_DELETE_RE = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+")
+_MARKS_RE = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]+")
+_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه"})
+
+# A word (Arabic or Latin letters, digits, ``_`` of hashtags, with a leading ``#``), an ellipsis,
+# or one other non-space character.
+_TOKEN_RE = re.compile(r"#?\w+|\.{2,}|…|[^\w\s]")
+
+QUOTE_CHARS = frozenset('"«»“”„')
+SENTENCE_END = frozenset(".!?؟")
+
+
+def fold(word: str) -> str:
+    """The key form of a word or phrase (what lexicon entries are compared with)."""
+    return _DELETE_RE.sub("", word).translate(_FOLD)
+
+
+@dataclass
+class Token:
+    text: str  # key form
+    start: int  # key offsets
+    end: int
+    is_word: bool
+    sentence: int = 0
+    paragraph: int = 0
+
+
+@dataclass
+class KeyText:
+    """An article's key, its offset map and its tokens (see the module docstring)."""
+
+    original: str
+    key: str
+    offsets: list[int]  # key index -> original index
+    tokens: list[Token] = field(default_factory=list)
+    sentences: list[tuple[int, int]] = field(default_factory=list)  # token index ranges [a, b)
+
+    @classmethod
+    def build(cls, text: str) -> "KeyText":
+        pieces: list[str] = []
+        offsets: list[int] = []
+        pos = 0
+        for m in _DELETE_RE.finditer(text):
+            if m.start() > pos:
+                pieces.append(text[pos : m.start()])
+                offsets.extend(range(pos, m.start()))
+            pos = m.end()
+        if pos < len(text):
+            pieces.append(text[pos:])
+            offsets.extend(range(pos, len(text)))
+        key = "".join(pieces).translate(_FOLD)
+        kt = cls(text, key, offsets)
+        kt._tokenise()
+        return kt
+
+    def _tokenise(self) -> None:
+        key = self.key
+        tokens = [Token(m.group(), m.start(), m.end(), m.group()[0].isalnum() or m.group()[0] in "#_")
+                  for m in _TOKEN_RE.finditer(key)]
+        # Paragraph index of each token: count line breaks before it.
+        para = 0
+        last = 0
+        for t in tokens:
+            para += key.count("\n", last, t.start)
+            last = t.start
+            t.paragraph = para
+        # Sentences from the shared splitter, on the original text, mapped to token ranges.
+        starts = [t.start for t in tokens]
+        sents: list[tuple[int, int]] = []
+        for s, e in split_sentences(self.original):
+            ks, ke = self.from_original(s), self.from_original(e)
+            a, b = bisect_left(starts, ks), bisect_left(starts, ke)
+            if b > a:
+                sents.append((a, b))
+        # Tokens outside every sentence (none expected) get the nearest one.
+        for si, (a, b) in enumerate(sents):
+            for t in tokens[a:b]:
+                t.sentence = si
+        self.tokens, self.sentences = tokens, sents
+
+    def from_original(self, index: int) -> int:
+        """Original index -> the first key index at or after it."""
+        return bisect_left(self.offsets, index)
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Key span -> original span; the end takes the diacritics written after the last letter."""
+        o_start = self.offsets[start]
+        o_end = self.offsets[end - 1] + 1
+        m = _MARKS_RE.match(self.original, o_end)
+        return o_start, (m.end() if m else o_end)
+
+    def token_at(self, key_index: int) -> int:
+        """Index of the first token starting at or after ``key_index``."""
+        return bisect_left([t.start for t in self.tokens], key_index)
+
+    def span_text(self, a: int, b: int) -> str:
+        """Key text of tokens ``[a, b)``."""
+        if b <= a:
+            return ""
+        return self.key[self.tokens[a].start : self.tokens[b - 1].end]
+
+    def original_text(self, a: int, b: int) -> str:
+        if b <= a:
+            return ""
+        s, e = self.to_original(self.tokens[a].start, self.tokens[b - 1].end)
+        return self.original[s:e]
+
+
+def variants(word: str) -> list[str]:
+    """The word and the word without an attached conjunction or preposition (و ف ب ل ك), with
+    ``لل`` read as ``ل`` + ``ال``: the forms a word list is checked with."""
+    out = [word]
+    if len(word) > 3 and word[0] in "وف":
+        word = word[1:]
+        out.append(word)
+    if len(word) > 3 and word.startswith("لل"):
+        out.append("ال" + word[2:])
+    elif len(word) > 3 and word[0] in "بلك":
+        out.append(word[1:])
+    return out
+
+
+def token_starts(tokens: list[Token]) -> list[int]:
+    return [t.start for t in tokens]
+
+
+__all__ = ["KeyText", "Token", "fold", "variants", "QUOTE_CHARS", "SENTENCE_END", "bisect_right"]
