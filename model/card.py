@@ -22,7 +22,7 @@ def card_metadata(config: Any) -> dict[str, Any]:
         "license": extra.pop("license", "apache-2.0"),
         "tags": DEFAULT_TAGS + [t for t in extra.pop("tags", []) if t not in DEFAULT_TAGS],
         "pipeline_tag": "token-classification",
-        "datasets": extra.pop("datasets", None) or summary.get("datasets") or [],
+        "datasets": extra.pop("datasets", None) or summary.get("datasets") or _dataset_names(summary),
         "metrics": extra.pop("metrics", None) or ["f1", "precision", "recall"],
     }
     base = extra.pop("base_model", None) or summary.get("base_model")
@@ -34,7 +34,7 @@ def card_metadata(config: Any) -> dict[str, Any]:
 
 def render_model_card(config: Any) -> str:
     meta = card_metadata(config)
-    enc = config.encoder
+    ec = config.encoder_config
     lines = [
         "---",
         yaml.safe_dump(meta, allow_unicode=True, sort_keys=False).rstrip(),
@@ -61,18 +61,22 @@ def render_model_card(config: Any) -> str:
         "",
         "## Architecture",
         "",
-        f"- encoder: `{enc.get('model_type')}`, hidden {enc.get('hidden_size')}, "
-        f"{enc.get('num_hidden_layers')} layers, {enc.get('num_attention_heads')} heads, vocabulary {enc.get('vocab_size')}",
+        f"- encoder: `{ec.model_type}`, hidden {getattr(ec, 'hidden_size', '?')}, "
+        f"{getattr(ec, 'num_hidden_layers', '?')} layers, {getattr(ec, 'num_attention_heads', '?')} heads, "
+        f"vocabulary {getattr(ec, 'vocab_size', '?')}, {getattr(ec, 'max_position_embeddings', '?')} positions",
         f"- task loss weights: {json.dumps(config.loss_weights)}",
         "",
     ]
     summary = getattr(config, "training_summary", None)
     if summary:
         lines += ["## Training", ""]
+        nested = {k: v for k, v in summary.items() if isinstance(v, (dict, list))}
         for key, value in summary.items():
-            if isinstance(value, (dict, list)):
-                value = json.dumps(value, ensure_ascii=False)
-            lines.append(f"- **{key}**: {value}")
+            if key not in nested:
+                lines.append(f"- **{key}**: {value}")
+        for key, value in nested.items():
+            block = yaml.safe_dump(_plain(value), allow_unicode=True, sort_keys=False).rstrip()
+            lines += ["", f"### {key}", "", "```yaml", block, "```"]
         lines.append("")
     lines += [
         "## Limitations",
@@ -83,6 +87,23 @@ def render_model_card(config: Any) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able copy (tuples, paths and the like as strings) that yaml.safe_dump accepts."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def _dataset_names(summary: dict[str, Any]) -> list[str]:
+    """Dataset names from the trainer's per-source summaries (the folder each file lies in)."""
+    names: list[str] = []
+    for source in summary.get("data") or []:
+        path = source.get("path") if isinstance(source, dict) else None
+        if path:
+            name = Path(str(path)).parent.name or Path(str(path)).stem
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def write_model_card(config: Any, directory: str | os.PathLike) -> Path:

@@ -36,12 +36,14 @@ def span_mean(states: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     """Mean of ``states`` (T, H) over each ``[start, end)`` of ``spans`` (N, 2); zeros where start < 0."""
     if spans.numel() == 0:
         return states.new_zeros((0, states.size(-1)))
-    csum = torch.cat([states.new_zeros((1, states.size(-1))), states.cumsum(0)])  # (T+1, H)
+    # float32 prefix sums: in fp16 a sum over thousands of tokens would lose the small differences
+    x = states.float()
+    csum = torch.cat([x.new_zeros((1, x.size(-1))), x.cumsum(0)])  # (T+1, H)
     valid = spans[:, 0] >= 0  # (N,)
     s = spans[:, 0].clamp(min=0)
     e = torch.maximum(spans[:, 1], s + 1).clamp(max=states.size(0))
-    mean = (csum[e] - csum[s]) / (e - s).clamp(min=1).unsqueeze(-1).to(states.dtype)  # (N, H)
-    return mean * valid.unsqueeze(-1).to(states.dtype)
+    mean = (csum[e] - csum[s]) / (e - s).clamp(min=1).unsqueeze(-1).float()  # (N, H)
+    return (mean * valid.unsqueeze(-1).float()).to(states.dtype)
 
 
 class AttributionScorer(nn.Module):
@@ -56,7 +58,8 @@ class AttributionScorer(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.quote = nn.Linear(2 * hidden + 1, size)
         self.mention = nn.Linear(2 * hidden, size)
-        self.bilinear = nn.Bilinear(size, size, 1)
+        # q W m + b, as a Linear then a dot product (nn.Bilinear has no autocast support)
+        self.bilinear = nn.Linear(size, size)
         self.features = nn.ModuleList(nn.Embedding(n, feature_size) for n in FEATURE_SIZES)
         self.pair_q = nn.Linear(size, feature_size)
         self.pair_m = nn.Linear(size, feature_size)
@@ -82,7 +85,7 @@ class AttributionScorer(nn.Module):
         idx = candidates.clamp(min=0)  # (Q, C)
         mc = m[idx]  # (Q, C, size)
         qc = q.unsqueeze(1).expand(-1, n_c, -1)  # (Q, C, size)
-        bil = self.bilinear(qc.reshape(-1, qc.size(-1)), mc.reshape(-1, mc.size(-1))).view(n_q, n_c)  # (Q, C)
+        bil = (self.bilinear(q).unsqueeze(1) * mc).sum(-1)  # (Q, C)
         feat = sum(emb(features[..., k]) for k, emb in enumerate(self.features))  # (Q, C, feature_size)
         pair = self.pair_out(torch.tanh(self.pair_q(qc) + self.pair_m(mc) + feat)).squeeze(-1)  # (Q, C)
         scores = (bil + pair).masked_fill(candidates < 0, NEG)

@@ -136,3 +136,15 @@ def test_predict_offsets_index_the_text_as_given(model, tok):
     assert model.predict([], tok) == []
     [empty] = model.predict([""], tok)
     assert empty.entities == [] and empty.quotes == []
+
+
+def test_gradient_checkpointing_and_bf16_autocast(tok):
+    m = tiny_model(tok)
+    m.gradient_checkpointing_enable()
+    m.train()
+    batch = _batch(m, tok, load_articles())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = m(**batch)
+    assert torch.isfinite(out.loss) and out.attribution_loss is not None
+    out.loss.backward()
+    assert m.attribution.quote.weight.grad is not None
