@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,18 @@ from khabar.training.config import ConfigError, TrainConfig, load_config
 from khabar.training.data import build_data, format_table, log, training_texts
 
 TRAINING_ARGS_FILE = "training_args.bin"  # the Trainer's pickle of its arguments; not shipped with a model
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train` returns: the final metrics and the objects that produced them."""
+
+    metrics: dict[str, Any]
+    scores: dict[str, Any] | None
+    model: Any
+    tokenizer: Any
+    trainer: Any
+    output_dir: Path
 
 
 class TrainingError(RuntimeError):
@@ -170,8 +183,8 @@ def training_arguments(cfg: TrainConfig, has_eval: bool) -> Any:
     )
 
 
-def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None) -> dict[str, Any]:
-    """Fine-tune as ``cfg`` says; return the final eval metrics (also written to eval_results.json)."""
+def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None) -> TrainingRun:
+    """Fine-tune as ``cfg`` says; the final eval metrics are also written to ``eval_results.json``."""
     from transformers import set_seed
     from transformers.trainer_utils import enable_full_determinism
 
@@ -230,7 +243,10 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
             metrics, scores = dict(known[0]), known[1]
         else:
             metrics, scores = trainer.evaluate(), trainer.last_scores
+    metrics.pop("epoch", None)
+    metrics["epoch"] = trainer.state.epoch
     metrics["train_runtime"] = result.metrics.get("train_runtime")
+    # Note: after --resume the Trainer's train_loss averages only the steps run since the resume.
     metrics["train_loss"] = result.metrics.get("train_loss")
     metrics["total_runtime"] = round(time.time() - started, 1)
     metrics["global_step"] = trainer.state.global_step
@@ -246,7 +262,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
         (out / "eval_results.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         print(results_table(metrics, scores))
         log(f"model saved to {out} ({metrics['total_runtime']} s in all)")
-    return metrics
+    return TrainingRun(metrics, scores, trainer.model, tokenizer, trainer, out)
 
 
 def results_table(metrics: dict[str, Any], scores: dict[str, Any] | None) -> str:

@@ -184,9 +184,10 @@ class ArticleSampler(Sampler[int]):
         order = torch.randperm(len(self.lengths), generator=g).tolist()
         if not self.group_size:
             return iter(order)
-        # Megabatches of 50 batches, each sorted longest first; the longest batch goes first so an
-        # out-of-memory error shows at step 1, not hours in.
-        mega = self.group_size * 50
+        # Megabatches of up to 50 batches (fewer on small data, as LengthGroupedSampler, so batches
+        # stay random), each sorted longest first; the longest batch goes first so an out-of-memory
+        # error shows at step 1, not hours in.
+        mega = self.group_size * max(1, min(len(order) // (self.group_size * 4), 50))
         groups = [sorted(order[i : i + mega], key=lambda j: -self.lengths[j]) for i in range(0, len(order), mega)]
         flat = [i for grp in groups for i in grp]
         if flat:
