@@ -25,21 +25,24 @@ from .lexicon import Lexicon
 from .marks import MarkPair
 from .text import KeyText, SENTENCE_END
 
-MAX_GAP = 30  # tokens between a cue and its complement (subject, titles, adjuncts)
+MAX_GAP = 30
+# Speech verbs that start a new quotation even without a comma before them ("... وقال").
+STRONG_LEMMAS = {"قال", "أضاف", "تابع", "أكد", "أوضح", "أشار", "لفت", "شدد", "اعتبر", "رأى", "صرح", "ذكر", "حذر", "دعا"}  # tokens between a cue and its complement (subject, titles, adjuncts)
 
 COMPLEMENTISERS = {
     "ان", "بان", "انه", "انها", "انهم", "انهما", "اننا", "انني", "انك", "انكم", "انهن", "اني",
     "بانه", "بانها", "بانهم", "بانهما", "باننا", "بانني",
 }
+_BARE_PREPS = {"عن", "من", "علي", "الي", "في", "حول", "ب", "ل", "بشان", "ك"}
 _NOT_COMPLEMENT_BEFORE = {"بعد", "قبل", "منذ", "دون", "بدون", "حتي", "لحين", "ريثما", "الا", "رغم", "برغم", "غير", "مجرد", "بمجرد", "ما"}
 _PREP_BEFORE_COMPLEMENT = {"من", "علي", "الي", "عن", "في"}  # key forms: على -> علي، إلى -> الي
 # After a comma, these open a clause that comments on the quotation rather than continuing it.
 _BREAKERS = {"الامر", "وهو", "وهي", "وذلك", "دون", "بدون", "في اشاره", "علي حد", "حسب", "بحسب", "وفق", "وفقا", "طبقا", "نقلا", "حسبما", "بينما", "فيما", "ما", "مما"}
-_BREAK_PHRASES = ("الامر الذي", "وهو ما", "وهي", "في اشاره", "علي حد", "دون ان", "بدون ان", "وذلك في", "وذلك خلال", "وذلك بعد", "وذلك عقب")
+_BREAK_PHRASES = ("الامر الذي", "وهو", "وهي", "في اشاره", "علي حد", "دون ان", "بدون ان", "وذلك في", "وذلك خلال", "وذلك بعد", "وذلك عقب")
 # Words that may stand between a comma and the cue that starts a new quotation.
 _LINKERS = {"و", "كما", "فيما", "بينما", "لكن", "لكنه", "لكنها", "ولكن", "ولكنه", "الا", "انه", "انها", "ثم", "قبل", "بعد", "ان", "حيث", "اذ"}
 # ب-words that are not a prepositional object.
-_NOT_B_OBJECT = {"باسم", "باسمه", "باسمها", "بعد", "بين", "بشان", "بدوره", "بدورها", "بدورهم", "بيان", "بيانا", "بالنسبه", "بالتزامن", "بالاضافه", "بحسب", "بقياده", "بان", "بانه", "بانها", "بلاده", "بلادها", "بروكسل", "بريطانيا", "بغداد", "بيروت", "بكين", "برلين", "باريس", "بيونغيانغ", "بوتين", "بومبيو", "بولتون", "بايدن", "بن"}
+_NOT_B_OBJECT = {"باسم", "باسمه", "باسمها", "بعد", "بين", "بشان", "بدوره", "بدورها", "بدورهم", "بيان", "بيانا", "بالنسبه", "بالتزامن", "بالاضافه", "بحسب", "بقياده", "بان", "بانه", "بانها", "بلاده", "بلادها", "بينها", "بينهم", "بينما", "بيد", "بدءا", "بناء", "بالمئه", "بالمائه", "بالاضافه", "بالتالي", "بروكسل", "بريطانيا", "بغداد", "بيروت", "بكين", "برلين", "باريس", "بيونغيانغ", "بوتين", "بومبيو", "بولتون", "بايدن", "بن"}
 
 
 @dataclass
@@ -96,7 +99,10 @@ class ContentFinder:
         toks = self.kt.tokens
         if toks[i].text not in COMPLEMENTISERS:
             return False
-        return not (i > 0 and toks[i - 1].text in _NOT_COMPLEMENT_BEFORE)
+        if i > 0 and toks[i - 1].text in _NOT_COMPLEMENT_BEFORE:
+            return False
+        # "إن كانت" (whether), "أن يكون" after an infinitive reading: not a reported clause.
+        return not (toks[i].text == "ان" and i + 1 < len(toks) and toks[i + 1].text in ("كان", "كانت", "لم", "ما"))
 
     def _cue_follows(self, k: int, limit: int) -> bool:
         """A cue within the few tokens after position ``k`` (skipping linking words)."""
@@ -129,12 +135,11 @@ class ContentFinder:
                 end_of_sentence = max(end_of_sentence, self.sentence_end[pair.close])
                 k = pair.close + 1
                 continue
-            if t.text in SENTENCE_END and k > start:
-                break
             if t.text in ("،", ",", "؛", ";") and k > start:
                 if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
                     break
-            elif k > start and k in self.cue_at and t.text[0] in "وف" and self.cue_at[k].kind in ("past", "present") and not self.cue_at[k].according:
+            elif k > start and k in self.cue_at and t.text[0] in "وف" and self.cue_at[k].kind in ("past", "present") \
+                    and self.cue_at[k].entry.lemma in STRONG_LEMMAS:
                 # "... وقال" / "... وأضاف" with no comma: a new quotation starts.
                 break
             k += 1
@@ -182,27 +187,37 @@ class ContentFinder:
         takes = cue.entry.takes
         preps = set(cue.entry.takes_prep())
         limit = min(i + 1 + MAX_GAP, self.sentence_end[i], len(toks))
+        after_ma = cue.after_ma
         j = i + 1
         while j < limit:
             t = toks[j]
             w = t.text
+            if after_ma and j > i + 1:
+                return None  # "بما وعدت به": only "بما قال إنه ..." reports speech
             pair = self.pair_at.get(j)
             if pair is not None:
-                if pair.name_like:
+                prev = toks[j - 1].text if j > 0 else ""
+                if prev in _BARE_PREPS:
+                    if prev in preps or (prev == "ب" and "ب" in preps):
+                        end = self.clause_end(j - 1)
+                        return Candidate(cue, j - 1, end, "mixed", "prep", (i + 1, j - 1), 0.9)
+                    j = (pair.close + 1) if pair.close is not None else pair.end
+                    continue  # a quoted term after a preposition: "عن اكتشاف "مومياء ...""
+                if pair.name_like or (self._short(pair) and self._complement_ahead(pair, limit)):
                     j = (pair.close + 1) if pair.close is not None else pair.end
                     continue
-                if "quote" in takes or "that" in takes:
+                if "quote" in takes:
                     return self._direct(cue, j, pair)
                 return None
             if w == ":":
                 nxt = self.pair_at.get(j + 1)
-                if nxt is not None:
+                if nxt is not None and "quote" in takes:
                     return self._direct(cue, j + 1, nxt)
                 if "quote" in takes and j + 1 < len(toks) and toks[j + 1].is_word:
                     end = self.clause_end(j + 1)
                     return Candidate(cue, j + 1, end, "direct", "colon-verbatim", (i + 1, j), 0.7)
                 return None
-            if j in self.cue_at and j > i + 0:
+            if j in self.cue_at:
                 return None  # "وتابع ماكرون قائلا إن": the inner cue owns the quotation
             if self._is_complementiser(j):
                 start = j
@@ -220,16 +235,44 @@ class ContentFinder:
                     j += 1
                     continue
                 end = self.clause_end(j)
-                if end <= j + 1 and not (j + 1 < len(toks) and toks[j].text.startswith(("ب", "ل"))):
+                if end <= j + 1:
                     return None
                 kind = "mixed" if self.has_quote(j, end) else "indirect"
                 return Candidate(cue, j, end, kind, "prep", (i + 1, j), 0.9)
-            if self.is_sentence_end(j):
-                break
             j += 1
+        if after_ma:
+            return None
+        post = self._postposed(cue)
+        if post is not None:
+            return post
         if "np" in takes:
             return Candidate(cue, i + 1, i + 1, "indirect", "np", (i + 1, self.sentence_end[i]), 0.75, pending_object=True)
         return None
+
+    def _short(self, pair: MarkPair) -> bool:
+        a, b = pair.inner
+        return sum(1 for t in self.kt.tokens[a:b] if t.is_word) <= 3
+
+    def _complement_ahead(self, pair: MarkPair, limit: int) -> bool:
+        start = (pair.close + 1) if pair.close is not None else pair.end
+        return any(self._is_complementiser(k) for k in range(start, limit))
+
+    def _postposed(self, cue: Cue) -> Candidate | None:
+        """"..., كتبت صحيفة لوريون لوجور.": the cue and its subject close the sentence."""
+        toks = self.kt.tokens
+        i = cue.index
+        if cue.kind not in ("past", "present") or i == 0 or toks[i - 1].text not in ("،", ","):
+            return None
+        s0, s1 = self.sentence_start[i], self.sentence_end[i]
+        if sum(1 for t in toks[i + 1 : s1] if t.is_word) > 6:
+            return None
+        if any(k in self.cue_at for k in range(i + 1, s1)) or any(self._is_complementiser(k) for k in range(i + 1, s1)):
+            return None
+        end = self._trim(s0, i - 1)
+        if sum(1 for t in toks[s0:end] if t.is_word) < 4:
+            return None
+        kind = "mixed" if self.has_quote(s0, end) else "indirect"
+        return Candidate(cue, s0, end, kind, "postposed", (i + 1, s1), 0.85)
 
     def _prep_object(self, w: str, preps: set[str], j: int, i: int) -> bool:
         if w in preps and w in ("الي", "من", "علي", "عن"):
@@ -252,7 +295,7 @@ class ContentFinder:
         if pair.close is None:
             return Candidate(cue, a, b, "direct", "marks-unclosed", (i + 1, j), 0.85)
         nxt = pair.close + 1
-        if nxt < len(toks) and toks[nxt].is_word and not self.is_sentence_end(nxt) and nxt not in self.cue_at \
+        if nxt < len(toks) and toks[nxt].is_word and not (len(toks[nxt].text) > 1 and toks[nxt].text[0] in "وف") and nxt not in self.cue_at \
                 and not self._breaker(nxt) and self.kt.tokens[nxt].sentence == toks[pair.close].sentence:
             end = self.clause_end(nxt)
             return Candidate(cue, j, end, "mixed", "marks-continued", (i + 1, j), 0.9)
@@ -264,9 +307,8 @@ class ContentFinder:
         toks = self.kt.tokens
         i = cue.index
         s0 = self.sentence_start[i]
-        # The source noun phrase is read by the sources stage from the gap after the cue.
-        first_word = next((k for k in range(s0, i + 1) if toks[k].is_word), i)
-        if first_word == i:
+        words_before = [t for t in toks[s0:i] if t.is_word]
+        if not words_before or (len(words_before) == 1 and words_before[0].text in ("هذا", "و", "كما", "لكن", "ولكن", "اما")):
             # "وبحسب الأمم المتحدة، بقي ..." / "وحسب المحامي كروتينا فإن ...": content after the source.
             j = i + 1
             limit = min(self.sentence_end[i], i + 1 + 15)
@@ -280,15 +322,15 @@ class ContentFinder:
             end = self.clause_end(start)
             kind = "mixed" if self.has_quote(start, end) else "indirect"
             return Candidate(cue, start, end, kind, "according-first", (i + 1, j), 0.9)
-        # "..., بحسب X": the clause before the comma.
+        # "..., بحسب X" (or '..."، بحسب X', '..."، وفقا لـ X'): the clause before the cue.
         k = i - 1
-        if k < 0 or toks[k].text not in ("،", ","):
+        if toks[k].text in ('"', "»", "”") and k - 1 >= s0 and toks[k - 1].text in ("،", ","):
+            k -= 0  # the closing mark belongs to the content: keep it, cut at the mark
+        elif toks[k].text not in ("،", ","):
             return None
         start = s0
-        if toks[start].text in ('"', "«") and start + 1 < k:
-            pass  # a quotation opening the sentence is part of the content
-        end = self._trim(start, k)
-        if end <= start or not any(t.is_word for t in toks[start:end]):
+        end = self._trim(start, k if toks[k].text in ("،", ",") else k + 1)
+        if sum(1 for t in toks[start:end] if t.is_word) < 3:
             return None
         kind = "mixed" if self.has_quote(start, end) else "indirect"
         return Candidate(cue, start, end, kind, "according-after", (i + 1, self.sentence_end[i]), 0.85)

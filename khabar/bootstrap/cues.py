@@ -9,6 +9,8 @@ from .text import KeyText
 
 # Words after حسب/بحسب/وفق that make it a manner adverbial ("حسب تعبيره"), not a source.
 _MANNER = {"تعبيره", "تعبيرها", "قوله", "قولها", "وصفه", "وصفها", "زعمه", "زعمها", "رايه", "رايها", "تعبيرهم", "قولهم", "اعتقاده", "الحاجه", "الاصول", "الطلب", "الضروره", "الخطه", "الاتفاق"}
+# Before a cue: negation, or the subjunctive "أن يؤكد" (refused/wanted to say).
+_NEGATION = {"لم", "لن", "لا", "ولم", "ولن", "ولا", "فلم", "عدم", "ان", "دون", "بدون"}
 # Present forms that are impersonal or passive in news prose when nothing precedes them.
 _IMPERSONAL = {"يذكر", "ويذكر", "يعتقد", "ويعتقد"}
 
@@ -17,6 +19,7 @@ _IMPERSONAL = {"يذكر", "ويذكر", "يعتقد", "ويعتقد"}
 class Cue:
     index: int  # token index
     form: CueForm
+    after_ma: bool = False  # "بما قال": only a complement right after the cue counts
 
     @property
     def entry(self) -> CueEntry:
@@ -50,5 +53,8 @@ class CueFinder:
                 nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
                 if nxt in _MANNER:
                     continue
-            cues.append(Cue(i, form))
+            prev = tokens[i - 1].text if i > 0 else ""
+            if prev in _NEGATION and form.entry.role == "say":
+                continue  # "لم يؤكد", "أن يؤكد", "لا تعترف": nothing was said
+            cues.append(Cue(i, form, after_ma=prev in ("ما", "بما", "مما", "لما")))
         return cues

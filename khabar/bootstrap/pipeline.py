@@ -25,7 +25,7 @@ from khabar.data.article import Article, Quote, Span
 # How much the way the source was found is trusted (multiplies the rule's and the lemma's weight).
 SPEAKER_TRUST = {
     "vso": 1.0, "svo": 0.95, "relative": 0.85, "according": 0.95, "an": 1.0,
-    "pro-drop": 0.9, "pro-drop-sentence": 0.92, "nominal": 0.9, "nominal-unresolved": 0.65,
+    "pro-drop": 0.9, "pro-drop-sentence": 0.92, "nominal": 0.9, "nominal-unresolved": 0.5,
     "continuation": 0.85, "none": 0.3,
 }
 DEFAULT_MIN_CONFIDENCE = 0.5
@@ -64,6 +64,11 @@ class Bootstrapper:
         self.contents.prepare(kt, pairs, cues)
         self.sources.prepare(kt, self.contents)
         self.resolver.prepare(kt, self.sources)
+        # Names read after titles anywhere in the article, known before any subject is read.
+        self.resolver.harvest_titles()
+        for cl in self.resolver.clusters:
+            for form in cl.forms:
+                self.sources.learn(form)
         cands = [c for c in (self._candidate(cue) for cue in cues) if c is not None]
         cands = self._filter(kt, cands)
         cands += self._continuations(kt, cands, pairs)
@@ -85,17 +90,26 @@ class Bootstrapper:
         elif cue.kind in ("past", "present"):
             if cue.entry.lemma == "نقل":
                 m, cand.speaker_rule = src.after_an(cand), "an"
+            toks = self.contents.kt.tokens
+            svo_first = toks[cue.index].text[0] not in "وف" or toks[cue.index].text == cue.entry.lemma
+            if m is None and svo_first:
+                m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is None:
                 m, cand.speaker_rule = src.after_cue(cand), "vso"
-            if m is None:
+                if m is not None and cand.pending_object and m.kind == "name" and not m.title and not src._known_at(m.start) \
+                        and not self.lexicon.is_("places", toks[m.start].text):
+                    m = None  # "أكد مواصلة مساعيه": an unknown bare "name" after the verb is its object
+            if m is None and not svo_first:
                 m, cand.speaker_rule = src.before_cue(cand), "svo"
-                if m is not None and cue.index > 0 and self.contents.kt.tokens[cue.index - 1].text in ("الذي", "التي", "الذين", "والذي", "والتي"):
-                    cand.speaker_rule = "relative"
+            if m is not None and cand.speaker_rule == "svo" and cue.index > 0 and toks[cue.index - 1].text in ("الذي", "التي", "الذين", "والذي", "والتي"):
+                cand.speaker_rule = "relative"
         elif cue.kind == "other":
             m, cand.speaker_rule = self._an_before(cand), "an"
         cand.speaker = m
         if m is None:
             cand.speaker_rule = "none"
+        if cand.rule == "prep" and not self._prep_close(cand, m):
+            return None
         if cand.pending_object:
             subject_end = m.end if (m is not None and cand.speaker_rule == "vso") else cue.index + 1
             if m is not None and cand.speaker_rule == "vso" and m.end < cue.index:
@@ -103,6 +117,17 @@ class Bootstrapper:
             if self.contents.object_after(cand, subject_end) is None:
                 return None
         return cand
+
+    def _prep_close(self, cand: Candidate, m: Mention | None) -> bool:
+        """A prepositional object must follow the subject (or the cue) closely: "وصف الاتحاد
+        الأوروبي إطلاق الصواريخ ... بالعمل" has another object in between."""
+        toks = self.contents.kt.tokens
+        i = cand.cue.index  # type: ignore[union-attr]
+        start = m.end if (m is not None and cand.speaker_rule == "vso" and m.end <= cand.start) else i + 1
+        between = [t for t in toks[start : cand.start] if t.is_word and not self.lexicon.is_("adjuncts", t.text)]
+        if len(between) >= 2 and toks[start].text == "في":
+            return len(between) <= 4  # "أعلن في بيان عن ..."
+        return len(between) <= 1 if cand.cue.entry.lemma not in ("وصف", "اتهم") else len(between) <= 3  # type: ignore[union-attr]
 
     def _an_before(self, cand: Candidate) -> Mention | None:
         """``نقلت الوكالة عن خامنئي قوله``: the source after the last عن before the cue."""
@@ -120,8 +145,12 @@ class Bootstrapper:
         for c in cands:
             if c.end <= c.start:
                 continue
-            if c.inside_quote and (c.speaker is None or c.speaker.kind == "nominal"):
+            if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
+            if c.cue is not None and c.speaker is None and any(
+                o is not c and o.start <= c.cue.index < o.end for o in cands
+            ):
+                continue  # a subjectless cue inside another quotation's content belongs to it
             if c.cue is not None and c.cue.according and c.extra.get("channel") and any(
                 s < c.end and c.start < e for s, e in say_spans
             ):
@@ -162,9 +191,9 @@ class Bootstrapper:
                 continue
             if toks[p.open].paragraph == toks[max(last.end - 1, 0)].paragraph:
                 last.end = p.close + 1
-                last.type = "mixed" if last.type != "direct" or True else last.type
+                last.type = "mixed"
                 claimed.append((p.open, p.close + 1))
-            else:
+            elif last.type == "direct" and toks[p.close - 1].text in (".", "!", "?", "؟", "…"):
                 c = Candidate(None, a, b, "direct", "continuation", (0, 0), 0.85)
                 c.extra["follows"] = last
                 c.speaker_rule = "continuation"
@@ -180,7 +209,6 @@ class Bootstrapper:
         for c in cands:
             if c.speaker is not None and c.speaker.kind in ("name", "org"):
                 c.extra["cluster"] = res.add(c.speaker, rank_bonus=1)
-        res.harvest_titles()
         occurrences = res.find_mentions()
         for s, e, cl in occurrences:
             if (s, e) not in cl.mentions:
@@ -225,16 +253,15 @@ class Bootstrapper:
     def _dropped(self, c, pos, cands, occurrences, events, content, current) -> Cluster | None:
         """The source of a quotation whose cue has no subject of its own."""
         sent = self.contents.sentence_start[pos]
-        if c.cue is not None and c.cue.kind in ("participle", "other"):
-            same = [o for o in cands if o is not c and o.cue is not None and not o.cue.according
-                    and sent <= o.cue.index < pos and o.extra.get("cluster") is not None]
-            if same:
-                c.extra["drop_rule"] = "pro-drop-sentence"
-                return same[-1].extra["cluster"]
-            first = [cl for s, e, cl in occurrences if sent <= s < pos and not content[s]]
-            if first:
-                c.extra["drop_rule"] = "pro-drop-sentence"
-                return first[0]
+        same = [o for o in cands if o is not c and o.cue is not None and not o.cue.according
+                and sent <= o.cue.index < pos and o.extra.get("cluster") is not None]
+        if same:
+            c.extra["drop_rule"] = "pro-drop-sentence"
+            return same[-1].extra["cluster"]
+        first = [cl for s, e, cl in occurrences if sent <= s < pos and not content[s]]
+        if first:
+            c.extra["drop_rule"] = "pro-drop-sentence"
+            return first[0]
         prior = [(p, cl) for p, cl in events if p < pos]
         if prior:
             c.extra["drop_rule"] = "pro-drop"

@@ -60,8 +60,13 @@ class Cluster:
         return self.surfaces[self.best]
 
 
+def _skeleton(word: str) -> str:
+    """A word without its long vowels: جوزف ~ جوزيف، غوتيريس ~ غوتيرس."""
+    return word[0] + "".join(c for c in word[1:] if c not in "اويء") if word else word
+
+
 def _core(words: tuple[str, ...]) -> set[str]:
-    return {w for w in words if len(w) > 1}
+    return {_skeleton(w) for w in words if len(w) > 1}
 
 
 class Resolver:
@@ -94,8 +99,13 @@ class Resolver:
     def add(self, m: Mention, rank_bonus: int = 0) -> Cluster:
         words = tuple(m.words)
         key = (m.start, m.end)
+        toks = self.kt.tokens
+        in_body = 1 if toks[m.start].paragraph > 0 or sum(1 for t in toks if t.paragraph == 0 and t.is_word) > 12 else 0
+        rank = (len(_core(words)), in_body, 1 if m.title else 0, rank_bonus, -m.start)
         if key in self.by_mention:
-            return self.by_mention[key]
+            c = self.by_mention[key]
+            c.offer(words, self.surface(m), rank)
+            return c
         core = _core(words)
         found = None
         if m.kind == "name" or m.kind == "org":
@@ -112,7 +122,6 @@ class Resolver:
         if found is None:
             found = Cluster(len(self.clusters), kind=m.kind)
             self.clusters.append(found)
-        rank = (len(core), 1 if m.title else 0, rank_bonus, -m.start)
         found.offer(words, self.surface(m), rank)
         if m.title:
             found.titles.append(m.title)
@@ -122,14 +131,42 @@ class Resolver:
         return found
 
     def harvest_titles(self) -> None:
-        """Names after a title anywhere in the article join the clusters (with their titles)."""
+        """Names next to a title anywhere in the article (outside quotation marks) join the
+        clusters: after it (``المستشارة الألمانية، أنجيلا ميركل``) or, for two- and three-word
+        names, right before it (``بيتر دوسن مدير ...``, ``إبراهيم كالين المتحدث باسم ...``)."""
         toks = self.kt.tokens
+        quoted = self.sources.contents.quoted
+        src = self.sources
         for j, t in enumerate(toks):
-            if t.is_word and self.lexicon.is_("titles", t.text) and not self.lexicon.is_("titles", toks[j - 1].text if j else ""):
-                limit = min(len(toks), j + 14)
-                m = self.sources._titled(j, limit)
-                if m is not None and m.kind == "name" and m.end - m.start >= 1:
-                    self.add(m)
+            if not t.is_word or quoted[j] or not self.lexicon.is_("titles", t.text):
+                continue
+            if self.lexicon.is_("titles", toks[j - 1].text if j else ""):
+                continue
+            limit = min(len(toks), j + 14)
+            m = src._titled(j, limit)
+            if m is not None and m.kind == "name" and self._bounded(m.end):
+                self.add(m)
+            if self.lexicon.is_("places", t.text) or t.text.startswith("ال") and not self.lexicon.is_("person_titles", t.text):
+                continue  # a nationality adjective after a name is not an apposition
+            # A name run ending right before the title.
+            a = j
+            while a - 1 >= 0 and j - a < 3 and toks[a - 1].is_word and not src._boundary(a - 1) \
+                    and not toks[a - 1].text.startswith("ال") and not self.lexicon.is_("titles", toks[a - 1].text) \
+                    and not self.lexicon.is_("org_heads", toks[a - 1].text):
+                a -= 1
+            if j - a >= 2:
+                before = toks[a - 1] if a > 0 else None
+                # Left edge: the sentence start, punctuation, or a verb (a cue or a و-word).
+                if before is None or not before.is_word or (a - 1) in src.contents.cue_at or before.text[0] in "وف":
+                    if before is not None and before.is_word and before.text[0] in "وف" and (a - 1) not in src.contents.cue_at:
+                        pass
+                    m2 = src._mention(a, j, "name", title=(j, min(limit, j + 3)))
+                    self.add(m2)
+
+    def _bounded(self, end: int) -> bool:
+        """A name read after a title ends at punctuation, a stop word, a cue or the text end."""
+        toks = self.kt.tokens
+        return end >= len(toks) or self.sources._boundary(end) or self.lexicon.is_("titles", toks[end].text)
 
     def find_mentions(self) -> list[tuple[int, int, Cluster]]:
         """Every occurrence of a known name in the article (longest first, no overlaps)."""
@@ -166,6 +203,8 @@ class Resolver:
     def resolve_nominal(self, m: Mention, before: int, current: Cluster | None) -> Cluster | None:
         words = set(m.words)
         head = m.words[0] if m.words else ""
+        if not head.startswith("ال") and head not in ("ولي",):
+            return None  # "متحدث باسم وزارة العدل": an indefinite phrase introduces a new source
         # 1. A name whose title has these words (الرئيس التركي -> رجب طيب أردوغان).
         best = None
         for c in self.clusters:
@@ -187,7 +226,7 @@ class Resolver:
                 if c.forms and tuple(m.words) not in c.forms or len(c.forms) > 1:
                     return c
         # 3. A person's title: the current source.
-        if current is not None and (self.lexicon.is_("person_titles", head) or head in _SYNONYMS):
+        if current is not None and len(m.words) <= 2 and (self.lexicon.is_("person_titles", head) or head in _SYNONYMS):
             return current
         return None
 

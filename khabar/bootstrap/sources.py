@@ -26,9 +26,11 @@ from .lexicon import Lexicon
 from .text import KeyText, variants
 
 MAX_NP = 12
+_PRONOUN_SUFFIXES = ("ها", "هم", "هما", "كم", "هن", "ته", "يه")
 _RELATIVES = {"الذي", "التي", "الذين", "والذي", "والتي", "والذين", "اللذين", "اللتين"}
-_SVO_OPENERS = {"و", "ف", "كما", "لكن", "ولكن", "ثم", "وكان", "وكانت", "كان", "كانت", "فيما", "بينما", "قد", "وقد", "لقد", "اما", "واما", "بدوره", "بدورها", "فقد", "حيث", "اذ", "الا", "ان", "غير"}
+_SVO_OPENERS = {"يذكر", "ويذكر", "فقد", "و", "ف", "كما", "لكن", "ولكن", "لكنه", "لكنها", "ولكنه", "ولكنها", "انه", "انها", "ثم", "وكان", "وكانت", "كان", "كانت", "فيما", "بينما", "قد", "وقد", "لقد", "اما", "واما", "بدوره", "بدورها", "فقد", "حيث", "اذ", "الا", "ان", "غير"}
 _SOURCE_WORDS = {"مصادر", "مصدر", "المصادر", "المصدر", "مسؤول", "مسؤولون", "مسؤولين", "متحدث", "متحدثه", "ناطق", "شهود", "مراقبون", "محللون", "دبلوماسيين", "دبلوماسيون", "مصادر"}
+_DOCUMENTS = {"بيان", "البيان", "تقرير", "التقرير", "رساله", "الرساله", "مذكره"}
 _CHANNEL_SKIP = {"ما", "لما", "عنه", "عنها", "عنهم", "ذلك"}
 
 
@@ -57,6 +59,7 @@ class SourceFinder:
     def prepare(self, kt: KeyText, contents) -> None:
         self.kt = kt
         self.contents = contents  # the ContentFinder prepared for this article
+        self.known: dict[str, list[tuple[str, ...]]] = {}  # first word -> known name forms
 
     # -- word classes ---------------------------------------------------------------------------
 
@@ -73,6 +76,8 @@ class SourceFinder:
         if not t.is_word:
             return True
         w = t.text
+        if w == "علي" and self.kt.plain[t.start : t.end] == "علي":
+            return False  # the name Ali, not the preposition على (both fold to علي)
         return (
             self.is_("stops", w) or self.is_("adjuncts", w) or self.is_("addressees", w)
             or j in self.contents.cue_at or w in COMPLEMENTISERS or self.contents.is_sentence_end(j)
@@ -86,35 +91,87 @@ class SourceFinder:
         if j >= limit or self._boundary(j) and not (toks[j].text.startswith("#")):
             return None
         w0 = toks[j].text
+        if w0.startswith(("بال", "كال")):
+            return None  # "وذكر بالبيان": a prepositional phrase, not a subject
         if self._title(w0) or (self._in("titles", w0) and _is_def(w0)):
-            return self._titled(j, limit)
-        if self._in("org_heads", w0) or _is_def(w0):
-            return self._org(j, limit)
-        return self._name(j, limit)
+            m = self._titled(j, limit)
+        elif self._in("org_heads", w0) or _is_def(w0):
+            m = self._org(j, limit)
+        else:
+            m = self._name(j, limit)
+        if m is not None and m.words and any(v in _DOCUMENTS for v in variants(m.words[0])):
+            m = self._author(m, limit) or m
+        return m
 
-    def _name_run(self, j: int, limit: int, max_len: int = 4) -> int:
+    def _author(self, m: Mention, limit: int) -> Mention | None:
+        """"بيان صادر عن مكتب النائب العام" / "بيان للبيت الأبيض": the author speaks."""
+        toks = self.kt.tokens
+        k = m.start + 1
+        stop = min(limit, m.end + 4)
+        while k < stop:
+            w = toks[k].text
+            if w == "عن" and k + 1 < limit:
+                return self.noun_phrase(k + 1, limit)
+            if w.startswith("لل") and len(w) > 4 or (w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w)):
+                return self._org(k, limit)
+            if not toks[k].is_word or w not in ("صادر", "الصادر", "صادره", "الصادره", "رسمي", "الرسمي"):
+                break
+            k += 1
+        return None
+
+    def _known_at(self, j: int) -> int:
+        """Length of the longest known name (from titles in the article) starting at ``j``."""
+        toks = self.kt.tokens
+        best = 0
+        for form in self.known.get(toks[j].text.lstrip("#"), ()):
+            L = len(form)
+            if L > best and tuple(t.text.lstrip("#") for t in toks[j : j + L]) == form:
+                best = L
+        return best
+
+    def _name_run(self, j: int, limit: int, max_len: int = 3) -> int:
         """End of a person-name run starting at ``j`` (``j`` itself when there is none)."""
         toks = self.kt.tokens
+        if j >= limit:
+            return j
+        known = self._known_at(j)
+        if known:
+            return j + known
+        if self.is_("places", toks[j].text):
+            return j + 1
         k = j
         n_def = 0
-        while k < limit and k - j < max_len + 2:
+        n_words = 0
+        sentence = toks[j].sentence
+        while k < limit and n_words < max_len:
             t = toks[k]
+            if t.sentence != sentence:
+                break
             if t.text == "." and k > j and k + 1 < limit and toks[k + 1].is_word and t.end == toks[k + 1].start:
                 k += 1  # "إي.لين"
                 continue
             if self._boundary(k) and not t.text.startswith("#"):
                 break
             w = t.text.lstrip("#")
-            if k > j and (self._title(w) or self.is_("places", w)):
+            if len(w) < 2:
                 break
-            if k > j and self._in("org_heads", w) and not self.is_("name_particles", toks[k - 1].text):
-                break
+            if k > j:
+                if self._title(w) or self.is_("places", w) or w.startswith(("بال", "لل", "كال")):
+                    break
+                if len(w) > 2 and w[0] in "وف" and not self.is_("name_particles", toks[k - 1].text):
+                    break  # "نتنياهو ومسؤولي": a second conjunct, not the name
+                if w.endswith(_PRONOUN_SUFFIXES):
+                    break
+                if self._in("org_heads", w) and not self.is_("name_particles", toks[k - 1].text):
+                    break
             if _is_def(w):
                 prev = toks[k - 1].text if k > j else ""
                 # One definite word after a first name (سعد الحريري) or a particle (أبو الفتوح).
-                if k == j or n_def or not (self.is_("name_particles", prev) or k - j <= 2):
+                if k == j or n_def or not (self.is_("name_particles", prev) or k - j <= 1):
                     break
                 n_def += 1
+            if not self.is_("name_particles", w):
+                n_words += 1
             k += 1
         return k
 
@@ -129,9 +186,13 @@ class SourceFinder:
         k = j
         seen_def = False
         prev_title = False
+        prev_construct = False
+        sentence = toks[j].sentence
         while k < limit:
             t = toks[k]
             w = t.text
+            if t.sentence != sentence:
+                break
             if w in ("باسم", "باسمه", "باسمها") and k + 1 < limit:
                 k += 2
                 seen_def = True
@@ -153,18 +214,29 @@ class SourceFinder:
                 prev_title = False
                 k += 1
                 continue
-            if prev_title and not seen_def and not self.is_("places", w):
+            if prev_title and not seen_def and not _is_def(toks[k - 1].text) and not self.is_("places", w):
                 k += 1  # construct: رئيس هيئة الأركان، وزير خارجية ألمانيا
                 prev_title = False
+                prev_construct = True
                 continue
-            if prev_title and self.is_("places", w):
+            if (prev_title or prev_construct) and self.is_("places", w):
                 k += 1
+                prev_construct = False
+                continue
+            nxt_title = self._title_ahead(k, limit)
+            if seen_def and nxt_title:
+                k = nxt_title  # "باسم تحالف دعم الشرعية في اليمن العقيد الركن تركي المالكي"
                 continue
             break
         title_end = k
         # A name right after the title, or after a comma (apposition).
         name_end = self._name_run(title_end, limit) if title_end < limit else title_end
         if name_end > title_end:
+            if name_end < limit and toks[name_end].text in ("،", ","):
+                # "مديرة حملة طليب، أندي غوديريس،": the genitive ends the title, the apposition names.
+                end = self._comma_name(name_end + 1, limit)
+                if end:
+                    return self._mention(name_end + 1, end, "name", title=(j, name_end))
             return self._mention(title_end, name_end, "name", title=(j, title_end))
         if title_end < limit and toks[title_end].text in ("،", ","):
             end = self._comma_name(title_end + 1, limit)
@@ -173,6 +245,24 @@ class SourceFinder:
         if title_end == j:
             return None
         return self._mention(j, title_end, "nominal")
+
+    def learn(self, words: tuple[str, ...]) -> None:
+        """Remember a name (read after a title) so later name runs stop where it stops."""
+        if words:
+            self.known.setdefault(words[0], []).append(words)
+            if len(words) > 1 and len(words[-1]) > 2:
+                self.known.setdefault(words[-1], []).append(words[-1:])
+
+    def _title_ahead(self, k: int, limit: int) -> int:
+        """Index of a title word within the next few tokens (nothing but words in between)."""
+        toks = self.kt.tokens
+        for x in range(k, min(limit, k + 6)):
+            t = toks[x]
+            if not t.is_word or x in self.contents.cue_at or t.text in COMPLEMENTISERS:
+                return 0
+            if x > k and self._title(t.text) and not self.is_("places", t.text) and not _is_def(t.text) or (x > k and t.text in ("العقيد", "اللواء", "الجنرال", "العميد", "الدكتور")):
+                return x
+        return 0
 
     def _comma_name(self, j: int, limit: int) -> int:
         """End of a name that stands alone between commas (or before the complement) at ``j``."""
@@ -227,7 +317,7 @@ class SourceFinder:
                 if seen_def and not nisba:
                     break
                 n_ind += 1
-                if n_ind > 2 and not nisba:
+                if n_ind > 3 and not nisba:
                     break
             k += 1
             if k - j >= MAX_NP:
@@ -265,7 +355,8 @@ class SourceFinder:
         return self.noun_phrase(j, b)
 
     def before_cue(self, cand: Candidate) -> Mention | None:
-        """SVO at the start of the sentence, or the antecedent of a relative pronoun."""
+        """SVO at the start of the sentence or of a complement clause ("أن امرأة سويسرية اتهمت"),
+        or the antecedent of a relative pronoun."""
         toks = self.kt.tokens
         i = cand.cue.index  # type: ignore[union-attr]
         s0 = self.contents.sentence_start[i]
@@ -276,20 +367,29 @@ class SourceFinder:
             return None
         if toks[k].text in _RELATIVES:
             return self._antecedent(k)
-        # The noun phrase must start the sentence (after an opener such as وكان، كما، لكن).
-        j = s0
+        starts = [s0] + [x + 1 for x in range(max(s0, k - MAX_NP), k) if toks[x].text in COMPLEMENTISERS]
+        for j in reversed(starts):
+            np = self._svo_from(j, k)
+            if np is not None:
+                return np
+        return None
+
+    def _svo_from(self, j: int, k: int) -> Mention | None:
+        toks = self.kt.tokens
         while j < k and (toks[j].text in _SVO_OPENERS or not toks[j].is_word):
             j += 1
+        w = toks[j].text
+        if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j):
+            j += 1  # "ومضى ماكرون يقول": a verb opens the sentence, its subject follows
         if j > k or k - j >= MAX_NP:
             return None
         np = self.noun_phrase(j, k + 1)
         if np is None:
             return None
-        # The phrase must reach the cue: anything left between them is not a subject.
-        rest = [t for t in toks[np.end : k + 1] if t.is_word]
-        if np.kind == "name" and np.end <= k:
-            # "وزير الدفاع الأميركي جيمس ماتيس قال": the title was read, the name ends the phrase.
-            pass
+        between = toks[np.end : k + 1]
+        if any(not t.is_word for t in between):
+            return None  # "من جانبه، قال": the phrase is not the subject
+        rest = [t for t in between if t.is_word]
         if rest and not (len(rest) <= 3 and all(self._title(t.text) or _is_def(t.text) for t in rest)):
             return None
         return np
@@ -300,6 +400,10 @@ class SourceFinder:
         if k < 0 or not toks[k].is_word:
             return None
         w = toks[k].text
+        a0 = max(0, k - 3)
+        if not (any(self._known_at(x) for x in range(a0, k + 1)) or self._in("org_heads", w) or self.is_("anaphoric", w)
+                or self._title(w) or self._in("titles", toks[max(0, k - 1)].text)):
+            return None  # "المرة الأولى التي يصف": not a source
         if _is_def(w):
             a = k
             while a - 1 >= 0 and toks[a - 1].is_word and (_is_def(toks[a - 1].text) or self._title(toks[a - 1].text)) and k - a < 3:
@@ -318,6 +422,11 @@ class SourceFinder:
         steps = 0
         while j < b and steps < 4:
             w = toks[j].text
+            if j > a and toks[j - 1].text in ("ما", "لما") and toks[j].is_word:
+                cand.extra["channel"] = w  # "وفق ما أوردته": the verb after ما
+                j += 1
+                steps += 1
+                continue
             if w in _CHANNEL_SKIP or w == "ل" or (j in self.contents.cue_at and not self.contents.cue_at[j].according) \
                     or self.lexicon.is_("channel_verbs", w) or w in ("في",):
                 if self.lexicon.is_("channel_verbs", w) or (j in self.contents.cue_at):
@@ -331,11 +440,6 @@ class SourceFinder:
         np = self.noun_phrase(j, b)
         if np is None and toks[j].text.startswith("ل") and len(toks[j].text) > 3:
             np = self._org(j, b)
-        if np is not None and np.words and np.words[0] in ("بيان", "تقرير", "البيان", "التقرير") and np.end < b:
-            # "وفقا لبيان للبيت الأبيض": the statement's author speaks.
-            k = next((x for x in range(np.start + 1, np.end) if toks[x].text.startswith("ل") and len(toks[x].text) > 3), None)
-            if k is not None:
-                np = self._org(k, np.end) or np
         return np
 
     def after_an(self, cand: Candidate) -> Mention | None:

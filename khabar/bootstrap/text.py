@@ -55,6 +55,7 @@ class KeyText:
     original: str
     key: str
     offsets: list[int]  # key index -> original index
+    plain: str = ""  # the key before letter folding (tells على from the name علي)
     tokens: list[Token] = field(default_factory=list)
     sentences: list[tuple[int, int]] = field(default_factory=list)  # token index ranges [a, b)
 
@@ -71,8 +72,9 @@ class KeyText:
         if pos < len(text):
             pieces.append(text[pos:])
             offsets.extend(range(pos, len(text)))
-        key = "".join(pieces).translate(_FOLD)
-        kt = cls(text, key, offsets)
+        plain = "".join(pieces)
+        key = plain.translate(_FOLD)
+        kt = cls(text, key, offsets, plain)
         kt._tokenise()
         return kt
 
