@@ -192,8 +192,8 @@ class ContentFinder:
         while j < limit:
             t = toks[j]
             w = t.text
-            if after_ma and j > i + 1:
-                return None  # "بما وعدت به": only "بما قال إنه ..." reports speech
+            if after_ma and (j > i + 1 or not self._is_complementiser(j)):
+                return None  # "بما وعدت به"، "ما اعتبر "...": only "بما قال إنه ..." reports speech
             pair = self.pair_at.get(j)
             if pair is not None:
                 prev = toks[j - 1].text if j > 0 else ""

@@ -243,7 +243,12 @@ class Bootstrapper:
             elif m.kind == "nominal":
                 cl = res.resolve_nominal(m, pos, current)
                 c.speaker_rule = "nominal" if cl is not None else "nominal-unresolved"
-                if cl is None:
+                if cl is None and m.words and not m.words[0].startswith("ال"):
+                    # "متحدث باسم وزارة التجارة": a new source, which "المتحدث" may refer to later.
+                    m.kind = "org"
+                    cl = res.add(m)
+                    c.speaker_rule = "vso"
+                elif cl is None:
                     c.extra["nominal_name"] = res.surface(m)
             c.extra["cluster"] = cl
             if cl is not None and not (c.cue is not None and c.cue.according):
@@ -252,21 +257,45 @@ class Bootstrapper:
 
     def _dropped(self, c, pos, cands, occurrences, events, content, current) -> Cluster | None:
         """The source of a quotation whose cue has no subject of its own."""
+        toks = self.contents.kt.tokens
         sent = self.contents.sentence_start[pos]
         same = [o for o in cands if o is not c and o.cue is not None and not o.cue.according
                 and sent <= o.cue.index < pos and o.extra.get("cluster") is not None]
         if same:
             c.extra["drop_rule"] = "pro-drop-sentence"
             return same[-1].extra["cluster"]
-        first = [cl for s, e, cl in occurrences if sent <= s < pos and not content[s]]
-        if first:
-            c.extra["drop_rule"] = "pro-drop-sentence"
-            return first[0]
+        words_before = sum(1 for t in toks[sent:pos] if t.is_word)
+        if words_before > 2:
+            # A participle or a cue inside the sentence: the subject of the sentence's verb.
+            subj = self._sentence_subject(sent, pos)
+            if subj is not None:
+                c.extra["drop_rule"] = "pro-drop-sentence"
+                return subj
+            first = [cl for s, e, cl in occurrences if sent <= s < pos and not content[s]]
+            if first:
+                c.extra["drop_rule"] = "pro-drop-sentence"
+                return first[0]
         prior = [(p, cl) for p, cl in events if p < pos]
         if prior:
             c.extra["drop_rule"] = "pro-drop"
             return max(prior, key=lambda x: x[0])[1]
         return current
+
+    def _sentence_subject(self, sent: int, pos: int) -> Cluster | None:
+        """"وأعربت بعثة الاتحاد الأفريقي ...، مؤكدة": the subject after the verb opening the sentence."""
+        toks = self.contents.kt.tokens
+        j = sent
+        while j < pos and (not toks[j].is_word or toks[j].text in ("كما", "وكما", "ثم", "بدوره", "بدورها")):
+            j += 1
+        if j + 1 >= pos:
+            return None
+        w = toks[j].text
+        if w.startswith("ال") or w.startswith(("وال", "فال")) or self.lexicon.is_("stops", w) or self.sources._known_at(j):
+            return None
+        m = self.sources.noun_phrase(j + 1, pos)
+        if m is None or m.kind == "nominal":
+            return None
+        return self.resolver.add(m)
 
     # -- output ---------------------------------------------------------------------------------
 

@@ -151,6 +151,7 @@ class Resolver:
             # A name run ending right before the title.
             a = j
             while a - 1 >= 0 and j - a < 3 and toks[a - 1].is_word and not src._boundary(a - 1) \
+                    and toks[a - 1].sentence == t.sentence and toks[a - 1].text[0] not in "وف" \
                     and not toks[a - 1].text.startswith("ال") and not self.lexicon.is_("titles", toks[a - 1].text) \
                     and not self.lexicon.is_("org_heads", toks[a - 1].text):
                 a -= 1
@@ -166,7 +167,8 @@ class Resolver:
     def _bounded(self, end: int) -> bool:
         """A name read after a title ends at punctuation, a stop word, a cue or the text end."""
         toks = self.kt.tokens
-        return end >= len(toks) or self.sources._boundary(end) or self.lexicon.is_("titles", toks[end].text)
+        return end >= len(toks) or self.sources._boundary(end) or self.lexicon.is_("titles", toks[end].text) \
+            or toks[end].text.startswith("ال")
 
     def find_mentions(self) -> list[tuple[int, int, Cluster]]:
         """Every occurrence of a known name in the article (longest first, no overlaps)."""
@@ -222,7 +224,8 @@ class Resolver:
         for c in sorted(self.clusters, key=lambda c: max((s for s, _ in c.mentions if s < before), default=-1), reverse=True):
             if not c.mentions or c.mentions[0][0] >= before:
                 continue
-            if heads & set(w for f in c.forms for w in f) or any(heads & set(t) for t in c.titles):
+            # The head must head the source's name (حزب الله) or its title, not just occur in it.
+            if heads & {f[0] for f in c.forms if f} or any(t and t[0] in heads for t in c.titles):
                 if c.forms and tuple(m.words) not in c.forms or len(c.forms) > 1:
                     return c
         # 3. A person's title: the current source.

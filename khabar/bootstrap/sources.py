@@ -26,7 +26,7 @@ from .lexicon import Lexicon
 from .text import KeyText, variants
 
 MAX_NP = 12
-_PRONOUN_SUFFIXES = ("ها", "هم", "هما", "كم", "هن", "ته", "يه")
+_PRONOUN_SUFFIXES = ("ها", "هم", "هما", "كم", "هن", "ته")
 _RELATIVES = {"الذي", "التي", "الذين", "والذي", "والتي", "والذين", "اللذين", "اللتين"}
 _SVO_OPENERS = {"يذكر", "ويذكر", "فقد", "و", "ف", "كما", "لكن", "ولكن", "لكنه", "لكنها", "ولكنه", "ولكنها", "انه", "انها", "ثم", "وكان", "وكانت", "كان", "كانت", "فيما", "بينما", "قد", "وقد", "لقد", "اما", "واما", "بدوره", "بدورها", "فقد", "حيث", "اذ", "الا", "ان", "غير"}
 _SOURCE_WORDS = {"مصادر", "مصدر", "المصادر", "المصدر", "مسؤول", "مسؤولون", "مسؤولين", "متحدث", "متحدثه", "ناطق", "شهود", "مراقبون", "محللون", "دبلوماسيين", "دبلوماسيون", "مصادر"}
@@ -376,7 +376,7 @@ class SourceFinder:
 
     def _svo_from(self, j: int, k: int) -> Mention | None:
         toks = self.kt.tokens
-        while j < k and (toks[j].text in _SVO_OPENERS or not toks[j].is_word):
+        while j <= k and (toks[j].text in _SVO_OPENERS or not toks[j].is_word):
             j += 1
         w = toks[j].text
         if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j):
