@@ -114,8 +114,8 @@ def is_name(text: str, start: int, end: int) -> bool:
 def clean_quote(text: str, start: int, end: int, qtype: str) -> tuple[int, int]:
     """Direct: between the marks, marks excluded. Indirect/mixed: final sentence punctuation
     excluded; an opening mark stays when the passage starts with one (a closing one then too)."""
-    if qtype == "direct":
-        return trim(text, start, end, QUOTE_MARKS + FINAL_PUNCT)
+    if qtype == "direct":  # a question or exclamation inside the marks is the speaker's own
+        return trim(text, start, end, QUOTE_MARKS)
     s, e = trim(text, start, end, FINAL_PUNCT)
     opened = text[s] in QUOTE_MARKS
     closed = sum(text[s:e].count(c) for c in QUOTE_MARKS) % 2 == 0

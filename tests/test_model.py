@@ -140,7 +140,7 @@ def test_predict_offsets_index_the_text_as_given(model, tok):
 
 def test_gradient_checkpointing_and_bf16_autocast(tok):
     m = tiny_model(tok)
-    m.gradient_checkpointing_enable()
+    m.activation_checkpointing_enable()
     m.train()
     batch = _batch(m, tok, load_articles())
     with torch.autocast("cpu", dtype=torch.bfloat16):
