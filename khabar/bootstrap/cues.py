@@ -10,7 +10,7 @@ from .text import KeyText
 # Words after حسب/بحسب/وفق that make it a manner adverbial ("حسب تعبيره"), not a source.
 _MANNER = {"تعبيره", "تعبيرها", "قوله", "قولها", "وصفه", "وصفها", "زعمه", "زعمها", "رايه", "رايها", "تعبيرهم", "قولهم", "اعتقاده", "الحاجه", "الاصول", "الطلب", "الضروره", "الخطه", "الاتفاق"}
 # Before a cue: negation, or the subjunctive "أن يؤكد" (refused/wanted to say).
-_NEGATION = {"لم", "لن", "لا", "ولم", "ولن", "ولا", "فلم", "عدم", "ان", "دون", "بدون"}
+_NEGATION = {"لم", "لن", "لا", "ولم", "ولن", "ولا", "فلم", "عدم", "دون", "بدون"}
 # Present forms that are impersonal or passive in news prose when nothing precedes them.
 _IMPERSONAL = {"يذكر", "ويذكر", "يعتقد", "ويعتقد"}
 
@@ -54,7 +54,7 @@ class CueFinder:
                 if nxt in _MANNER:
                     continue
             prev = tokens[i - 1].text if i > 0 else ""
-            if prev in _NEGATION and form.entry.role == "say":
+            if form.entry.role == "say" and (prev in _NEGATION or (prev in ("ان", "لان") and form.kind == "present")):
                 continue  # "لم يؤكد", "أن يؤكد", "لا تعترف": nothing was said
             cues.append(Cue(i, form, after_ma=prev in ("ما", "بما", "مما", "لما")))
         return cues

@@ -29,6 +29,11 @@ SPEAKER_TRUST = {
     "continuation": 0.85, "none": 0.3,
 }
 DEFAULT_MIN_CONFIDENCE = 0.5
+_DOCUMENT_HEADS = {"البيان", "التقرير", "الصحيفه", "الوكاله", "الرساله", "الموقع", "القناه", "المحطه", "الحكومه", "الوزاره", "الشركه", "المنظمه", "الحزب", "الحركه", "الجيش"}
+
+
+def _is_document(m: Mention) -> bool:
+    return bool(m.words) and m.words[0] in _DOCUMENT_HEADS
 
 
 class Bootstrapper:
@@ -124,7 +129,13 @@ class Bootstrapper:
         toks = self.contents.kt.tokens
         i = cand.cue.index  # type: ignore[union-attr]
         start = m.end if (m is not None and cand.speaker_rule == "vso" and m.end <= cand.start) else i + 1
-        between = [t for t in toks[start : cand.start] if t.is_word and not self.lexicon.is_("adjuncts", t.text)]
+        depth = 0
+        between = []
+        for t in toks[start : cand.start]:
+            depth += t.text == "("
+            depth -= t.text == ")"
+            if depth <= 0 and t.is_word and not self.lexicon.is_("adjuncts", t.text):
+                between.append(t)
         if len(between) >= 2 and toks[start].text == "في":
             return len(between) <= 4  # "أعلن في بيان عن ..."
         return len(between) <= 1 if cand.cue.entry.lemma not in ("وصف", "اتهم") else len(between) <= 3  # type: ignore[union-attr]
@@ -248,10 +259,15 @@ class Bootstrapper:
                     m.kind = "org"
                     cl = res.add(m)
                     c.speaker_rule = "vso"
+                elif cl is None and _is_document(m):
+                    # "وأضاف البيان": a statement or an outlet named by its kind is its own source.
+                    m.kind = "org"
+                    cl = res.add(m)
+                    c.speaker_rule = "vso"
                 elif cl is None:
                     c.extra["nominal_name"] = res.surface(m)
             c.extra["cluster"] = cl
-            if cl is not None and not (c.cue is not None and c.cue.according):
+            if cl is not None and not (c.cue is not None and c.cue.according and c.rule != "according-first"):
                 current = cl
                 events.append((pos, cl))
 
@@ -293,8 +309,13 @@ class Bootstrapper:
         if w.startswith("ال") or w.startswith(("وال", "فال")) or self.lexicon.is_("stops", w) or self.sources._known_at(j):
             return None
         m = self.sources.noun_phrase(j + 1, pos)
-        if m is None or m.kind == "nominal":
+        if m is None:
             return None
+        if m.kind == "nominal":
+            cl = self.resolver.resolve_nominal(m, pos, None)
+            if cl is not None or not _is_document(m):
+                return cl
+            m.kind = "org"
         return self.resolver.add(m)
 
     # -- output ---------------------------------------------------------------------------------

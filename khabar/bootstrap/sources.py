@@ -45,6 +45,16 @@ class Mention:
     words: tuple[str, ...] = field(default=())  # key words of the mention (clitic ل of "لمكتب" removed)
 
 
+def _adjective_like(w: str, prev: str) -> bool:
+    """A definite word that can qualify the one before it: a nisba (البريطانية), a participle
+    (المتحدة), an elative (الأعلى)، or a feminine word agreeing with a feminine/plural noun."""
+    if w.endswith(("يه", "ي", "يين", "يون", "يان")) or w.startswith(("الم", "لم")):
+        return True
+    if len(w) == 6 and w.startswith("الا"):
+        return True  # أفعل: الأبيض، الأعلى
+    return w.endswith("ه") and prev.endswith(("ه", "ات"))
+
+
 def _is_def(w: str) -> bool:
     return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3
 
@@ -282,6 +292,7 @@ class SourceFinder:
         seen_def = False
         head = toks[j].text
         n_ind = 0
+        prev_kind = ""
         while k < limit:
             t = toks[k]
             w = t.text
@@ -309,9 +320,13 @@ class SourceFinder:
             if k > j and (self._title(w) and not _is_def(w)):
                 break
             if _is_def(w):
+                if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, toks[k - 1].text):
+                    break  # "نفت السلطات البريطانية الاتهامات": a second noun phrase starts
                 seen_def = True
+                prev_kind = "def"
             elif w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w) and k > j:
                 seen_def = True
+                prev_kind = "lam"
             elif k > j:
                 nisba = w.endswith(("يه", "ي", "يين", "يون", "يان"))
                 if seen_def and not nisba:
@@ -319,6 +334,9 @@ class SourceFinder:
                 n_ind += 1
                 if n_ind > 3 and not nisba:
                     break
+                prev_kind = "ind"
+            else:
+                prev_kind = "ind"
             k += 1
             if k - j >= MAX_NP:
                 break

@@ -97,6 +97,15 @@ class KeyText:
             a, b = bisect_left(starts, ks), bisect_left(starts, ke)
             if b > a:
                 sents.append((a, b))
+        # "إي.لين براون": a full stop glued between two letters after a short word is not an end.
+        merged: list[tuple[int, int]] = []
+        for a, b in sents:
+            if merged and tokens[a - 1].text == "." and tokens[a - 1].end == tokens[a].start \
+                    and a >= 2 and tokens[a - 2].end == tokens[a - 1].start and len(tokens[a - 2].text) <= 3:
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        sents = merged
         # Tokens outside every sentence (none expected) get the nearest one.
         for si, (a, b) in enumerate(sents):
             for t in tokens[a:b]:
