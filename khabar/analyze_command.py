@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantize", choices=("int8",), help="int8 dynamic quantisation of the Linear layers (CPU, faster)")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -268,6 +269,11 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print(f"{PROG}: --batch-size must be >= 1", file=sys.stderr)
         return 2
+    quiet_loading()
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         analyzer = Analyzer.from_pretrained(args.model, device=args.device, quantize=args.quantize, batch_size=args.batch_size)
     except (ModelNotFoundError, ValueError) as exc:
@@ -295,6 +301,13 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         print(f"{PROG}: {writer.n} articles written, {skipped} input(s) skipped (see above)", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def quiet_loading() -> None:
+    """No "Loading weights" bars from transformers between our messages on stderr."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 def _open_out(path: str | None) -> tuple[IO[str], Callable[[], None]]:

@@ -216,6 +216,9 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
     """Time one variant (in this process); ``spec``: variant, model, texts, batch_size, device, threads."""
     import torch
 
+    from khabar.analyze_command import quiet_loading
+
+    quiet_loading()
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     texts: list[str] = spec["texts"]

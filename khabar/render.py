@@ -36,7 +36,7 @@ h1 { font-size: 1.4em; } h2 { font-size: 1.1em; direction: ltr; text-align: righ
 %(ent_css)s
 .quote { border-bottom: 2px solid; background: rgba(0,0,0,.03); }
 %(quote_css)s
-.quote:not(.cont)::before { content: "\\00AB " attr(data-label) "\\00BB "; font-size: .7em; color: #fff;
+.quote:not(.cont)::before { content: attr(data-label); font-size: .7em; color: #fff;
        border-radius: .3em; padding: 0 .3em; margin-inline-end: .2em; vertical-align: super; white-space: nowrap; }
 .cue { text-decoration: underline wavy #444; text-underline-offset: .35em; }
 .speaker { font-weight: bold; outline: 1px dashed #333; outline-offset: 1px; }

@@ -1,0 +1,72 @@
+"""``khabar bench`` runs and reports its keys on the tiny model (speed itself is never asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from analyzer_helpers import tiny_model_dir  # noqa: E402
+
+from khabar.cli import main  # noqa: E402
+
+VARIANTS = ("pipeline_default", "pipeline_best", "khabar_fp32", "khabar_int8", "forward")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return str(tiny_model_dir(tmp_path_factory))
+
+
+def test_bench_json_keys(capsys, model_dir):
+    rc = main(["bench", "--json", "--model", model_dir, "--articles", "3", "--threads", "1",
+               "--pipeline-batch-sizes", "2", "--no-isolate"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    r = json.loads(out)
+    for key in ("ratio_fp32", "ratio_int8", "overhead", "ratio_fp32_vs_best", "articles", "tokens"):
+        assert key in r
+    assert r["articles"] == 3 and r["tokens"] > 0
+    assert set(r["variants"]) == set(VARIANTS)
+    for v in r["variants"].values():
+        assert v["seconds"] > 0 and v["articles_per_s"] > 0 and v["tokens_per_s"] > 0
+        assert "peak_rss_delta_mb" in v and "peak_rss_mb" in v
+    assert set(r["variants"]["pipeline_best"]["tried"]) == {"1", "2"}
+    assert r["ratio_fp32"] == pytest.approx(
+        r["variants"]["khabar_fp32"]["articles_per_s"] / r["variants"]["pipeline_default"]["articles_per_s"], rel=1e-2)
+
+
+def test_one_variant_in_its_own_process(model_dir):
+    from khabar.bench import _run_isolated, load_texts
+
+    texts, _ = load_texts(2, None)
+    r = _run_isolated({"variant": "forward", "model": model_dir, "texts": texts, "batch_size": 8,
+                       "device": "cpu", "threads": 1, "stride": 16})
+    assert r["seconds"] > 0 and r["peak_rss_mb"] > 0
+
+
+def test_scaling_reports_the_ratio(capsys, model_dir):
+    rc = main(["bench", "--scaling", "--json", "--model", model_dir, "--words", "300", "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["words_10x"] >= 10 * 300 and r["scaling_ratio"] > 0
+
+
+def test_token_classifier_shares_the_weights(model_dir):
+    import torch
+    from transformers import AutoModel
+
+    import khabar.model  # noqa: F401
+    from khabar.bench import token_classifier
+
+    model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+    tc = token_classifier(model)
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        ours = model(input_ids=ids, attention_mask=mask).entity_logits
+        theirs = tc(input_ids=ids, attention_mask=mask).logits
+    assert torch.allclose(ours, theirs, atol=1e-5)
