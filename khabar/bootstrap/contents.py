@@ -138,8 +138,8 @@ class ContentFinder:
             if t.text in ("،", ",", "؛", ";") and k > start:
                 if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
                     break
-            elif k > start and k in self.cue_at and t.text[0] in "وف" and self.cue_at[k].kind in ("past", "present") \
-                    and self.cue_at[k].entry.lemma in STRONG_LEMMAS:
+            elif k > start and k in self.cue_at and (self.cue_at[k].kind == "participle" or t.text[0] in "وف"
+                    and self.cue_at[k].kind in ("past", "present") and self.cue_at[k].entry.lemma in STRONG_LEMMAS):
                 # "... وقال" / "... وأضاف" with no comma: a new quotation starts.
                 break
             k += 1

@@ -122,11 +122,11 @@ class MarkPairer:
     def _name_like(self, kt: KeyText, p: MarkPair) -> bool:
         a, b = p.inner
         words = [t for t in kt.tokens[a:b] if t.is_word]
-        if not 1 <= len(words) <= 3:
+        if not 1 <= len(words) <= 5:
             return False
         if p.open > 0:
             prev = kt.tokens[p.open - 1]
             if prev.is_word and any(self.lexicon.is_("name_nouns", v) for v in variants(prev.text)):
-                return True
+                return len(words) <= 5  # الموقع الإخباري "كل شيء حول الجزائر"
         return False
 

@@ -18,7 +18,7 @@ from .lexicon import Lexicon
 from .marks import MarkPairer
 from .resolution import Cluster, Resolver
 from .sources import Mention, SourceFinder
-from .text import KeyText
+from .text import KeyText, variants
 
 from khabar.data.article import Article, Quote, Span
 
@@ -29,6 +29,7 @@ SPEAKER_TRUST = {
     "continuation": 0.85, "none": 0.3,
 }
 DEFAULT_MIN_CONFIDENCE = 0.5
+_OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
 _DOCUMENT_HEADS = {"البيان", "التقرير", "الصحيفه", "الوكاله", "الرساله", "الموقع", "القناه", "المحطه", "الحكومه", "الوزاره", "الشركه", "المنظمه", "الحزب", "الحركه", "الجيش"}
 
 
@@ -146,8 +147,8 @@ class Bootstrapper:
         i = cand.cue.index  # type: ignore[union-attr]
         s0 = self.contents.sentence_start[i]
         for j in range(i - 1, max(s0, i - 8) - 1, -1):
-            if toks[j].text == "عن":
-                return self.sources.noun_phrase(j + 1, i)
+            if toks[j].text in ("عن", "لسان"):
+                return self.sources.noun_phrase(j + 1, i)  # "عن خامنئي قوله"، "على لسان خامنئي قوله"
         return None
 
     def _filter(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
@@ -254,7 +255,8 @@ class Bootstrapper:
             elif m.kind == "nominal":
                 cl = res.resolve_nominal(m, pos, current)
                 c.speaker_rule = "nominal" if cl is not None else "nominal-unresolved"
-                if cl is None and m.words and not m.words[0].startswith("ال"):
+                if cl is None and m.words and (not m.words[0].startswith("ال") and not self.lexicon.is_("person_titles", m.words[0])
+                                               or "باسم" in m.words):
                     # "متحدث باسم وزارة التجارة": a new source, which "المتحدث" may refer to later.
                     m.kind = "org"
                     cl = res.add(m)
@@ -301,15 +303,21 @@ class Bootstrapper:
         """"وأعربت بعثة الاتحاد الأفريقي ...، مؤكدة": the subject after the verb opening the sentence."""
         toks = self.contents.kt.tokens
         j = sent
-        while j < pos and (not toks[j].is_word or toks[j].text in ("كما", "وكما", "ثم", "بدوره", "بدورها")):
+        while j < pos and (not toks[j].is_word or toks[j].text in _OPENERS):
             j += 1
         if j + 1 >= pos:
             return None
         w = toks[j].text
-        if w.startswith("ال") or w.startswith(("وال", "فال")) or self.lexicon.is_("stops", w) or self.sources._known_at(j):
+        if w.startswith("ال") or w.startswith(("وال", "فال")) or self.sources._known_at(j) \
+                or any(self.lexicon.is_("stops", v) or self.lexicon.is_("adjuncts", v) for v in variants(w)):
             return None
         m = self.sources.noun_phrase(j + 1, pos)
         if m is None:
+            return None
+        if m.kind == "name" and not m.title and not self.sources._known_at(m.start) \
+                and not self.lexicon.is_("places", toks[m.start].text):
+            return None  # "وجاء تخفيض الحكم": an unknown word after the verb is no safe subject
+        if m.kind == "org" and not any(self.lexicon.is_("org_heads", v) for v in variants(toks[m.start].text)):
             return None
         if m.kind == "nominal":
             cl = self.resolver.resolve_nominal(m, pos, None)

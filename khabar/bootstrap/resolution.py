@@ -207,27 +207,28 @@ class Resolver:
         head = m.words[0] if m.words else ""
         if not head.startswith("ال") and head not in ("ولي",):
             return None  # "متحدث باسم وزارة العدل": an indefinite phrase introduces a new source
-        # 1. A name whose title has these words (الرئيس التركي -> رجب طيب أردوغان).
-        best = None
-        for c in self.clusters:
-            for t in c.titles:
-                if words and words <= set(t):
-                    first = c.mentions[0][0] if c.mentions else 0
-                    score = (first < before, first)
-                    if best is None or score > best[0]:
-                        best = (score, c)
-        if best:
-            return best[1]
-        # 2. A source whose name contains the head noun (الحزب -> حزب الله، المصدر -> مصدر في ...).
+        # 1. A name whose title has these words (الرئيس التركي -> رجب طيب أردوغان), or
+        # 2. a source whose name or title is headed by the head noun (الحزب -> حزب الله).
+        # The most recent one before the mention wins.
         bare = head[2:] if head.startswith("ال") else head
         heads = set(_SYNONYMS.get(head, ())) | {bare, head}
-        for c in sorted(self.clusters, key=lambda c: max((s for s, _ in c.mentions if s < before), default=-1), reverse=True):
-            if not c.mentions or c.mentions[0][0] >= before:
+        specific = "باسم" in words  # "المتحدث باسم الضريح" names its own source
+        best = None
+        for c in self.clusters:
+            ok = any(words and words <= set(t) for t in c.titles)
+            if not ok and not specific:
+                ok = bool(heads & {f[0] for f in c.forms if f}) or any(t and t[0] in heads for t in c.titles)
+                ok = ok and not (tuple(m.words) in c.forms and len(c.forms) == 1)
+            if not ok or not c.mentions:
                 continue
-            # The head must head the source's name (حزب الله) or its title, not just occur in it.
-            if heads & {f[0] for f in c.forms if f} or any(t and t[0] in heads for t in c.titles):
-                if c.forms and tuple(m.words) not in c.forms or len(c.forms) > 1:
-                    return c
+            prior = [s for s, _ in c.mentions if s < before]
+            score = (1, prior[-1]) if prior else (0, -c.mentions[0][0])
+            if best is None or score > best[0]:
+                best = (score, c)
+        if best:
+            return best[1]
+        if specific:
+            return None
         # 3. A person's title: the current source.
         if current is not None and len(m.words) <= 2 and (self.lexicon.is_("person_titles", head) or head in _SYNONYMS):
             return current

@@ -118,12 +118,20 @@ class SourceFinder:
         toks = self.kt.tokens
         k = m.start + 1
         stop = min(limit, m.end + 4)
+        doc = next(v for v in variants(m.words[0]) if v in _DOCUMENTS)
+        doc = doc[2:] if doc.startswith("ال") else doc
         while k < stop:
             w = toks[k].text
+            author = None
             if w == "عن" and k + 1 < limit:
-                return self.noun_phrase(k + 1, limit)
-            if w.startswith("لل") and len(w) > 4 or (w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w)):
-                return self._org(k, limit)
+                author = self.noun_phrase(k + 1, limit)
+            elif w.startswith("لل") and len(w) > 4 or (w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w)):
+                author = self._org(k, limit)
+            if author is not None:
+                author.title = author.title + (doc,)  # "وأضاف البيان" refers back to the author
+                return author
+            if w in ("عن",) or w.startswith("ل"):
+                break
             if not toks[k].is_word or w not in ("صادر", "الصادر", "صادره", "الصادره", "رسمي", "الرسمي"):
                 break
             k += 1
@@ -210,7 +218,8 @@ class SourceFinder:
                 continue
             if not t.is_word:
                 break
-            if j < k and self._boundary(k) and not (w == "في" and self._comma_name(k + 2, limit)):
+            if j < k and self._boundary(k) and not (w == "في" and k + 2 < limit and toks[k + 2].text in ("،", ",")
+                                                     and self._comma_name(k + 3, limit)):
                 break
             if w == "في":
                 k += 2
@@ -311,6 +320,7 @@ class SourceFinder:
                 break
             if k > j and w == "من" and self.is_("quantity", toks[k - 1].text):
                 k += 1
+                prev_kind = "lam"  # "الكثير من الجرائد": the genitive follows
                 continue
             if k > j and w == "في" and head in _SOURCE_WORDS and k + 1 < limit and _is_def(toks[k + 1].text):
                 k += 1
