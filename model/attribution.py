@@ -80,27 +80,39 @@ def build_pairs(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int
     return cands, feats
 
 
+AFTER_PENALTY = 8  # tokens: a cue after its content (``..., بحسب رويترز``) is the rarer order
+SENTENCE_PENALTY = 30
+
+
 def pair_cues(quotes: Sequence[tuple[int, int]], cues: Sequence[tuple[int, int]],
               sentence: Sequence[int]) -> list[tuple[int, int] | None]:
-    """Give each predicted quotation (token range) its cue: the nearest cue outside the quotation
-    in the sentence where it starts (or the sentence before, for a passage that opens a sentence);
-    a cue serves one quotation when another cue is free."""
-    used: set[int] = set()
-    out: list[tuple[int, int] | None] = []
-    for qs, qe in quotes:
-        q_sent = sentence[qs]
-        best, best_key = None, None
-        for i, (s, e) in enumerate(cues):
+    """Give each predicted quotation (token range) its cue.
+
+    Candidate cues lie outside the quotation, in the sentence where it starts or ends or the one
+    before. Cost: token distance, plus a penalty for a cue after the content and for one in another
+    sentence. Pairs are taken cheapest first, one cue per quotation ("one quotation per cue");
+    a quotation left without a free cue shares its cheapest one."""
+    costs: list[tuple[float, int, int]] = []
+    for qi, (qs, qe) in enumerate(quotes):
+        q_sents = {sentence[qs], sentence[qe - 1]}
+        for ci, (s, e) in enumerate(cues):
             if s >= qs and e <= qe:
                 continue
             c_sent = sentence[s]
-            if not (c_sent == q_sent or c_sent == q_sent - 1 or sentence[min(qe, len(sentence)) - 1] == c_sent):
+            if c_sent not in q_sents and c_sent != sentence[qs] - 1:
                 continue
-            dist = qs - e if e <= qs else s - qe + 0.5  # prefer a cue before the content
-            key = (i in used, c_sent != q_sent and c_sent != sentence[qe - 1], abs(dist))
-            if best_key is None or key < best_key:
-                best, best_key = i, key
-        if best is not None:
-            used.add(best)
-        out.append(cues[best] if best is not None else None)
+            cost = float(qs - e) if e <= qs else float(s - qe) + AFTER_PENALTY
+            if c_sent not in q_sents:
+                cost += SENTENCE_PENALTY
+            costs.append((cost, qi, ci))
+    costs.sort()
+    out: list[tuple[int, int] | None] = [None] * len(quotes)
+    used: set[int] = set()
+    for _, qi, ci in costs:
+        if out[qi] is None and ci not in used:
+            out[qi] = cues[ci]
+            used.add(ci)
+    for _, qi, ci in costs:
+        if out[qi] is None:
+            out[qi] = cues[ci]
     return out
