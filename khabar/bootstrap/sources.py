@@ -199,7 +199,7 @@ class SourceFinder:
             return None
         return self._mention(j, k, "name")
 
-    def _titled(self, j: int, limit: int) -> Mention | None:
+    def _titled(self, j: int, limit: int, depth: int = 0) -> Mention | None:
         toks = self.kt.tokens
         k = j
         seen_def = False
@@ -212,7 +212,11 @@ class SourceFinder:
             if t.sentence != sentence:
                 break
             if w in ("باسم", "باسمه", "باسمها") and k + 1 < limit:
-                k += 2
+                # "المتحدث باسم تحالف دعم الشرعية في اليمن": the whole body the speaker speaks for.
+                k += 1
+                while k < limit and toks[k].is_word and toks[k].sentence == sentence and not self._title(toks[k].text) \
+                        and (not self._boundary(k) or (toks[k].text == "في" and k + 1 < limit and toks[k + 1].is_word)):
+                    k += 1
                 seen_def = True
                 prev_title = False
                 continue
@@ -261,6 +265,12 @@ class SourceFinder:
             end = self._comma_name(title_end + 1, limit)
             if end:
                 return self._mention(title_end + 1, end, "name", title=(j, title_end))
+            if title_end + 1 < limit and self._title(toks[title_end + 1].text) and depth < 2:
+                # "المتحدث باسم التحالف، العقيد الركن تركي المالكي،"
+                inner = self._titled(title_end + 1, limit, depth + 1)
+                if inner is not None and inner.kind == "name":
+                    inner.title = tuple(t.text for t in toks[j:title_end] if t.is_word) + inner.title
+                    return inner
         if title_end == j:
             return None
         return self._mention(j, title_end, "nominal")
