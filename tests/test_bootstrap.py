@@ -1,0 +1,236 @@
+"""Unit tests of the rule-based bootstrapper, one stage at a time, on hand-made Arabic sentences."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from khabar.bootstrap import Bootstrapper, Lexicon
+from khabar.bootstrap.lexicon import parse_cues
+from khabar.bootstrap.marks import MarkPairer
+from khabar.bootstrap.text import KeyText
+from khabar.data.article import Article
+
+
+@pytest.fixture(scope="module")
+def boot() -> Bootstrapper:
+    return Bootstrapper()
+
+
+def quotes(boot: Bootstrapper, text: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    """(type, content, cue, speaker span text, speaker_name) for each quotation found."""
+    art = boot(text)
+    out = []
+    for q in art.quotes or []:
+        cue = text[q.cue.start : q.cue.end] if q.cue else None
+        spk = text[q.speaker.start : q.speaker.end] if q.speaker else None
+        out.append((q.type, text[q.start : q.end], cue, spk, q.speaker_name))
+    return out
+
+
+# -- lexicon -------------------------------------------------------------------------------------
+
+
+def test_lexicon_generates_inflections_with_clitics():
+    lex = Lexicon.load()
+    for form in ("قال", "قالت", "قالوا", "يقول", "تقول", "يقولون", "قائلا", "قائلة", "وقال", "فقالت",
+                 "أضاف", "وأضافت", "مضيفا", "مضيفة", "أكد", "مؤكدا", "يؤكد", "دعا", "دعت", "يدعو", "داعيا",
+                 "حذر", "محذرا", "لفت", "لافتا", "بحسب", "وبحسب", "وفقا", "ووفقا", "حسبما"):
+        assert lex.cue(_key(form)) is not None, form
+    assert lex.cue(_key("قالت")).entry.lemma == "قال"
+    assert lex.cue(_key("مضيفًا")).kind == "participle"  # tanwin is ignored
+    assert lex.cue(_key("مؤكد")) is None  # bare participle is as often "confirmed"
+    assert lex.cue(_key("يذكر")) is None  # impersonal "it is noted": not a cue
+
+
+def test_lexicon_rows_are_validated_with_file_and_line():
+    with pytest.raises(ValueError, match=r"my\.tsv:2: takes: unknown complement"):
+        parse_cues("# header\nقال\tقال\tيقول\tقائل\t-\tthat,nonsense\tsay\t0.9\n", "my.tsv")
+    with pytest.raises(ValueError, match=r"my\.tsv:1: expected 8"):
+        parse_cues("قال\tقال\n", "my.tsv")
+
+
+def _key(word: str) -> str:
+    from khabar.bootstrap.text import fold
+
+    return fold(word)
+
+
+# -- key text --------------------------------------------------------------------------------------
+
+
+def test_key_text_strips_diacritics_and_maps_back():
+    text = "ثم قال مؤكدَا أنّ الأمرَ انتهى"
+    kt = KeyText.build(text)
+    assert "مؤكدا" in kt.key and "َ" not in kt.key
+    tok = next(t for t in kt.tokens if t.text == "مؤكدا")
+    s, e = kt.to_original(tok.start, tok.end)
+    assert text[s:e] == "مؤكدَا"
+    last = kt.tokens[-1]
+    assert text[slice(*kt.to_original(kt.tokens[-2].start, last.end))] == "الأمرَ انتهى"
+
+
+# -- quotation marks -------------------------------------------------------------------------------
+
+
+def _pairs(text: str) -> list[tuple[str, bool, bool]]:
+    kt = KeyText.build(text)
+    out = []
+    for p in MarkPairer(Lexicon.load())(kt):
+        a, b = p.inner
+        s, e = kt.to_original(kt.tokens[a].start, kt.tokens[b - 1].end)
+        out.append((text[s:e], p.close is None, p.name_like))
+    return out
+
+
+def test_straight_marks_pair_by_context_and_nest():
+    text = 'وقال: "لا بد من التصدي لـ "الجماعة"، وفي الوقت ذاته نريد حلا سياسيا". ثم غادر.'
+    pairs = _pairs(text)
+    assert ('لا بد من التصدي لـ "الجماعة"، وفي الوقت ذاته نريد حلا سياسيا', False, False) in pairs
+    assert ("الجماعة", False, False) in pairs
+
+
+def test_unclosed_mark_runs_to_the_sentence_end():
+    text = 'وأكد أن "الجيش سيبقى في المدينة حتى نهاية العام.\nوفي سياق آخر قال الوزير كلاما.'
+    (inner, unclosed, _), = _pairs(text)
+    assert unclosed and inner == "الجيش سيبقى في المدينة حتى نهاية العام"
+
+
+def test_guillemets_and_glued_marks():
+    assert _pairs("وقال «نحن هنا» ثم مضى") == [("نحن هنا", False, False)]
+    # A mark glued to a proclitic opens; one glued after a word before a space closes.
+    assert _pairs('ووصفهم بـ"الخونة" أمس') == [("الخونة", False, False)]
+
+
+def test_quoted_names_are_marked_name_like():
+    (inner, _, name_like), = _pairs('استولى تنظيم "الدولة الإسلامية" على المدينة')
+    assert inner == "الدولة الإسلامية" and name_like
+
+
+# -- contents --------------------------------------------------------------------------------------
+
+
+def test_scare_quotes_are_not_quotations(boot):
+    assert quotes(boot, 'وسيطر تنظيم "داعش" على المدينة بعد معارك عنيفة.') == []
+    assert quotes(boot, 'وصلت قافلة "الأمل" إلى المخيم صباح اليوم.') == []
+
+
+def test_indirect_span_from_complementiser_without_final_punctuation(boot):
+    (q,) = quotes(boot, "وقال وزير الداخلية سمير خالد إن الأمن مستتب في العاصمة.")
+    assert q[:3] == ("indirect", "إن الأمن مستتب في العاصمة", "وقال")
+
+
+def test_prepositional_objects(boot):
+    got = quotes(boot, "وحذر الوزير سمير خالد من أن الوضع قد يتدهور. ودعا الوزير إلى ضبط النفس.")
+    assert [g[1] for g in got] == ["من أن الوضع قد يتدهور", "إلى ضبط النفس"]
+    assert all(g[4] == "سمير خالد" for g in got)
+
+
+def test_participle_starts_a_new_quotation(boot):
+    got = quotes(boot, "وقال سمير خالد إن الاجتماع كان مثمرا، مضيفا أن الحوار سيستمر الأسبوع المقبل.")
+    assert [(g[1], g[2]) for g in got] == [("إن الاجتماع كان مثمرا", "وقال"), ("أن الحوار سيستمر الأسبوع المقبل", "مضيفا")]
+    assert got[1][4] == "سمير خالد"  # the participle's dropped subject is the sentence's speaker
+
+
+def test_direct_and_mixed(boot):
+    text = 'وقال رئيس الحزب كريم ناصر: "سنشارك في الانتخابات. ولن نقاطعها". وأضاف أن الحزب "لن يتراجع" عن موقفه.'
+    got = quotes(boot, text)
+    assert got[0][:2] == ("direct", "سنشارك في الانتخابات. ولن نقاطعها")  # two sentences, one quotation
+    assert got[1][:2] == ("mixed", 'أن الحزب "لن يتراجع" عن موقفه')
+    assert got[0][4] == got[1][4] == "كريم ناصر"
+
+
+def test_text_continuing_after_the_closing_mark_makes_it_mixed(boot):
+    (q,) = quotes(boot, 'وقال سمير خالد "لن نسمح" بتكرار ما حدث في الجنوب.')
+    assert q[:2] == ("mixed", '"لن نسمح" بتكرار ما حدث في الجنوب')
+
+
+def test_negated_cues_report_nothing(boot):
+    assert quotes(boot, "ولم يقل الوزير سمير خالد إن الحكومة ستستقيل.") == []
+
+
+# -- sources ---------------------------------------------------------------------------------------
+
+
+def test_title_then_name_resolves_to_the_name(boot):
+    (q,) = quotes(boot, "وقال وزير الخارجية الأردني، سمير خالد، إن المفاوضات ستستأنف قريبا.")
+    assert q[3] == "سمير خالد" and q[4] == "سمير خالد"
+
+
+def test_svo_and_anonymous_sources(boot):
+    (q,) = quotes(boot, "مصادر أمنية أكدت أن الهجوم وقع فجرا.")
+    assert q[4] == "مصادر أمنية"
+    (q,) = quotes(boot, "وقالت مصادر إن المفاوضات متعثرة.")
+    assert q[3] == q[4] == "مصادر"
+
+
+def test_according_to_after_and_before_the_content(boot):
+    (q,) = quotes(boot, "وقتل خمسة أشخاص في الانفجار، بحسب وكالة الأنباء الرسمية.")
+    assert q[:3] == ("indirect", "وقتل خمسة أشخاص في الانفجار", "بحسب")
+    assert q[4] == "وكالة الأنباء الرسمية"
+    (q,) = quotes(boot, "ووفقا لمصادر طبية، فإن عدد الجرحى تجاوز العشرين.")
+    assert q[1] == "فإن عدد الجرحى تجاوز العشرين" and q[4] == "مصادر طبية"
+
+
+# -- resolution ------------------------------------------------------------------------------------
+
+
+def test_pro_drop_takes_the_current_source_and_the_fullest_name(boot):
+    text = ("وقال المبعوث الأممي سامر نصار إن المحادثات ستبدأ الاثنين. "
+            "ولفت إلى أن الأطراف وافقت على الحضور. وأضاف نصار أن النتائج ستعلن لاحقا.")
+    got = quotes(boot, text)
+    assert [g[2] for g in got] == ["وقال", "ولفت", "وأضاف"]
+    assert all(g[4] == "سامر نصار" for g in got)
+    assert got[1][3] == "سامر نصار"  # the speaker span of a dropped subject: the nearest name mention
+    assert got[2][3] == "نصار"
+
+
+def test_nominal_mention_resolves_to_the_current_source(boot):
+    text = "وقال منسق الاتحاد الأوروبي جيل دو كيرشوف إن الخطر قائم. وشدد المسؤول الأوروبي على أن التعاون ضروري."
+    got = quotes(boot, text)
+    assert [g[4] for g in got] == ["جيل دو كيرشوف", "جيل دو كيرشوف"]
+
+
+def test_diacritics_do_not_hide_cues(boot):
+    (q,) = quotes(boot, "وتحدث الوزير سمير خالد في المؤتمر، مؤكدًا أنّ الاتفاق صامد.")
+    assert q[2] == "مؤكدًا" and q[1] == "أنّ الاتفاق صامد" and q[4] == "سمير خالد"
+
+
+def test_articles_keep_id_and_meta_and_every_quote_has_rule_and_score(boot):
+    art = boot(Article("x1", "وقال سمير خالد إن الأمر انتهى.", meta={"title": "t"}))
+    assert art.id == "x1" and art.meta == {"title": "t"} and art.entities is None
+    (q,) = art.quotes
+    assert q.rule and 0 < q.score <= 1
+    assert Bootstrapper(min_confidence=0.99)("وقال سمير خالد إن الأمر انتهى.").quotes == []
+
+
+# -- CLI -------------------------------------------------------------------------------------------
+
+
+def test_cli_streams_reports_bad_lines_and_keeps_order(tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [
+        {"id": "a", "text": "وقال سمير خالد إن الأمر انتهى.", "title": "t"},
+        "not json",
+        {"id": "b"},
+        {"id": "c", "text": "قالت مصادر إن الهجوم وقع ليلا.", "quotes": [{"start": 0, "end": 1, "type": "bad"}]},
+        {"id": "d", "text": "لا شيء هنا."},
+    ]
+    src.write_text("".join((json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else x) + "\n" for x in lines), encoding="utf-8")
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}.jsonl"
+        res = subprocess.run(
+            [sys.executable, "-m", "khabar.cli", "bootstrap", str(src), "--out", str(out), "--workers", workers,
+             "--chunk-size", "1", "--window", "2", "--no-progress"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert res.returncode == 0, res.stderr
+        assert f"{src}:2: invalid JSON" in res.stderr and f"{src}:3: text:" in res.stderr
+        rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+        assert [r["id"] for r in rows] == ["a", "c", "d"]
+        assert rows[0]["title"] == "t" and rows[0]["entities"] is None
+        assert rows[1]["quotes"][0]["speaker_name"] == "مصادر" and "rule" in rows[1]["quotes"][0]
+        assert rows[2]["quotes"] == []
