@@ -280,7 +280,7 @@ class ContentFinder:
             if w == "من" and self.lexicon.is_("quantity", prev):
                 return False
             return True
-        if "ب" in preps and w.startswith("ب") and len(w) > 3 and w not in _NOT_B_OBJECT:
+        if "ب" in preps and w.startswith("ب") and len(w) > 3 and w not in _NOT_B_OBJECT and not w.startswith("باسم"):
             return True
         if "ل" in preps and w.startswith("ل") and len(w) > 3 and j == i + 1:
             return True

@@ -42,7 +42,8 @@ def _past_forms(p: str) -> list[str]:
     if p.endswith(("ا", "ي")):  # defective: دعا -> دعت، دعوا; رأى -> رأت، رأوا
         stem = p[:-1]
         return [p, stem + "ت", stem + "وا", stem + "تا"]
-    return [p, p + "ت", p + "وا", p + "ا", p + "تا"]
+    # No masculine dual in -ا: علما، قالا are more often adverbs or other words than duals.
+    return [p, p + "ت", p + "وا", p + "تا"]
 
 
 def _present_forms(y: str) -> list[str]:

@@ -101,7 +101,9 @@ class Resolver:
         key = (m.start, m.end)
         toks = self.kt.tokens
         in_body = 1 if toks[m.start].paragraph > 0 or sum(1 for t in toks if t.paragraph == 0 and t.is_word) > 12 else 0
-        rank = (len(_core(words)), in_body, 1 if m.title else 0, rank_bonus, -m.start)
+        # A coordination ("وزارة الخزانة والحكومة الإماراتية") is never the fullest name of one source.
+        single = 0 if any(w.startswith("و") and len(w) > 3 for w in words[1:]) else 1
+        rank = (single, len(_core(words)), in_body, 1 if m.title else 0, rank_bonus, -m.start)
         if key in self.by_mention:
             c = self.by_mention[key]
             c.offer(words, self.surface(m), rank)

@@ -417,8 +417,9 @@ class SourceFinder:
         while j <= k and (toks[j].text in _SVO_OPENERS or not toks[j].is_word):
             j += 1
         w = toks[j].text
-        if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j):
-            j += 1  # "ومضى ماكرون يقول": a verb opens the sentence, its subject follows
+        if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j) \
+                and not any(self._title(v) or self.is_("org_heads", v) or self.is_("places", v) for v in variants(w)):
+            j += 1  # "ومضى ماكرون يقول": a verb opens the sentence, its subject follows (not "وزير ...")
         if j > k or k - j >= MAX_NP:
             return None
         np = self.noun_phrase(j, k + 1)
