@@ -25,10 +25,11 @@ from khabar.data.article import Article, Quote, Span
 # How much the way the source was found is trusted (multiplies the rule's and the lemma's weight).
 SPEAKER_TRUST = {
     "vso": 1.0, "svo": 0.95, "relative": 0.85, "according": 0.95, "an": 1.0,
-    "pro-drop": 0.9, "pro-drop-sentence": 0.92, "nominal": 0.9, "nominal-unresolved": 0.5,
+    "pro-drop": 0.9, "pro-drop-sentence": 0.92, "nominal": 0.9, "nominal-guess": 0.7, "nominal-unresolved": 0.5,
     "continuation": 0.85, "none": 0.3,
 }
 DEFAULT_MIN_CONFIDENCE = 0.5
+_SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
 _DOCUMENT_HEADS = {"البيان", "التقرير", "الصحيفه", "الوكاله", "الرساله", "الموقع", "القناه", "المحطه", "الحكومه", "الوزاره", "الشركه", "المنظمه", "الحزب", "الحركه", "الجيش"}
 
@@ -163,10 +164,11 @@ class Bootstrapper:
                 o is not c and o.start <= c.cue.index < o.end for o in cands
             ):
                 continue  # a subjectless cue inside another quotation's content belongs to it
-            if c.cue is not None and c.cue.according and c.extra.get("channel") and any(
-                s < c.end and c.start < e for s, e in say_spans
+            if c.cue is not None and c.cue.according and any(
+                o is not c and o.cue is not None and not o.cue.according and o.start < c.end and c.start < o.end
+                and (c.extra.get("channel") or o.cue.entry.lemma in _SPEECH) for o in cands
             ):
-                continue  # "..., بحسب ما نقلت عنه وكالة": the channel of a quotation already found
+                continue  # "..., بحسب ما نقلت عنه وكالة" / '"...", قال X، وفقا لـ Y': Y is the channel
             if any(o.start == c.start and o.end == c.end for o in out):
                 continue
             out.append(c)
@@ -255,6 +257,8 @@ class Bootstrapper:
             elif m.kind == "nominal":
                 cl = res.resolve_nominal(m, pos, current)
                 c.speaker_rule = "nominal" if cl is not None else "nominal-unresolved"
+                if getattr(m, "extra_guess", False):
+                    c.speaker_rule = "nominal-guess"
                 if cl is None and m.words and (not m.words[0].startswith("ال") and not self.lexicon.is_("person_titles", m.words[0])
                                                or "باسم" in m.words):
                     # "متحدث باسم وزارة التجارة": a new source, which "المتحدث" may refer to later.

@@ -207,7 +207,7 @@ class Resolver:
     def resolve_nominal(self, m: Mention, before: int, current: Cluster | None) -> Cluster | None:
         words = set(m.words)
         head = m.words[0] if m.words else ""
-        if not head.startswith("ال") and head not in ("ولي",):
+        if not head.startswith("ال") and head not in ("ولي",) and not self.lexicon.is_("person_titles", head):
             return None  # "متحدث باسم وزارة العدل": an indefinite phrase introduces a new source
         # 1. A name whose title has these words (الرئيس التركي -> رجب طيب أردوغان), or
         # 2. a source whose name or title is headed by the head noun (الحزب -> حزب الله).
@@ -224,6 +224,8 @@ class Resolver:
             if not ok or not c.mentions:
                 continue
             prior = [s for s, _ in c.mentions if s < before]
+            if not prior and not any(words and words <= set(t) for t in c.titles):
+                continue  # a head noun refers back, never forward
             score = (1, prior[-1]) if prior else (0, -c.mentions[0][0])
             if best is None or score > best[0]:
                 best = (score, c)
@@ -234,6 +236,13 @@ class Resolver:
         # 3. A person's title: the current source.
         if current is not None and len(m.words) <= 2 and (self.lexicon.is_("person_titles", head) or head in _SYNONYMS):
             return current
+        # 4. A longer person title ("نائب وزير الخارجية الإيراني") with no name anywhere: the
+        # article's main speaker without a title of its own, if there is one.
+        if self.lexicon.is_("person_titles", head) or self.lexicon.is_("person_titles", "ال" + head):
+            untitled = [c for c in self.clusters if c.kind == "name" and not c.titles and len(c.mentions) >= 2]
+            if untitled:
+                m.extra_guess = True  # type: ignore[attr-defined]
+                return max(untitled, key=lambda c: (len(c.mentions), c.mentions[-1][0]))
         return None
 
     def nearest_mention(self, c: Cluster, before: int) -> tuple[int, int] | None:

@@ -45,10 +45,10 @@ class Mention:
     words: tuple[str, ...] = field(default=())  # key words of the mention (clitic ل of "لمكتب" removed)
 
 
-def _adjective_like(w: str, prev: str) -> bool:
+def _adjective_like(w: str, prev: str, adjectives: set[str] | frozenset[str] = frozenset()) -> bool:
     """A definite word that can qualify the one before it: a nisba (البريطانية), a participle
     (المتحدة), an elative (الأعلى)، or a feminine word agreeing with a feminine/plural noun."""
-    if w.endswith(("يه", "ي", "يين", "يون", "يان")) or w.startswith(("الم", "لم")):
+    if w.endswith(("يه", "ي", "يين", "يون", "يان")) or w.startswith(("الم", "لم")) or w in adjectives:
         return True
     if len(w) == 6 and w.startswith("الا"):
         return True  # أفعل: الأبيض، الأعلى
@@ -65,6 +65,7 @@ class SourceFinder:
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
         self.is_ = lexicon.is_
+        self.adjectives = lexicon.words.get("adjectives", set())
 
     def prepare(self, kt: KeyText, contents) -> None:
         self.kt = kt
@@ -214,8 +215,14 @@ class SourceFinder:
             if w in ("باسم", "باسمه", "باسمها") and k + 1 < limit:
                 # "المتحدث باسم تحالف دعم الشرعية في اليمن": the whole body the speaker speaks for.
                 k += 1
+                chain_def = False
                 while k < limit and toks[k].is_word and toks[k].sentence == sentence and not self._title(toks[k].text) \
                         and (not self._boundary(k) or (toks[k].text == "في" and k + 1 < limit and toks[k + 1].is_word)):
+                    w2 = toks[k].text
+                    if chain_def and not _is_def(w2) and not self.is_("places", w2) and w2 != "في" \
+                            and not w2.endswith(("يه", "ي", "يين", "يون")) and not w2.startswith("ل"):
+                        break  # "باسم الاتحاد الأوروبي كاثرين راي": the name starts
+                    chain_def = chain_def or _is_def(w2)
                     k += 1
                 seen_def = True
                 prev_title = False
@@ -340,7 +347,7 @@ class SourceFinder:
             if k > j and (self._title(w) and not _is_def(w)):
                 break
             if _is_def(w):
-                if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, toks[k - 1].text):
+                if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, toks[k - 1].text, self.adjectives):
                     break  # "نفت السلطات البريطانية الاتهامات": a second noun phrase starts
                 seen_def = True
                 prev_kind = "def"
