@@ -155,9 +155,12 @@ class Bootstrapper:
     def _filter(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
         out: list[Candidate] = []
         say_spans = [(c.start, c.end) for c in cands if c.cue is not None and not c.cue.according]
+        toks = kt.tokens
         for c in cands:
             if c.end <= c.start:
                 continue
+            if sum(1 for t in toks[c.start : c.end] if t.is_word) < (1 if c.type == "direct" else 2):
+                continue  # "قال إن" and nothing after it
             if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
             if c.cue is not None and c.speaker is None and any(
