@@ -30,6 +30,8 @@ _PRONOUN_SUFFIXES = ("ها", "هم", "هما", "كم", "هن", "ته")
 _RELATIVES = {"الذي", "التي", "الذين", "والذي", "والتي", "والذين", "اللذين", "اللتين"}
 _SVO_OPENERS = {"يذكر", "ويذكر", "فقد", "و", "ف", "كما", "لكن", "ولكن", "لكنه", "لكنها", "ولكنه", "ولكنها", "انه", "انها", "ثم", "وكان", "وكانت", "كان", "كانت", "فيما", "بينما", "قد", "وقد", "لقد", "اما", "واما", "بدوره", "بدورها", "فقد", "حيث", "اذ", "الا", "ان", "غير"}
 _SOURCE_WORDS = {"مصادر", "مصدر", "المصادر", "المصدر", "مسؤول", "مسؤولون", "مسؤولين", "متحدث", "متحدثه", "ناطق", "شهود", "مراقبون", "محللون", "دبلوماسيين", "دبلوماسيون", "مصادر"}
+# Conjunctions after which a new clause (and so a new subject) may start mid-sentence.
+_CLAUSE_OPENERS = {"لكن", "ولكن", "بينما", "فيما", "حيث", "اذ", "كما", "وكان", "وكانت"}
 _DOCUMENTS = {"بيان", "البيان", "تقرير", "التقرير", "رساله", "الرساله", "مذكره"}
 _CHANNEL_SKIP = {"ما", "لما", "عنه", "عنها", "عنهم", "ذلك"}
 
@@ -55,8 +57,13 @@ def _adjective_like(w: str, prev: str, adjectives: set[str] | frozenset[str] = f
     return w.endswith("ه") and prev.endswith(("ه", "ات"))
 
 
+# Key forms that start like the article ال but are not definite nouns (إليها، الآن، الذي ...).
+_NOT_DEF = {"اليه", "اليها", "اليهم", "اليهما", "الينا", "اليك", "اليكم", "الان", "الذي", "التي", "الذين", "اللذين",
+            "اللتين", "اللواتي", "اللاتي", "الا", "الي", "الى"}
+
+
 def _is_def(w: str) -> bool:
-    return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3
+    return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3 and w not in _NOT_DEF
 
 
 class SourceFinder:
@@ -339,14 +346,18 @@ class SourceFinder:
                 k += 1
                 prev_kind = "lam"  # "الكثير من الجرائد": the genitive follows
                 continue
-            if k > j and w == "في" and head in _SOURCE_WORDS and k + 1 < limit and _is_def(toks[k + 1].text):
-                k += 1
+            if k > j and w in ("في", "من") and head in _SOURCE_WORDS and k + 1 < limit and _is_def(toks[k + 1].text):
+                k += 1  # "مصدر في النيابة العامة"، "مصادر مقربة من الحكومة"
+                prev_kind = "lam"
                 continue
-            if k > j and self._boundary(k):
-                break
+            if k > j and self._boundary(k) and not (w in self.adjectives and prev_kind == "def"):
+                break  # ("النائب العام": العام qualifies, it is not the time word of "العام الماضي")
             if k > j and (self._title(w) and not _is_def(w)):
                 break
-            if _is_def(w):
+            if w.startswith("لل") and k > j:
+                seen_def = True  # "المركز الوطني للأعاصير": a genitive through ل
+                prev_kind = "lam"
+            elif _is_def(w):
                 if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, toks[k - 1].text, self.adjectives):
                     break  # "نفت السلطات البريطانية الاتهامات": a second noun phrase starts
                 seen_def = True
@@ -412,7 +423,8 @@ class SourceFinder:
             return None
         if toks[k].text in _RELATIVES:
             return self._antecedent(k)
-        starts = [s0] + [x + 1 for x in range(max(s0, k - MAX_NP), k) if toks[x].text in COMPLEMENTISERS]
+        starts = [s0] + [x + 1 for x in range(max(s0, k - MAX_NP), k)
+                         if toks[x].text in COMPLEMENTISERS or toks[x].text in _CLAUSE_OPENERS]
         for j in reversed(starts):
             np = self._svo_from(j, k)
             if np is not None:
