@@ -13,12 +13,25 @@ from typing import Sequence
 
 from khabar.evaluation.names import normalise_name
 
+_PROCLITIC_AL = ("وال", "فال", "بال", "كال")
 _JUNK = re.compile(r"[#_\"'«»“”()\[\]]+")
 
 
-def display_name(text: str) -> str:
-    """A mention's surface form as a name: hashtag marks, underscores and quotes out, spaces collapsed."""
-    return " ".join(_JUNK.sub(" ", text).split())
+def display_name(text: str, known_words: set[str] | None = None) -> str:
+    """A mention's surface form as a name: hashtag marks, underscores and quotes out, spaces
+    collapsed, and a proclitic glued to the first word dropped (``للبيت الأبيض`` -> ``البيت الأبيض``,
+    ``والمرأة`` -> ``المرأة``). A single-letter one (``لمكتب``) only goes when the bare word is in
+    ``known_words`` (normalised words of the article), so ``لبنان`` stays ``لبنان``."""
+    words = _JUNK.sub(" ", text).split()
+    if words:
+        w = words[0]
+        if w.startswith("لل") and len(w) > 4:
+            words[0] = "ال" + w[2:]
+        elif w.startswith(_PROCLITIC_AL) and len(w) > 5:
+            words[0] = w[1:]
+        elif w[:1] in ("و", "ف", "ل", "ب") and len(w) > 3 and known_words and normalise_name(w[1:]) in known_words:
+            words[0] = w[1:]
+    return " ".join(words)
 
 
 def _words(text: str) -> list[str]:
@@ -26,7 +39,8 @@ def _words(text: str) -> list[str]:
 
 
 def _edit1(a: str, b: str) -> bool:
-    """Levenshtein distance <= 1."""
+    """One letter inserted or deleted (``جوزيف``/``جوزف``), or one substituted before the last
+    letter: a different final letter often makes a different word (``المتحدث``/``المتحدة``)."""
     if a == b:
         return True
     if abs(len(a) - len(b)) > 1:
@@ -36,11 +50,29 @@ def _edit1(a: str, b: str) -> bool:
     i = 0
     while i < len(a) and a[i] == b[i]:
         i += 1
-    return a[i + (len(a) == len(b)) :] == b[i + 1 :]
+    if len(a) == len(b):
+        return i < len(a) - 1 and len(a) >= 5 and a[i + 1 :] == b[i + 1 :]
+    return a[i:] == b[i + 1 :]
+
+
+
+
+def _variants(word: str) -> set[str]:
+    """A word and its forms without a glued proclitic (``للبيت`` -> ``البيت``, ``والمرأة`` -> ``المرأة``)."""
+    out = {word}
+    if word.startswith("لل") and len(word) > 4:
+        out.add("ال" + word[2:])
+    if word.startswith(_PROCLITIC_AL) and len(word) > 5:
+        out.add(word[1:])
+    if word[:1] in ("و", "ف", "ل", "ب") and len(word) > 4:
+        out.add(word[1:])
+    return out
 
 
 def _word_match(a: str, b: str) -> bool:
-    return a == b or (min(len(a), len(b)) >= 4 and _edit1(a, b))
+    if a == b or _variants(a) & _variants(b):
+        return True
+    return min(len(a), len(b)) >= 4 and _edit1(a, b)
 
 
 def _contained(short: list[str], long: list[str]) -> bool:
@@ -87,17 +119,27 @@ def cluster_mentions(mentions: Sequence[tuple[int, str]]) -> list[int]:
     return out
 
 
-def fullest_name(texts: Sequence[str]) -> str:
-    """The fullest form among a cluster's mention texts: most words, then most letters, then first."""
-    names = [display_name(t) for t in texts]
-    best = max(range(len(names)), key=lambda i: (len(_words(names[i])), len(names[i]), -i))
-    return names[best]
+def fullest_name(texts: Sequence[str], own: int | None = None, known_words: set[str] | None = None) -> str:
+    """The fullest form among a cluster's mention texts: most words, then most letters; on a tie
+    the mention ``own`` itself, else the first."""
+    names = [display_name(t, known_words) for t in texts]
+    def key(i: int) -> tuple[int, int, bool, int]:
+        words = _words(names[i])
+        return (len(words), sum(len(w) for w in words), i == own, -i)
+
+    return names[max(range(len(names)), key=key)]
 
 
-def speaker_names(mentions: Sequence[tuple[int, str]]) -> list[str]:
-    """For each mention, the fullest name of its cluster (the ``speaker_name`` of the guidelines)."""
+def speaker_names(mentions: Sequence[tuple[int, str]], text: str | None = None) -> list[str]:
+    """For each mention, the fullest name of its cluster (the ``speaker_name`` of the guidelines).
+    ``text``: the article, whose words tell which glued proclitics to drop."""
+    known = set(normalise_name(text).split()) if text else None
     ids = cluster_mentions(mentions)
-    by_cluster: dict[int, list[str]] = {}
-    for k, (_, text) in zip(ids, mentions):
-        by_cluster.setdefault(k, []).append(text)
-    return [fullest_name(by_cluster[k]) for k in ids]
+    members: dict[int, list[int]] = {}
+    for i, k in enumerate(ids):
+        members.setdefault(k, []).append(i)
+    out = []
+    for i, k in enumerate(ids):
+        group = members[k]
+        out.append(fullest_name([mentions[j][1] for j in group], group.index(i), known))
+    return out

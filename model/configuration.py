@@ -29,6 +29,9 @@ class KhabarConfig(PretrainedConfig):
     classifier_dropout: float = 0.1
     attribution_size: int = 128
     attribution_feature_size: int = 32
+    # Weight of the auxiliary loss on the annotated speaker mention itself (beside the marginal
+    # over all mentions of its source): the output then points at the mention in the quote's sentence.
+    attribution_exact_weight: float = 0.1
     loss_weights: dict[str, float] | None = None
     # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
     training_summary: dict[str, Any] | None = None

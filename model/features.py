@@ -199,7 +199,9 @@ class ArticleEncoder:
         """Gold quotations and candidate mentions as token ranges of the whole article.
 
         Candidates: every gold speaker span, plus the PER/ORG entities when annotated (teacher
-        forcing). A quotation's correct candidates are all mentions of its speaker's source.
+        forcing). A quotation's correct candidates are all mentions of its speaker's source;
+        ``exact`` is the index of its own speaker mention (-1: none), for the auxiliary loss that
+        prefers the mention the annotators chose (the one in the quotation's own sentence).
         """
         from khabar.model.canonical import same_source_mention
 
@@ -213,7 +215,7 @@ class ArticleEncoder:
                 seen.add(r)
                 mentions.append(r)
         mention_text = [tok.text[tok.spans[s][0] : tok.spans[e - 1][1]] for s, e in mentions]
-        quotes, targets = [], []
+        quotes, targets, exact = [], [], []
         for q in article.quotes or []:
             content = char_to_tokens(tok, q.start, q.end)
             if content is None:
@@ -221,12 +223,15 @@ class ArticleEncoder:
             cue = char_to_tokens(tok, q.cue.start, q.cue.end) if q.cue else None
             quotes.append((content[0], content[1], *(cue or (-1, -1))))
             gold: list[int] = []
+            own = -1
             if q.speaker:
                 sp = char_to_tokens(tok, q.speaker.start, q.speaker.end)
                 name = q.speaker_name or tok.text[q.speaker.start : q.speaker.end]
                 gold = [i for i, (m, txt) in enumerate(zip(mentions, mention_text)) if m == sp or same_source_mention(txt, name)]
+                own = mentions.index(sp) if sp in mentions else -1
             targets.append(gold)
-        return {"quotes": quotes, "mentions": mentions, "targets": targets, "sentence": tok.sentence}
+            exact.append(own)
+        return {"quotes": quotes, "mentions": mentions, "targets": targets, "exact": exact, "sentence": tok.sentence}
 
 
 def char_to_tokens(tok: TokenizedArticle, start: int, end: int) -> tuple[int, int] | None:
@@ -288,7 +293,7 @@ def attribution_batch(feats: list[dict[str, Any]], width: int) -> dict[str, torc
         if "attribution" in f:
             by_key.setdefault(f["article_key"], []).append((row, f))
     gather: list[int] = []
-    quotes, mentions, cands, pfeats, targets = [], [], [], [], []
+    quotes, mentions, cands, pfeats, targets, exact = [], [], [], [], [], []
     for rows in by_key.values():
         rows.sort(key=lambda rf: rf[1]["window_index"])
         if len(rows) != rows[0][1]["num_windows"]:
@@ -312,10 +317,12 @@ def attribution_batch(feats: list[dict[str, Any]], width: int) -> dict[str, torc
             pfeats.append(pf[qi])
             gold = set(att["targets"][qi])
             targets.append([m in gold for m in row])
-    return _pack(gather, quotes, mentions, cands, pfeats, targets)
+            own = att.get("exact", [-1] * len(c))[qi]
+            exact.append(row.index(own) if own >= 0 else -1)
+    return _pack(gather, quotes, mentions, cands, pfeats, targets, exact)
 
 
-def _pack(gather, quotes, mentions, cands, pfeats, targets) -> dict[str, torch.Tensor]:
+def _pack(gather, quotes, mentions, cands, pfeats, targets, exact) -> dict[str, torch.Tensor]:
     from khabar.model.attribution import N_FEATURES
 
     width = max([len(c) for c in cands] + [1])
@@ -336,4 +343,5 @@ def _pack(gather, quotes, mentions, cands, pfeats, targets) -> dict[str, torch.T
         "attr_candidates": cand,  # (Q, C) mention index, -1 = padding
         "attr_features": feat,  # (Q, C, N_FEATURES)
         "attr_targets": tgt,  # (Q, C) correct candidates; none of them = "none" is correct
+        "attr_exact": torch.tensor(exact, dtype=torch.long),  # (Q,) candidate column of the gold mention, -1 none
     }

@@ -92,12 +92,22 @@ class AttributionScorer(nn.Module):
         return torch.cat([none, scores], -1)  # (Q, 1 + C)
 
 
-def attribution_loss(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor | None:
+def attribution_loss(scores: torch.Tensor, targets: torch.Tensor, exact: torch.Tensor | None = None,
+                     exact_weight: float = 0.0) -> torch.Tensor | None:
     """Marginal log-likelihood of the correct candidates (all mentions of the gold speaker's
-    source), or of "none" when there is none; mean over quotations. scores (Q, 1+C), targets (Q, C)."""
+    source), or of "none" when there is none; mean over quotations. scores (Q, 1+C), targets (Q, C).
+
+    ``exact`` (Q,): the candidate column of the annotated mention (-1: none); with ``exact_weight``
+    its own negative log-likelihood is added, so the model also prefers that very mention."""
     if scores.size(0) == 0:
         return None
+    scores = scores.float()
     gold = torch.cat([~targets.any(-1, keepdim=True), targets], -1)  # (Q, 1+C)
     log_z = torch.logsumexp(scores, -1)  # (Q,)
     log_gold = torch.logsumexp(scores.masked_fill(~gold, NEG), -1)  # (Q,)
-    return (log_z - log_gold).mean()
+    loss = (log_z - log_gold).mean()
+    if exact is not None and exact_weight > 0 and bool((exact >= 0).any()):
+        has = exact >= 0  # (Q,)
+        own = scores[has].gather(1, (exact[has] + 1).unsqueeze(1)).squeeze(1)  # (Q',)
+        loss = loss + exact_weight * (log_z[has] - own).mean()
+    return loss

@@ -118,7 +118,7 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
             mentions.append(sp)
     mentions.sort(key=lambda m: m.start)
     m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
-    names = speaker_names([(s, text[s:e]) for s, e in m_chars]) if mentions else []
+    names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if mentions else []
 
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]

@@ -92,6 +92,7 @@ class KhabarModel(PreTrainedModel):
         attr_candidates: torch.Tensor | None = None,
         attr_features: torch.Tensor | None = None,
         attr_targets: torch.Tensor | None = None,
+        attr_exact: torch.Tensor | None = None,
         output_hidden_states: bool = False,
         return_dict: bool = True,
         **kwargs: Any,  # Trainer extras (e.g. num_items_in_batch): not used, see accepts_loss_kwargs
@@ -113,7 +114,8 @@ class KhabarModel(PreTrainedModel):
             scores = self.attribution(states, attr_quote_spans, attr_mention_spans, attr_candidates, attr_features)
             out.attribution_logits = scores
             if attr_targets is not None:
-                out.attribution_loss = attribution_loss(scores, attr_targets)
+                out.attribution_loss = attribution_loss(scores, attr_targets, attr_exact,
+                                                        self.config.attribution_exact_weight)
         w = self.config.loss_weights
         losses = [w[task] * loss for task in ("entity", "quote", "cue", "source", "attribution")
                   if (loss := getattr(out, f"{task}_loss")) is not None]

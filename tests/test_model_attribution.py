@@ -72,3 +72,13 @@ def test_scorer_masks_padding_and_span_mean():
     feats = torch.zeros(1, 2, len(FEATURE_SIZES), dtype=torch.long)
     out = scorer(states, torch.tensor([[2, 4, 0, 1]]), torch.tensor([[0, 1]]), torch.tensor([[0, -1]]), feats)
     assert out.shape == (1, 3) and out[0, 2] < -1e3
+
+
+def test_names_drop_glued_proclitics_and_keep_real_words():
+    text = "قال مكتب الأمم المتحدة إن الوضع صعب. وأكد المسؤول لمكتب الأمم المتحدة أن لبنان آمن."
+    mentions = [(4, "مكتب الأمم المتحدة"), (50, "لمكتب الأمم المتحدة")]
+    assert speaker_names(mentions, text) == ["مكتب الأمم المتحدة", "مكتب الأمم المتحدة"]
+    assert display_name("للبيت الأبيض") == "البيت الأبيض"
+    assert display_name("والمرأة") == "المرأة"
+    assert display_name("لبنان", {"بنان"} - {"بنان"}) == "لبنان"
+    assert not same_source_mention("المتحدث", "الولايات المتحدة")  # a different final letter
