@@ -257,3 +257,14 @@ def test_noun_phrase_object_after_subject(boot):
     assert q[:2] == ("indirect", "السيطرة على حريق شب في مبنى حكومي") and q[4] == "الدفاع المدني"
     (q,) = quotes(boot, "ونفت السلطات البريطانية الاتهامات الروسية جملة وتفصيلا.")
     assert q[1].startswith("الاتهامات الروسية") and q[4] == "السلطات البريطانية"
+
+
+def test_object_then_second_verb_with_its_own_complement(boot):
+    got = quotes(boot, 'ونفت الحكومة الاتهامات الأخيرة ووصفتها بأنها "مزاعم باطلة".')
+    assert [(g[2], g[1]) for g in got] == [("ونفت", "الاتهامات الأخيرة"), ("ووصفتها", 'بأنها "مزاعم باطلة"')]
+    assert all(g[4] == "الحكومة" for g in got)
+
+
+def test_object_before_a_source_after_cue(boot):
+    got = quotes(boot, "أعلنت الحكومة الجمعة، فرض رسوم جديدة على الواردات، بحسب ما أعلنت وزارة المالية.")
+    assert [(g[2], g[1], g[4]) for g in got] == [("أعلنت", "فرض رسوم جديدة على الواردات", "الحكومة")]

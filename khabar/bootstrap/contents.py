@@ -27,12 +27,13 @@ from .text import KeyText, SENTENCE_END
 
 MAX_GAP = 30
 # Speech verbs that start a new quotation even without a comma before them ("... وقال").
-STRONG_LEMMAS = {"قال", "أضاف", "تابع", "أكد", "أوضح", "أشار", "لفت", "شدد", "اعتبر", "رأى", "صرح", "ذكر", "حذر", "دعا"}  # tokens between a cue and its complement (subject, titles, adjuncts)
+STRONG_LEMMAS = {"وصف", "اتهم", "قال", "أضاف", "تابع", "أكد", "أوضح", "أشار", "لفت", "شدد", "اعتبر", "رأى", "صرح", "ذكر", "حذر", "دعا"}  # tokens between a cue and its complement (subject, titles, adjuncts)
 
 COMPLEMENTISERS = {
     "ان", "بان", "انه", "انها", "انهم", "انهما", "اننا", "انني", "انك", "انكم", "انهن", "اني",
     "بانه", "بانها", "بانهم", "بانهما", "باننا", "بانني",
 }
+_ADJUNCT_PREPS = {"في", "خلال", "امام", "عبر", "لدي"}
 _BARE_PREPS = {"عن", "من", "علي", "الي", "في", "حول", "ب", "ل", "بشان", "ك"}
 _NOT_COMPLEMENT_BEFORE = {"بعد", "قبل", "منذ", "دون", "بدون", "حتي", "لحين", "ريثما", "الا", "رغم", "برغم", "غير", "مجرد", "بمجرد", "ما"}
 _PREP_BEFORE_COMPLEMENT = {"من", "علي", "الي", "عن", "في"}  # key forms: على -> علي، إلى -> الي
@@ -121,7 +122,7 @@ class ContentFinder:
             steps += 1
         return False
 
-    def clause_end(self, start: int, limit: int | None = None) -> int:
+    def clause_end(self, start: int, limit: int | None = None, np_mode: bool = False) -> int:
         """One past the last token of the clause that starts at ``start`` (see module docstring)."""
         toks = self.kt.tokens
         n = len(toks)
@@ -138,7 +139,9 @@ class ContentFinder:
             if t.text in ("،", ",", "؛", ";") and k > start:
                 if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
                     break
-            elif k > start and k in self.cue_at and (self.cue_at[k].kind == "participle" or t.text[0] in "وف"
+                if np_mode and k + 1 < n and toks[k + 1].is_word and toks[k + 1].text[0] == "و" and len(toks[k + 1].text) > 3:
+                    break  # "إلغاء كافة الفعاليات، وألغى المركز ...": a noun-phrase object ends at a new clause
+            elif k > start and k in self.cue_at and (self.cue_at[k].kind == "participle" or self.cue_at[k].form.conjunction
                     and self.cue_at[k].kind in ("past", "present") and self.cue_at[k].entry.lemma in STRONG_LEMMAS):
                 # "... وقال" / "... وأضاف" with no comma: a new quotation starts.
                 break
@@ -218,6 +221,8 @@ class ContentFinder:
                     return Candidate(cue, j + 1, end, "direct", "colon-verbatim", (i + 1, j), 0.7)
                 return None
             if j in self.cue_at:
+                if "np" in takes:
+                    break  # "أعلنت بكين فرض رسوم ...، بحسب ...": the object comes before the next cue
                 return None  # "وتابع ماكرون قائلا إن": the inner cue owns the quotation
             if self._is_complementiser(j):
                 start = j
@@ -340,16 +345,28 @@ class ContentFinder:
         toks = self.kt.tokens
         j = subject_end
         end_s = self.sentence_end[cand.cue.index] if cand.cue else len(toks)
-        while j < end_s and (not toks[j].is_word or self.lexicon.is_("adjuncts", toks[j].text)):
+        while j < end_s:
+            w = toks[j].text
+            if w in _ADJUNCT_PREPS and j + 1 < end_s and toks[j + 1].is_word:
+                # "أعلنت المعاهد الفرنسية في الجزائر إلغاء ...": a place or time phrase before the object
+                j += 2
+                while j < end_s and toks[j].is_word and (toks[j].text.endswith(("يه", "ي")) or self.lexicon.is_("adjuncts", toks[j].text)):
+                    j += 1
+                continue
+            if toks[j].is_word and not self.lexicon.is_("adjuncts", w):
+                break
             if self.is_sentence_end(j) or self.pair_at.get(j) is not None:
                 break
             j += 1
         if j >= end_s or self.is_sentence_end(j) or self._is_complementiser(j):
             return None
         w = toks[j].text
+        if self.lexicon.is_("titles", w) and not w.startswith("ال") and j + 2 < end_s:
+            j += 2  # "وأكد رومان جوردان محامي المدعية التقدم ...": an apposition after the subject
+            w = toks[j].text
         if j in self.cue_at or self.lexicon.is_("stops", w):
             return None
-        end = self.clause_end(j)
+        end = self.clause_end(j, np_mode=True)
         if end - j < 2:
             return None
         cand.start, cand.end, cand.pending_object = j, end, False

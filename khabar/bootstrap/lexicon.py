@@ -36,6 +36,7 @@ class CueForm:
 
     entry: CueEntry
     kind: str  # past | present | participle | other
+    conjunction: str = ""  # the attached و or ف ("" when none): وقال vs قال, وصفت vs ووصفت
 
 
 def _past_forms(p: str) -> list[str]:
@@ -76,13 +77,17 @@ class Lexicon:
             if cols["participle"] != "-":
                 generated += [(f, "participle") for f in _participle_forms(fold(cols["participle"]))]
             if cols["other"] != "-":
+                past = fold(cols["past"]) if cols["past"] != "-" else None
+                present = fold(cols["present"]) if cols["present"] != "-" else None
                 for f in cols["other"].split(","):
                     f = fold(f.strip())
-                    generated.append((f, "other"))
+                    # Verb forms with an object pronoun (وصفتها) stay verbs; the rest (قوله) are nouns.
+                    kind = "past" if past and f.startswith(past) else "present" if present and f[1:].startswith(present[1:]) and f[0] in "يت" else "other"
+                    generated.append((f, kind))
             for form, kind in generated:
                 for prefix in ("", "و", "ف"):
                     # The first lemma that claims a form keeps it (the file is ordered by trust).
-                    self.forms.setdefault(prefix + form, CueForm(entry, kind))
+                    self.forms.setdefault(prefix + form, CueForm(entry, kind, prefix))
         self.words = {k: {fold(w) for w in v} for k, v in words.items()}
 
     @classmethod

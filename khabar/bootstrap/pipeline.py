@@ -29,6 +29,7 @@ SPEAKER_TRUST = {
     "continuation": 0.85, "none": 0.3,
 }
 DEFAULT_MIN_CONFIDENCE = 0.5
+_ADJUNCT_START = {"في", "خلال", "امام", "عبر", "لدي", "عند", "اثناء", "بعد", "قبل", "مع", "علي", "الي", "ل", "من", "حول", "بشان"}
 _SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
 _DOCUMENT_HEADS = {"البيان", "التقرير", "الصحيفه", "الوكاله", "الرساله", "الموقع", "القناه", "المحطه", "الحكومه", "الوزاره", "الشركه", "المنظمه", "الحزب", "الحركه", "الجيش"}
@@ -98,7 +99,7 @@ class Bootstrapper:
             if cue.entry.lemma == "نقل":
                 m, cand.speaker_rule = src.after_an(cand), "an"
             toks = self.contents.kt.tokens
-            svo_first = toks[cue.index].text[0] not in "وف" or toks[cue.index].text == cue.entry.lemma
+            svo_first = not cue.form.conjunction
             if m is None and svo_first:
                 m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is None:
@@ -115,7 +116,12 @@ class Bootstrapper:
         cand.speaker = m
         if m is None:
             cand.speaker_rule = "none"
-        if cand.rule == "prep" and not self._prep_close(cand, m):
+        if cand.rule in ("prep", "that") and "np" in cue.entry.takes and not self._prep_close(cand, m):
+            # "نفت السلطات البريطانية الاتهامات الروسية ووصفتها بأنها": the complement belongs to
+            # another verb; the cue's own object is the noun phrase after its subject.
+            cand.rule, cand.pending_object, cand.weight = "np", True, 0.75
+            cand.start = cand.end = cue.index + 1
+        elif cand.rule == "prep" and not self._prep_close(cand, m):
             return None
         if cand.pending_object:
             subject_end = m.end if (m is not None and cand.speaker_rule == "vso") else cue.index + 1
@@ -133,6 +139,9 @@ class Bootstrapper:
         start = m.end if (m is not None and cand.speaker_rule == "vso" and m.end <= cand.start) else i + 1
         depth = 0
         between = []
+        first = next((t for t in toks[start : cand.start] if t.is_word), None)
+        if cand.rule == "that" and (first is None or first.text in _ADJUNCT_START or toks[start].text in ("،", ",", ":")):
+            return True  # "أكدت، في مؤتمر صحافي ...، أن": adjuncts between the subject and the clause
         for t in toks[start : cand.start]:
             depth += t.text == "("
             depth -= t.text == ")"

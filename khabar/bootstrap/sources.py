@@ -433,7 +433,7 @@ class SourceFinder:
 
     def _svo_from(self, j: int, k: int) -> Mention | None:
         toks = self.kt.tokens
-        while j <= k and (toks[j].text in _SVO_OPENERS or not toks[j].is_word):
+        while j <= k and (not toks[j].is_word or any(v in _SVO_OPENERS for v in variants(toks[j].text))):
             j += 1
         w = toks[j].text
         if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j) \
