@@ -26,10 +26,9 @@ from .lexicon import Lexicon
 from .sources import Mention, SourceFinder
 from .text import KeyText
 
-try:  # the shared scorer's definition of "same source"
-    from khabar.evaluation.names import normalise_name
-except ImportError:  # pragma: no cover - older checkouts
-    from khabar.data.normalise import normalise_name  # type: ignore[no-redef]
+# The scorer's definition of "same source" (word containment after Arabic normalisation); the
+# clusters add the long-vowel-blind comparison of _skeleton on top of it.
+from khabar.evaluation.names import same_source
 
 _SYNONYMS = {"المتحدث": ("متحدث", "المتحدث", "الناطق", "ناطق", "المتحدثه", "الناطقه"), "الناطق": ("متحدث", "المتحدث", "الناطق", "ناطق")}
 
@@ -116,7 +115,7 @@ class Resolver:
                     continue
                 for f in c.forms:
                     fc = _core(f)
-                    if core and fc and (core <= fc or fc <= core):
+                    if core and fc and (core <= fc or fc <= core or same_source(" ".join(words), " ".join(f))):
                         found = c
                         break
                 if found:
@@ -249,6 +248,3 @@ class Resolver:
         prior = [m for m in c.mentions if m[0] < before]
         return prior[-1] if prior else (c.mentions[0] if c.mentions else None)
 
-
-def normalised(name: str) -> str:
-    return normalise_name(name)
