@@ -26,9 +26,10 @@ from .lexicon import Lexicon
 from .sources import Mention, SourceFinder
 from .text import KeyText
 
-# The scorer's definition of "same source" (word containment after Arabic normalisation); the
-# clusters add the long-vowel-blind comparison of _skeleton on top of it.
-from khabar.evaluation.names import same_source
+# Clusters compare names the way the scorer does (khabar.evaluation.names.same_source: one name's
+# words contained in the other's), on the key forms (already normalised like normalise_name), with
+# one-letter words ignored and long vowels skipped (_skeleton). Also accepting same_source's own
+# test on the raw words merged distinct sources on quotes-dev (attribution precision 0.863 -> 0.856).
 
 _SYNONYMS = {"المتحدث": ("متحدث", "المتحدث", "الناطق", "ناطق", "المتحدثه", "الناطقه"), "الناطق": ("متحدث", "المتحدث", "الناطق", "ناطق")}
 
@@ -115,7 +116,7 @@ class Resolver:
                     continue
                 for f in c.forms:
                     fc = _core(f)
-                    if core and fc and (core <= fc or fc <= core or same_source(" ".join(words), " ".join(f))):
+                    if core and fc and (core <= fc or fc <= core):
                         found = c
                         break
                 if found:
