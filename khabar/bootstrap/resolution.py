@@ -88,6 +88,7 @@ class Resolver:
         s = self.kt.original_text(m.start, m.end)
         s = "".join(ch for ch in s if not ("\u064b" <= ch <= "\u065f" or ch in "\u0670\u0640"))
         s = s.replace("#", "").replace("_", " ")
+        s = "".join(" " if ch in '"«»“”' else ch for ch in s)  # 'باسم "أحرار الشام"' -> باسم أحرار الشام
         first = s.split(" ", 1)
         if m.words and first and first[0] and m.words[0] != self.kt.tokens[m.start].text.lstrip("#"):
             # The clitic ل of "لمكتب"/"للبيت" was removed from the key words: undo it here too.
@@ -217,7 +218,7 @@ class Resolver:
         specific = "باسم" in words  # "المتحدث باسم الضريح" names its own source
         best = None
         for c in self.clusters:
-            ok = any(words and words <= set(t) for t in c.titles)
+            ok = any(words and words <= set(t) for t in c.titles) and (not specific or len(words) > 2)
             if not ok and not specific:
                 ok = bool(heads & {f[0] for f in c.forms if f}) or any(t and t[0] in heads for t in c.titles)
                 ok = ok and not (tuple(m.words) in c.forms and len(c.forms) == 1)

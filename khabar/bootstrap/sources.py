@@ -182,7 +182,7 @@ class SourceFinder:
             if len(w) < 2:
                 break
             if k > j:
-                if self._title(w) or self.is_("places", w) or w.startswith(("بال", "لل", "كال")):
+                if self._title(w) or self.is_("places", w) or w.startswith(("بال", "لل")) or (w.startswith("كال") and len(w) > 5):
                     break
                 if len(w) > 2 and w[0] in "وف" and not self.is_("name_particles", toks[k - 1].text):
                     break  # "نتنياهو ومسؤولي": a second conjunct, not the name
@@ -223,6 +223,10 @@ class SourceFinder:
                 # "المتحدث باسم تحالف دعم الشرعية في اليمن": the whole body the speaker speaks for.
                 k += 1
                 chain_def = False
+                pair = self.contents.pair_at.get(k)
+                if pair is not None and pair.close is not None and pair.close < limit and pair.close - k <= 6:
+                    k = pair.close + 1  # 'المتحدث باسم "أحرار الشام"'
+                    chain_def = True
                 while k < limit and toks[k].is_word and toks[k].sentence == sentence and not self._title(toks[k].text) \
                         and (not self._boundary(k) or (toks[k].text == "في" and k + 1 < limit and toks[k + 1].is_word)):
                     w2 = toks[k].text
@@ -237,8 +241,9 @@ class SourceFinder:
             if not t.is_word:
                 break
             if j < k and self._boundary(k) and not (w == "في" and k + 2 < limit and toks[k + 2].text in ("،", ",")
-                                                     and self._comma_name(k + 3, limit)):
-                break
+                                                     and self._comma_name(k + 3, limit)) \
+                    and not (w in self.adjectives and _is_def(toks[k - 1].text)):
+                break  # ("الأمين العام": العام qualifies the title here)
             if w == "في":
                 k += 2
                 continue
