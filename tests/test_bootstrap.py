@@ -271,3 +271,10 @@ def test_object_then_second_verb_with_its_own_complement(boot):
 def test_object_before_a_source_after_cue(boot):
     got = quotes(boot, "أعلنت الحكومة الجمعة، فرض رسوم جديدة على الواردات، بحسب ما أعلنت وزارة المالية.")
     assert [(g[2], g[1], g[4]) for g in got] == [("أعلنت", "فرض رسوم جديدة على الواردات", "الحكومة")]
+
+
+def test_headline_label_quotes(boot):
+    text = "مصادر: المفاوضات ستستأنف الأسبوع المقبل\nوقالت مصادر دبلوماسية إن الوفود وصلت.\nاقرأ أيضا: زيارة الوزير إلى العاصمة"
+    got = quotes(boot, text)
+    assert got[0][:3] == ("direct", "المفاوضات ستستأنف الأسبوع المقبل", None) and got[0][4] == "مصادر"
+    assert all("زيارة" not in g[1] for g in got)  # "اقرأ أيضا:" is a label, not a source

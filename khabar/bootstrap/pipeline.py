@@ -80,6 +80,7 @@ class Bootstrapper:
         cands = [c for c in (self._candidate(cue) for cue in cues) if c is not None]
         cands = self._filter(kt, cands)
         cands += self._continuations(kt, cands, pairs)
+        cands += self._headlines(kt, cands)
         cands.sort(key=lambda c: (c.cue.index if c.cue else c.start))
         self._resolve(kt, cands)
         return [q for q in (self._quote(kt, c) for c in cands) if q is not None]
@@ -226,6 +227,44 @@ class Bootstrapper:
                 new.append(c)
                 claimed.append((a, b))
         return new
+
+    def _headlines(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
+        """A headline line "X: words" (no final full stop) quotes X: "السيسي: ما حدث لن يتكرر"."""
+        toks = kt.tokens
+        out: list[Candidate] = []
+        by_para: dict[int, list[int]] = {}
+        for i, t in enumerate(toks):
+            by_para.setdefault(t.paragraph, []).append(i)
+        taken = [(c.start, c.end) for c in cands]
+        for idx in by_para.values():
+            a, b = idx[0], idx[-1] + 1
+            if toks[b - 1].text in (".", "!", "?", "؟", ":") or sum(1 for t in toks[a:b] if t.is_word) > 25:
+                continue
+            colon = next((i for i in range(a, b) if toks[i].text == ":"), None)
+            if colon is None:
+                continue
+            x0 = max([a] + [i + 1 for i in range(a, colon) if toks[i].text in ("/", "|", "-")])
+            head = [t for t in toks[x0:colon] if t.is_word]
+            if not 1 <= len(head) <= 3 or any(self.lexicon.is_("headline_stops", t.text) for t in head):
+                continue
+            if any(not t.is_word for t in toks[x0:colon]) or colon - x0 != len(head):
+                continue
+            start = colon + 1
+            if sum(1 for t in toks[start:b] if t.is_word) < 3 or any(s < b and start < e for s, e in taken):
+                continue
+            m = self.sources.noun_phrase(x0, colon)
+            if m is None or m.end != colon and m.kind != "name" or any(t.text[0] == "و" for t in head[1:]):
+                continue
+            # Trusted when the label is a source the article knows, a place or an anonymous source
+            # ("قطر:", "مصادر:"); a label like "أزمة الخليج:" is a topic, not a speaker.
+            known = bool(self.sources._known_at(x0)) or self.lexicon.is_("places", head[0].text) \
+                or any(head[-1].text in f for cl in self.resolver.clusters for f in cl.forms) \
+                or (self.lexicon.is_("org_heads", head[0].text) and not head[0].text.startswith("ال"))
+            kind = "mixed" if self.contents.has_quote(start, b) else "direct"
+            c = Candidate(None, start, b, kind, "headline", (x0, colon), 0.6 if known else 0.45)
+            c.speaker, c.speaker_rule = m, "vso"
+            out.append(c)
+        return out
 
     # -- resolution -----------------------------------------------------------------------------
 
