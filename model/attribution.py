@@ -10,7 +10,7 @@ lets a pro-drop quotation (``وأضاف "..."``) pick the nearest earlier mentio
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 MAX_SENTENCE_DISTANCE = 8
 MAX_RANK = 6
@@ -60,10 +60,15 @@ def pair_features(quote: QuoteTokens, mention: tuple[int, int], sentence: Sequen
     return [d_sent + MAX_SENTENCE_DISTANCE, rank, relation, _log_bucket(d_tok)]
 
 
+MAX_BEFORE = 24  # candidates per quotation: the nearest mentions before it...
+MAX_AFTER = 8  # ...and after it (plus any inside it); a pathological article stays linear
+
+
 def build_pairs(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int]],
                 sentence: Sequence[int]) -> tuple[list[list[int]], list[list[list[int]]]]:
-    """All mentions are candidates of every quotation; return per quotation the candidate
-    indices and their :func:`pair_features`."""
+    """Candidates of every quotation (indices into ``mentions``, in mention order: the
+    :data:`MAX_BEFORE` nearest before it, the :data:`MAX_AFTER` nearest after it, all that overlap
+    it) and their :func:`pair_features`."""
     cands: list[list[int]] = []
     feats: list[list[list[int]]] = []
     for q in quotes:
@@ -74,10 +79,25 @@ def build_pairs(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int
         after = sorted((i for i, (s, e) in enumerate(mentions) if s >= q_end), key=lambda i: mentions[i][0])
         b_rank = {m: r for r, m in enumerate(before)}
         a_rank = {m: r for r, m in enumerate(after)}
-        idx = list(range(len(mentions)))
+        keep = set(before[:MAX_BEFORE]) | set(after[:MAX_AFTER])
+        idx = [i for i in range(len(mentions)) if i in keep or (i not in b_rank and i not in a_rank)]
         cands.append(idx)
         feats.append([pair_features(q, mentions[m], sentence, b_rank, a_rank, m) for m in idx])
     return cands, feats
+
+
+def pad_pairs(cands: Sequence[Sequence[int]], feats: Sequence[Sequence[Sequence[int]]]) -> tuple[Any, Any]:
+    """Ragged candidates and features -> ``(Q, C)`` long tensor (-1 padding) and ``(Q, C, N_FEATURES)``."""
+    import torch
+
+    width = max([len(c) for c in cands] + [1])
+    cand = torch.full((len(cands), width), -1, dtype=torch.long)
+    feat = torch.zeros((len(cands), width, N_FEATURES), dtype=torch.long)
+    for i, (c, f) in enumerate(zip(cands, feats)):
+        if c:
+            cand[i, : len(c)] = torch.tensor(c, dtype=torch.long)
+            feat[i, : len(c)] = torch.tensor(f, dtype=torch.long)
+    return cand, feat
 
 
 AFTER_PENALTY = 8  # tokens: a cue after its content (``..., بحسب رويترز``) is the rarer order

@@ -85,21 +85,32 @@ def _contained(short: list[str], long: list[str]) -> bool:
     return True
 
 
-def same_source_mention(a: str, b: str) -> bool:
-    """Whether two mention texts name the same source (fuzzy word containment either way)."""
-    wa, wb = _words(a), _words(b)
+def _same(wa: list[str], wb: list[str]) -> bool:
     if not wa or not wb:
         return False
     return _contained(wa, wb) if len(wa) <= len(wb) else _contained(wb, wa)
 
 
+def same_source_mention(a: str, b: str) -> bool:
+    """Whether two mention texts name the same source (fuzzy word containment either way)."""
+    return _same(_words(a), _words(b))
+
+
 def cluster_mentions(mentions: Sequence[tuple[int, str]]) -> list[int]:
     """Cluster id for each ``(position, text)`` mention; ids number clusters by first appearance."""
-    order = sorted(range(len(mentions)), key=lambda i: (-len(_words(mentions[i][1])), mentions[i][0]))
+    words = [_words(t) for _, t in mentions]  # normalised once: articles can hold hundreds of mentions
+    order = sorted(range(len(mentions)), key=lambda i: (-len(words[i]), mentions[i][0]))
     clusters: list[list[int]] = []
+    verdict: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
     for i in order:
-        pos, text = mentions[i]
-        fits = [c for c in clusters if same_source_mention(text, mentions[c[0]][1])]
+        pos = mentions[i][0]
+        fits = []
+        for c in clusters:
+            key = (tuple(words[i]), tuple(words[c[0]]))
+            if key not in verdict:
+                verdict[key] = _same(words[i], words[c[0]])
+            if verdict[key]:
+                fits.append(c)
         if not fits:
             clusters.append([i])
             continue
@@ -123,6 +134,7 @@ def fullest_name(texts: Sequence[str], own: int | None = None, known_words: set[
     """The fullest form among a cluster's mention texts: most words, then most letters; on a tie
     the mention ``own`` itself, else the first."""
     names = [display_name(t, known_words) for t in texts]
+
     def key(i: int) -> tuple[int, int, bool, int]:
         words = _words(names[i])
         return (len(words), sum(len(w) for w in words), i == own, -i)
@@ -139,7 +151,11 @@ def speaker_names(mentions: Sequence[tuple[int, str]], text: str | None = None) 
     for i, k in enumerate(ids):
         members.setdefault(k, []).append(i)
     out = []
+    cache: dict[tuple[int, str], str] = {}
     for i, k in enumerate(ids):
         group = members[k]
-        out.append(fullest_name([mentions[j][1] for j in group], group.index(i), known))
+        key = (k, mentions[i][1])  # a tie goes to the mention's own text: same text, same name
+        if key not in cache:
+            cache[key] = fullest_name([mentions[j][1] for j in group], group.index(i), known)
+        out.append(cache[key])
     return out

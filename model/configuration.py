@@ -32,6 +32,10 @@ class KhabarConfig(PretrainedConfig):
     # Weight of the auxiliary loss on the annotated speaker mention itself (beside the marginal
     # over all mentions of its source): the output then points at the mention in the quote's sentence.
     attribution_exact_weight: float = 0.1
+    # Speaker candidates at inference: predicted source mentions plus predicted PER/ORG entities
+    # ("sources+entities"), or the source mentions only ("sources": what training sees when the
+    # quotation data has no entity layer).
+    attribution_candidates: str = "sources+entities"
     loss_weights: dict[str, float] | None = None
     # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
     training_summary: dict[str, Any] | None = None
@@ -54,6 +58,11 @@ class KhabarConfig(PretrainedConfig):
         weights.update({k: float(v) for k, v in (self.loss_weights or {}).items()})
         self.loss_weights = weights
         self.card = dict(self.card or {})
+        if self.attribution_candidates not in ("sources+entities", "sources"):
+            raise ValueError(
+                f"KhabarConfig: attribution_candidates={self.attribution_candidates!r}; "
+                "use 'sources+entities' or 'sources'"
+            )
         if self.initializer_range is None:
             self.initializer_range = float(self.encoder.get("initializer_range", 0.02))
         super().__post_init__(**kwargs)

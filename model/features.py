@@ -306,36 +306,31 @@ def attribution_batch(feats: list[dict[str, Any]], width: int) -> dict[str, torc
         offset = len(gather)
         for w, pos in best_window(windows, n):
             gather.append(rows[w][0] * width + pos + 1)  # +1: [CLS]
-        q_sh = [(a + offset, b + offset, c + offset if c >= 0 else -1, d + offset if d >= 0 else -1) for a, b, c, d in att["quotes"]]
         m_base = len(mentions)
-        m_sh = [(a + offset, b + offset) for a, b in att["mentions"]]
+        mentions += [(a + offset, b + offset) for a, b in att["mentions"]]
         c, pf = build_pairs(att["quotes"], att["mentions"], att["sentence"])
-        quotes += q_sh
-        mentions += m_sh
         for qi, row in enumerate(c):
+            gold = set(att["targets"][qi])
+            if gold and not gold & set(row):
+                continue  # its speaker is out of the candidates' reach: no target to learn
+            a, b, cs, ce = att["quotes"][qi]
+            quotes.append((a + offset, b + offset, cs + offset if cs >= 0 else -1, ce + offset if ce >= 0 else -1))
             cands.append([m + m_base for m in row])
             pfeats.append(pf[qi])
-            gold = set(att["targets"][qi])
             targets.append([m in gold for m in row])
-            own = att.get("exact", [-1] * len(c))[qi]
-            exact.append(row.index(own) if own >= 0 else -1)
+            own = att["exact"][qi]
+            exact.append(row.index(own) if own in row else -1)
     return _pack(gather, quotes, mentions, cands, pfeats, targets, exact)
 
 
 def _pack(gather, quotes, mentions, cands, pfeats, targets, exact) -> dict[str, torch.Tensor]:
-    from khabar.model.attribution import N_FEATURES
+    from khabar.model.attribution import pad_pairs
 
-    width = max([len(c) for c in cands] + [1])
-    q = len(quotes)
-    cand = torch.full((q, width), -1, dtype=torch.long)
-    feat = torch.zeros((q, width, N_FEATURES), dtype=torch.long)
-    tgt = torch.zeros((q, width), dtype=torch.bool)
-    for i in range(q):
-        k = len(cands[i])
-        if k:
-            cand[i, :k] = torch.tensor(cands[i])
-            feat[i, :k] = torch.tensor(pfeats[i])
-            tgt[i, :k] = torch.tensor(targets[i])
+    cand, feat = pad_pairs(cands, pfeats)
+    tgt = torch.zeros(cand.shape, dtype=torch.bool)
+    for i, t in enumerate(targets):
+        if t:
+            tgt[i, : len(t)] = torch.tensor(t)
     return {
         "attr_token_gather": torch.tensor(gather, dtype=torch.long),  # (T,)
         "attr_quote_spans": torch.tensor(quotes, dtype=torch.long).view(-1, 4),  # (Q, 4) content s,e, cue s,e

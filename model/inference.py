@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from khabar.data.article import Article, Entity, Quote, Span
-from khabar.model.attribution import build_pairs, pair_cues
+from khabar.model.attribution import build_pairs, pad_pairs, pair_cues
 from khabar.model.canonical import display_name, speaker_names
 from khabar.model.decoding import (
     TokenSpan,
@@ -87,9 +87,14 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
         if n == 0:
             results.append(Article(str(arts[a][0]), tok.text, [], []))
             continue
-        best = best_window(tok.windows, n)
-        rows = {name: torch.stack([out[(a, w)][0][name][p] for w, p in best]) for name in HEADS}  # (n, tags)
-        states = torch.stack([out[(a, w)][1][p] for w, p in best])  # (n, hidden)
+        # each token from the window where it is most central: one gather over the concatenated windows
+        starts, total = [], 0
+        for w in range(len(tok.windows)):
+            starts.append(total)
+            total += out[(a, w)][1].size(0)
+        pick = torch.tensor([starts[w] + p for w, p in best_window(tok.windows, n)], dtype=torch.long)  # (n,)
+        rows = {name: torch.cat([out[(a, w)][0][name] for w in range(len(tok.windows))])[pick] for name in HEADS}
+        states = torch.cat([out[(a, w)][1] for w in range(len(tok.windows))])[pick]  # (n, hidden)
         results.append(_article(model, str(arts[a][0]), tok, rows, states, device))
     return results
 
@@ -113,9 +118,10 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
 
     # candidate mentions: predicted sources, then PER/ORG entities that no source overlaps
     mentions: list[TokenSpan] = list(sources_tok)
-    for sp in entities_tok:
-        if sp.label in SPEAKER_LABELS and not any(m.start < sp.end and sp.start < m.end for m in sources_tok):
-            mentions.append(sp)
+    if cfg.attribution_candidates == "sources+entities":
+        for sp in entities_tok:
+            if sp.label in SPEAKER_LABELS and not any(m.start < sp.end and sp.start < m.end for m in sources_tok):
+                mentions.append(sp)
     mentions.sort(key=lambda m: m.start)
     m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
     names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if mentions else []
@@ -126,15 +132,16 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
     if quotes_tok and mentions:
         m_tokens = [(m.start, m.end) for m in mentions]
         cands, feats = build_pairs(q_tokens, m_tokens, tok.sentence)
+        cand_t, feat_t = pad_pairs(cands, feats)  # (Q, C), (Q, C, N_FEATURES)
         scores = model.attribution(
             states.to(device=device, dtype=next(model.parameters()).dtype),
             torch.tensor(q_tokens, dtype=torch.long, device=device).view(-1, 4),
             torch.tensor(m_tokens, dtype=torch.long, device=device).view(-1, 2),
-            torch.tensor(cands, dtype=torch.long, device=device),
-            torch.tensor(feats, dtype=torch.long, device=device),
-        ).float()  # (Q, 1 + M)
+            cand_t.to(device),
+            feat_t.to(device),
+        ).float()  # (Q, 1 + C), column 0 = none
         for qi, k in enumerate(scores.argmax(-1).tolist()):
-            choice[qi] = k - 1 if k > 0 else None
+            choice[qi] = cands[qi][k - 1] if k > 0 else None
 
     quotes = []
     for qi, (sp, cue) in enumerate(zip(quotes_tok, cue_of)):

@@ -82,3 +82,13 @@ def test_names_drop_glued_proclitics_and_keep_real_words():
     assert display_name("والمرأة") == "المرأة"
     assert display_name("لبنان", {"بنان"} - {"بنان"}) == "لبنان"
     assert not same_source_mention("المتحدث", "الولايات المتحدة")  # a different final letter
+
+
+def test_candidates_are_capped_around_the_quotation():
+    from khabar.model.attribution import MAX_AFTER, MAX_BEFORE
+
+    mentions = [(i * 2, i * 2 + 1) for i in range(100)]  # tokens 0..199
+    sentence = [t // 10 for t in range(400)]
+    cands, feats = build_pairs([(101, 103, -1, -1)], mentions, sentence)
+    assert len(cands[0]) == MAX_BEFORE + MAX_AFTER + 1  # + the mention inside the quotation
+    assert 50 in cands[0] and 49 in cands[0] and 0 not in cands[0]
