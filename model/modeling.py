@@ -29,7 +29,7 @@ class KhabarOutput(ModelOutput):
     cue_loss: torch.Tensor | None = None
     source_loss: torch.Tensor | None = None
     attribution_loss: torch.Tensor | None = None
-    hidden_states: torch.Tensor | None = None  # (batch, seq, hidden), only with output_hidden_states
+    last_hidden_state: torch.Tensor | None = None  # (batch, seq, hidden), only with output_hidden_states
 
 
 class KhabarModel(PreTrainedModel):
@@ -103,7 +103,7 @@ class KhabarModel(PreTrainedModel):
             quote_logits=self.quote_head(h),
             cue_logits=self.cue_head(h),
             source_logits=self.source_head(h),
-            hidden_states=h if output_hidden_states else None,
+            last_hidden_state=h if output_hidden_states else None,
         )
         out.entity_loss = tagging_loss(out.entity_logits, entity_labels)
         out.quote_loss = tagging_loss(out.quote_logits, quote_labels)
