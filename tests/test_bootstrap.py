@@ -279,3 +279,15 @@ def test_headline_label_quotes(boot):
     assert got[0][:3] == ("direct", "المفاوضات ستستأنف الأسبوع المقبل", None) and got[0][3] == "مصادر"
     assert got[0][4] in ("مصادر", "مصادر دبلوماسية")  # one cluster with the fuller mention below
     assert all("زيارة" not in g[1] for g in got)  # "اقرأ أيضا:" is a label, not a source
+
+
+def test_cli_rejects_a_bad_cue_table_before_starting(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "قال"}\n', encoding="utf-8")
+    cues = tmp_path / "cues.tsv"
+    cues.write_text("قال\tقال\n", encoding="utf-8")
+    res = subprocess.run(
+        [sys.executable, "-m", "khabar.cli", "bootstrap", str(src), "--out", str(tmp_path / "o.jsonl"), "--cues", str(cues)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode == 2 and f"{cues}:1: expected 8" in res.stderr

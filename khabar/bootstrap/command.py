@@ -115,6 +115,14 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.min_confidence <= 1.0:
         print(f"khabar bootstrap: --min-confidence must be in [0, 1], got {args.min_confidence}", file=sys.stderr)
         return 2
+    if args.cues:
+        from .lexicon import Lexicon
+
+        try:  # fail here, not in every worker's initializer
+            Lexicon.load(args.cues)
+        except (OSError, ValueError) as exc:
+            print(f"khabar bootstrap: --cues {args.cues}: {exc}", file=sys.stderr)
+            return 2
     workers = args.workers or os.cpu_count() or 1
     total_bytes = sum(Path(p).stat().st_size for p in args.inputs)
     errors: list[InputError] = []
