@@ -41,7 +41,10 @@ def _is_document(m: Mention) -> bool:
 
 class Bootstrapper:
     """Rule-based quotation extractor. ``bootstrapper(article_or_text) -> Article`` with ``quotes``
-    (gold schema, plus ``rule`` and ``score``) and ``entities`` left ``None`` (not annotated)."""
+    (gold schema, plus ``rule`` and ``score``) and ``entities`` left ``None`` (not annotated).
+
+    The stages keep the current article's state, so an instance serves one article at a time:
+    use one per thread or process (the CLI builds one per worker process)."""
 
     def __init__(self, lexicon: Lexicon | None = None, min_confidence: float = 0.0):
         self.lexicon = lexicon or Lexicon.load()
