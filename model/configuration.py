@@ -32,10 +32,11 @@ class KhabarConfig(PretrainedConfig):
     # Weight of the auxiliary loss on the annotated speaker mention itself (beside the marginal
     # over all mentions of its source): the output then points at the mention in the quote's sentence.
     attribution_exact_weight: float = 0.1
-    # Speaker candidates at inference: predicted source mentions plus predicted PER/ORG entities
-    # ("sources+entities"), or the source mentions only ("sources": what training sees when the
-    # quotation data has no entity layer).
-    attribution_candidates: str = "sources+entities"
+    # Speaker candidates: "sources" = source mentions (gold speaker spans in training, the source
+    # head's mentions at inference); "sources+entities" adds PER/ORG entities (gold ones in
+    # training when the article has an entity layer, predicted ones at inference). Predicted
+    # entities always help to name a source (its fullest form), whichever is chosen.
+    attribution_candidates: str = "sources"
     loss_weights: dict[str, float] | None = None
     # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
     training_summary: dict[str, Any] | None = None

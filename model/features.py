@@ -87,7 +87,8 @@ class ArticleEncoder:
     """
 
     def __init__(self, tokenizer: Any, max_length: int = 512, overlap: int = 64,
-                 entity_labels: Sequence[str] = ENTITY_LABELS, quote_types: Sequence[str] = QUOTE_TYPES):
+                 entity_labels: Sequence[str] = ENTITY_LABELS, quote_types: Sequence[str] = QUOTE_TYPES,
+                 attribution_candidates: str = "sources"):
         if not getattr(tokenizer, "is_fast", False):
             raise TypeError("ArticleEncoder needs a fast tokenizer (offset mapping); load it with use_fast=True")
         self.tokenizer = tokenizer
@@ -98,10 +99,12 @@ class ArticleEncoder:
         self.quote_types = list(quote_types)
         self.entity_tags = {t: i for i, t in enumerate(entity_scheme(self.entity_labels))}
         self.quote_tags = {t: i for i, t in enumerate(quote_scheme(self.quote_types))}
+        self.attribution_candidates = attribution_candidates
 
     @classmethod
     def from_config(cls, tokenizer: Any, config: Any) -> "ArticleEncoder":
-        return cls(tokenizer, config.max_length, config.window_overlap, config.entity_labels, config.quote_types)
+        return cls(tokenizer, config.max_length, config.window_overlap, config.entity_labels, config.quote_types,
+                   config.attribution_candidates)
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -198,8 +201,8 @@ class ArticleEncoder:
     def attribution_targets(self, article: Article, tok: TokenizedArticle) -> dict[str, Any]:
         """Gold quotations and candidate mentions as token ranges of the whole article.
 
-        Candidates: every gold speaker span, plus the PER/ORG entities when annotated (teacher
-        forcing). A quotation's correct candidates are all mentions of its speaker's source;
+        Candidates (teacher forcing): every gold speaker span, plus the annotated PER/ORG entities
+        with ``attribution_candidates="sources+entities"``. A quotation's correct candidates are all mentions of its speaker's source;
         ``exact`` is the index of its own speaker mention (-1: none), for the auxiliary loss that
         prefers the mention the annotators chose (the one in the quotation's own sentence).
         """
@@ -208,7 +211,8 @@ class ArticleEncoder:
         mentions: list[tuple[int, int]] = []
         seen = set()
         spans = [(q.speaker.start, q.speaker.end) for q in article.quotes or [] if q.speaker]
-        spans += [(e.start, e.end) for e in article.entities or [] if e.label in ("PER", "ORG")]
+        if self.attribution_candidates == "sources+entities":
+            spans += [(e.start, e.end) for e in article.entities or [] if e.label in ("PER", "ORG")]
         for s, e in spans:
             r = char_to_tokens(tok, s, e)
             if r is not None and r not in seen:

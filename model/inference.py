@@ -116,21 +116,26 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
         s, e = clean_entity(text, *char_span(tok, sp))
         entities.append(Entity(s, e, sp.label, sp.score))
 
-    # candidate mentions: predicted sources, then PER/ORG entities that no source overlaps
+    # Mentions: predicted sources, then PER/ORG entities that no source overlaps. All of them name
+    # the sources (a cluster's fullest form is often an entity mention no quotation points to); the
+    # speaker candidates are the sources only unless the config says otherwise, because that is
+    # what training shows the scorer when the quotation data has no entity layer.
     mentions: list[TokenSpan] = list(sources_tok)
-    if cfg.attribution_candidates == "sources+entities":
-        for sp in entities_tok:
-            if sp.label in SPEAKER_LABELS and not any(m.start < sp.end and sp.start < m.end for m in sources_tok):
-                mentions.append(sp)
+    for sp in entities_tok:
+        if sp.label in SPEAKER_LABELS and not any(m.start < sp.end and sp.start < m.end for m in sources_tok):
+            mentions.append(sp)
     mentions.sort(key=lambda m: m.start)
+    source_set = {id(m) for m in sources_tok}
+    with_entities = cfg.attribution_candidates == "sources+entities"
+    cand_ids = [i for i, m in enumerate(mentions) if with_entities or id(m) in source_set]
     m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
     names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if mentions else []
 
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
     choice: list[int | None] = [None] * len(quotes_tok)
-    if quotes_tok and mentions:
-        m_tokens = [(m.start, m.end) for m in mentions]
+    if quotes_tok and cand_ids:
+        m_tokens = [(mentions[i].start, mentions[i].end) for i in cand_ids]
         cands, feats = build_pairs(q_tokens, m_tokens, tok.sentence)
         cand_t, feat_t = pad_pairs(cands, feats)  # (Q, C), (Q, C, N_FEATURES)
         scores = model.attribution(
@@ -141,7 +146,7 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
             feat_t.to(device),
         ).float()  # (Q, 1 + C), column 0 = none
         for qi, k in enumerate(scores.argmax(-1).tolist()):
-            choice[qi] = cands[qi][k - 1] if k > 0 else None
+            choice[qi] = cand_ids[cands[qi][k - 1]] if k > 0 else None
 
     quotes = []
     for qi, (sp, cue) in enumerate(zip(quotes_tok, cue_of)):

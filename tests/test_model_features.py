@@ -107,10 +107,13 @@ def test_pro_drop_quotation_targets_all_mentions_of_its_source():
         "{c1|قال} {s1|{e:PER|جوزيف دانفورد}} {q1:indirect|إن الوضع صعب}. ثم التقى {e:PER|ماكرون}. "
         "{c2|وأضاف} {s2|{e:PER|دانفورد}}: \"{q2:direct|لابد من تحرك}\".",
     )
-    enc = ArticleEncoder(tiny_tokenizer(), 32, 8)
-    tok = enc.tokenize(a.text)
-    att = enc.attribution_targets(a, tok)
-    texts = [a.text[tok.spans[s][0] : tok.spans[e - 1][1]] for s, e in att["mentions"]]
-    assert sorted(texts) == sorted(["جوزيف دانفورد", "دانفورد", "ماكرون"])
-    for gold in att["targets"]:
-        assert sorted(texts[i] for i in gold) == ["جوزيف دانفورد", "دانفورد"]
+    for mode, expected in (("sources", ["جوزيف دانفورد", "دانفورد"]),
+                           ("sources+entities", ["جوزيف دانفورد", "دانفورد", "ماكرون"])):
+        enc = ArticleEncoder(tiny_tokenizer(), 32, 8, attribution_candidates=mode)
+        tok = enc.tokenize(a.text)
+        att = enc.attribution_targets(a, tok)
+        texts = [a.text[tok.spans[s][0] : tok.spans[e - 1][1]] for s, e in att["mentions"]]
+        assert sorted(texts) == sorted(expected)
+        for gold, own in zip(att["targets"], att["exact"]):
+            assert sorted(texts[i] for i in gold) == ["جوزيف دانفورد", "دانفورد"]
+            assert own in gold
