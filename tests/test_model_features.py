@@ -4,7 +4,7 @@ import torch
 
 from khabar.data.article import Article
 from khabar.model.decoding import char_span, clean_entity, clean_quote, decode_bio, decode_quotes
-from khabar.model.features import IGNORE, ArticleEncoder, collate, entity_scheme, quote_scheme
+from khabar.model.features import IGNORE, ArticleEncoder, collate, entity_scheme
 from model_helpers import fixture_articles, load_articles, parse_markup, tiny_tokenizer
 
 
