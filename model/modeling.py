@@ -110,6 +110,11 @@ class KhabarModel(PreTrainedModel):
         out.cue_loss = tagging_loss(out.cue_logits, cue_labels)
         out.source_loss = tagging_loss(out.source_logits, source_labels)
         if attr_quote_spans is not None and attr_quote_spans.size(0) > 0:
+            if attr_token_gather is None or int(attr_token_gather.max()) >= h.size(0) * h.size(1):
+                raise ValueError(
+                    "attribution tensors do not index this batch: were they split from their windows "
+                    "(torch DataParallel over several GPUs)? Run one process per GPU (torchrun) instead"
+                )
             states = h.reshape(-1, h.size(-1))[attr_token_gather]  # (T, hidden): whole articles
             scores = self.attribution(states, attr_quote_spans, attr_mention_spans, attr_candidates, attr_features)
             out.attribution_logits = scores
