@@ -11,8 +11,10 @@ One run times, on the same encoder weights and the same articles:
 - ``forward``: the pure encoder forward pass over khabar's own batches (tokenisation done before
   the clock starts), the floor khabar's overhead is measured against.
 
-Every variant runs in a fresh subprocess (``--no-isolate`` runs them in this one: quicker, but the
-memory figures are then only indicative), warms up on two articles, then processes all articles.
+Every variant is loaded in its own subprocess (``--no-isolate``: all in this one, quicker but with
+only indicative memory figures) and warmed up on two articles; then the variants take turns, for
+``--repeat`` rounds, each processing all the articles, and each variant's best round counts (so
+that load from other processes on a shared machine hits every variant alike).
 Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
 peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS, and
 ``ratio_fp32`` / ``ratio_int8`` (khabar articles/s ÷ default pipeline articles/s) and
@@ -30,11 +32,10 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 PROG = "khabar bench"
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; int8 is CPU only and skipped elsewhere")
     parser.add_argument("--threads", type=int, help="torch intra-op threads in every variant (default: torch's)")
     parser.add_argument("--no-isolate", action="store_true", help="run every variant in this process (quick, memory indicative)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds; each variant's best round counts (default: 3)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--scaling", action="store_true", help="time one long article and one 10x longer; print the ratio")
     parser.add_argument("--words", type=int, default=2000, help="words of the 1x article for --scaling (default: 2000)")
@@ -212,8 +214,12 @@ def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: in
     return batches
 
 
-def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time one variant (in this process); ``spec``: variant, model, texts, batch_size, device, threads."""
+def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
+    """Load one variant and warm it up; return a function that processes all the articles once.
+
+    ``spec``: variant (pipeline | khabar_fp32 | khabar_int8 | forward), model, texts, batch_size
+    (``None``: the pipeline's default), device, threads, stride.
+    """
     import torch
 
     from khabar.analyze_command import quiet_loading
@@ -235,12 +241,11 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
 
     elif variant == "forward":
         model, tokenizer = _load(spec["model"], device)
-        warm_batches = forward_batches(model, tokenizer, warm, bs)
-        all_batches = forward_batches(model, tokenizer, texts, bs)
+        prepared = {id(warm): forward_batches(model, tokenizer, warm, bs), id(texts): forward_batches(model, tokenizer, texts, bs)}
 
         def go(xs: list[str]) -> None:
             with torch.inference_mode():
-                for ids, mask in warm_batches if xs is warm else all_batches:
+                for ids, mask in prepared[id(xs)]:
                     model.encode(ids.to(model.device), mask.to(model.device))
 
     elif variant == "pipeline":
@@ -264,35 +269,108 @@ def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown variant {variant!r}")
 
     go(warm)
+    return lambda: go(texts)
+
+
+def time_once(go: Callable[[], None]) -> dict[str, Any]:
+    """One timed pass: seconds, peak RSS growth during it, and the process's peak RSS so far."""
     with PeakRSS() as mem:
         t0 = time.perf_counter()
-        go(texts)
+        go()
         seconds = time.perf_counter() - t0
     return {
-        "seconds": round(seconds, 4),
+        "seconds": seconds,
         "peak_rss_delta_mb": mem.delta_mb,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
 
+def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
+    """Prepare and time one variant once, in this process."""
+    return time_once(prepare_variant(spec))
+
+
+class InProcess:
+    """A prepared variant in this process."""
+
+    def __init__(self, spec: dict[str, Any]):
+        self.go = prepare_variant(spec)
+
+    def run(self) -> dict[str, Any]:
+        return time_once(self.go)
+
+    def close(self) -> None:
+        self.go = None  # type: ignore[assignment]
+
+
+class Worker:
+    """A prepared variant in its own Python process, timed on request (JSON lines over pipes).
+
+    All workers are started up front and timed in turns, round after round, so that load from
+    other processes on the machine hits every variant alike; each keeps its own memory figures.
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        self.name = spec["variant"]
+        self.proc = subprocess.Popen([sys.executable, "-m", "khabar.bench", "--worker"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        self._send(spec)
+
+    def _send(self, obj: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.proc.stdin.flush()
+
+    def _receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"bench worker {self.name} failed:\n{err[-3000:]}")
+        return json.loads(line)
+
+    def ready(self) -> None:
+        self._receive()
+
+    def run(self) -> dict[str, Any]:
+        self._send("run")
+        return self._receive()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self._send("quit")
+            self.proc.wait(timeout=60)
+
+
+def _worker_loop() -> int:
+    """``python -m khabar.bench --worker``: read a spec, prepare, then time on each "run"."""
+    spec = json.loads(sys.stdin.readline())
+    go = prepare_variant(spec)
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if json.loads(line) != "run":
+            break
+        print(json.dumps(time_once(go)), flush=True)
+    return 0
+
+
 def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
-        json.dump(spec, fh, ensure_ascii=False)
+    """Time one variant once in a fresh process."""
+    w = Worker(spec)
     try:
-        proc = subprocess.run([sys.executable, "-m", "khabar.bench", "--worker", fh.name],
-                              capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        w.ready()
+        return w.run()
     finally:
-        os.unlink(fh.name)
-    if proc.returncode != 0:
-        raise RuntimeError(f"variant {spec['variant']} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        w.close()
 
 
 # ----------------------------------------------------------------------------------- the run
 
 
 def bench(model_dir: str, texts: list[str], batch_size: int = 32, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
-          device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None) -> dict[str, Any]:
+          device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None,
+          repeat: int = 3) -> dict[str, Any]:
     from transformers import AutoConfig, AutoTokenizer
 
     import khabar.model  # noqa: F401
@@ -302,27 +380,56 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 32, pipeline_batch
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     n_tokens = sum(len(tokenizer(normalise(t).text, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts)
     base = {"model": model_dir, "texts": texts, "device": device, "threads": threads, "stride": config.window_overlap}
-    runner = _run_isolated if isolate else run_variant
-
-    def timed(variant: str, bs: int | None) -> dict[str, Any]:
-        if log:
-            log(f"{PROG}: {variant} (batch size {bs or 'default'}) ...")
-        r = runner({**base, "variant": variant, "batch_size": bs})
-        r["batch_size"] = bs or 1
-        r["articles_per_s"] = round(len(texts) / r["seconds"], 3)
-        r["tokens_per_s"] = round(n_tokens / r["seconds"], 1)
-        return r
-
-    variants: dict[str, Any] = {"pipeline_default": timed("pipeline", None)}
-    tried = {1: variants["pipeline_default"]}
+    plan: dict[str, dict[str, Any]] = {"pipeline@1": {**base, "variant": "pipeline", "batch_size": None}}
     for bs in sorted(set(pipeline_batch_sizes) - {1}):
-        tried[bs] = timed("pipeline", bs)
-    best = max(tried, key=lambda b: tried[b]["articles_per_s"])
-    variants["pipeline_best"] = {**tried[best], "tried": {str(b): r["articles_per_s"] for b, r in tried.items()}}
-    variants["khabar_fp32"] = timed("khabar_fp32", batch_size)
+        plan[f"pipeline@{bs}"] = {**base, "variant": "pipeline", "batch_size": bs}
+    plan["khabar_fp32"] = {**base, "variant": "khabar_fp32", "batch_size": batch_size}
     if device == "cpu":
-        variants["khabar_int8"] = timed("khabar_int8", batch_size)
-    variants["forward"] = timed("forward", batch_size)
+        plan["khabar_int8"] = {**base, "variant": "khabar_int8", "batch_size": batch_size}
+    plan["forward"] = {**base, "variant": "forward", "batch_size": batch_size}
+
+    if log:
+        log(f"{PROG}: preparing {len(plan)} variants ({'one process each' if isolate else 'in this process'}) ...")
+    runners: dict[str, Any] = {}
+    try:
+        if isolate:
+            runners = {name: Worker(spec) for name, spec in plan.items()}
+            for w in runners.values():
+                w.ready()
+        else:
+            runners = {name: InProcess(spec) for name, spec in plan.items()}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
+        for k in range(repeat):
+            if log:
+                log(f"{PROG}: round {k + 1}/{repeat} ...")
+            for name, runner in runners.items():
+                runs[name].append(runner.run())
+    finally:
+        for runner in runners.values():
+            runner.close()
+
+    def summary(name: str) -> dict[str, Any]:
+        rs = runs[name]
+        seconds = min(r["seconds"] for r in rs)  # the least disturbed pass
+        return {
+            "batch_size": plan[name]["batch_size"] or 1,
+            "seconds": round(seconds, 4),
+            "articles_per_s": round(len(texts) / seconds, 3),
+            "tokens_per_s": round(n_tokens / seconds, 1),
+            "peak_rss_delta_mb": max(r["peak_rss_delta_mb"] for r in rs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "seconds_per_round": [round(r["seconds"], 4) for r in rs],
+        }
+
+    pipelines = {name: summary(name) for name in plan if name.startswith("pipeline@")}
+    best = max(pipelines, key=lambda n: pipelines[n]["articles_per_s"])
+    variants: dict[str, Any] = {
+        "pipeline_default": pipelines["pipeline@1"],
+        "pipeline_best": {**pipelines[best], "tried": {n.split("@")[1]: p["articles_per_s"] for n, p in pipelines.items()}},
+    }
+    for name in ("khabar_fp32", "khabar_int8", "forward"):
+        if name in plan:
+            variants[name] = summary(name)
 
     def ratio(a: str, b: str) -> float | None:
         return round(variants[a]["articles_per_s"] / variants[b]["articles_per_s"], 3) if a in variants else None
@@ -335,6 +442,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 32, pipeline_batch
         "device": device,
         "threads": threads or _torch_threads(),
         "isolated": isolate,
+        "rounds": repeat,
         "variants": variants,
         "ratio_fp32": ratio("khabar_fp32", "pipeline_default"),
         "ratio_int8": ratio("khabar_int8", "pipeline_default"),
@@ -374,7 +482,8 @@ def _torch_threads() -> int:
 def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"{r['articles']} articles, {r['tokens']} tokens, {r['characters']} characters; device {r['device']}, "
-        f"{r['threads']} threads; {'one subprocess per variant' if r['isolated'] else 'one process (memory indicative)'}",
+        f"{r['threads']} threads; {'one subprocess per variant' if r['isolated'] else 'one process (memory indicative)'}; "
+        f"best of {r['rounds']} rounds",
         f"{'variant':<18}{'batch':>6}{'seconds':>10}{'articles/s':>12}{'tokens/s':>11}{'peak +MB':>10}{'peak MB':>9}",
     ]
     for name, v in r["variants"].items():
@@ -414,22 +523,15 @@ def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    r = bench(model_dir, texts, args.batch_size, sizes, args.device, args.threads, not args.no_isolate, log)
+    r = bench(model_dir, texts, args.batch_size, sizes, args.device, args.threads, not args.no_isolate, log, args.repeat)
     r["source"] = source
     print(json.dumps(r, indent=2, ensure_ascii=False) if args.json else format_report(r))
     return 0
 
 
-def _worker(spec_path: str) -> int:
-    with open(spec_path, encoding="utf-8") as fh:
-        spec = json.load(fh)
-    print(json.dumps(run_variant(spec)))
-    return 0
-
-
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        sys.exit(_worker(sys.argv[2]))
+    if sys.argv[1:] == ["--worker"]:
+        sys.exit(_worker_loop())
     from khabar.cli import main
 
     sys.exit(main(["bench", *sys.argv[1:]]))

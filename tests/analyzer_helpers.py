@@ -73,7 +73,8 @@ def _make_sparse(model) -> None:
     for name, o_bias in (("entity", 25.0), ("cue", 25.0), ("source", 25.0), ("quote", 22.0)):
         out = getattr(model, f"{name}_head").out
         with torch.no_grad():
-            out.weight.copy_(torch.randn(out.weight.shape, generator=gen))
+            # scaled so that logits spread alike whatever the hidden size (std 1 at hidden 32)
+            out.weight.copy_(torch.randn(out.weight.shape, generator=gen) * (32 / out.in_features) ** 0.5)
             out.bias.zero_()
             out.bias[0] = o_bias
 

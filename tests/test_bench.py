@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory):
 
 def test_bench_json_keys(capsys, model_dir):
     rc = main(["bench", "--json", "--model", model_dir, "--articles", "3", "--threads", "1",
-               "--pipeline-batch-sizes", "2", "--no-isolate"])
+               "--pipeline-batch-sizes", "2", "--no-isolate", "--repeat", "2"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     r = json.loads(out)
