@@ -117,3 +117,28 @@ def test_pro_drop_quotation_targets_all_mentions_of_its_source():
         for gold, own in zip(att["targets"], att["exact"]):
             assert sorted(texts[i] for i in gold) == ["جوزيف دانفورد", "دانفورد"]
             assert own in gold
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ALPHABET = "ابتثجحخدذرزسشصضطظعغفقكلمنهويءآأإىة" + "\u064b\u064e\u064f\u0650\u0651\u0652\u0640" + " \n\t.,،؛:!؟\"«»“”()#_-" + "abcXYZ0123٠١٢" + "\u200f\U0001f600"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=_ALPHABET, max_size=300))
+def test_any_text_tokens_map_into_the_original(text):
+    enc = ArticleEncoder(tiny_tokenizer(), 16, 4)
+    tok = enc.tokenize(text)
+    prev_start = 0
+    for s, e in tok.spans:
+        assert 0 <= s < e <= len(text)
+        assert s >= prev_start, "tokens keep the text order"
+        prev_start = s
+    covered = set()
+    for s, e in tok.windows:
+        assert e - s <= 14
+        covered.update(range(s, e))
+    assert covered == set(range(len(tok)))
+    feats = enc.encode(Article("h", text, entities=[], quotes=[]))
+    assert sum(1 for f in feats) == len(tok.windows)
