@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)")
     parser.add_argument("--out", "-o", metavar="FILE", help="write here instead of stdout (required with several processes)")
     parser.add_argument("--quantize", choices=("int8",), help="int8 dynamic quantisation of the Linear layers (CPU, faster)")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=int, help="windows per forward pass (default: 32 on a GPU, 4 on a CPU)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     if world > 1 and not args.out:
         print(f"{PROG}: with {world} processes, pass --out FILE (each process writes FILE.partK, rank 0 merges)", file=sys.stderr)
         return 2
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         print(f"{PROG}: --batch-size must be >= 1", file=sys.stderr)
         return 2
     quiet_loading()
@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
     out, close = _open_out(args.out)
     writer = Writer(args.format, out)
     try:
-        analyse_records(analyzer, iter_records(args.inputs, on_error), lambda _r, res: writer.write(res), args.batch_size, progress)
+        analyse_records(analyzer, iter_records(args.inputs, on_error), lambda _r, res: writer.write(res), analyzer.batch_size, progress)
         writer.close()
     finally:
         progress.close()
@@ -349,7 +349,7 @@ def run_shard(args: argparse.Namespace, analyzer: Any, rank: int, world: int, ba
         def emit(rec: Record, result: dict[str, Any]) -> None:
             fh.write(json.dumps({"_index": rec.index, **result}, ensure_ascii=False) + "\n")
 
-        analyse_records(analyzer, mine, emit, args.batch_size, progress)
+        analyse_records(analyzer, mine, emit, analyzer.batch_size, progress)
     progress.close()
     done.write_text(json.dumps({"skipped": skipped}) + "\n", encoding="utf-8")
     barrier()

@@ -38,6 +38,16 @@ DEFAULT_GROUP_ARTICLES = 256
 DEFAULT_GROUP_CHARS = 1_000_000
 
 
+def default_batch_size(device: "torch.device") -> int:
+    """Windows per forward pass when none is given: large on a GPU, small on a CPU.
+
+    On a CPU a batch buys no parallelism (one matrix product already fills the cores) but costs
+    padding, a masked (slower) attention kernel and cache misses: measured on a 4-layer encoder,
+    32 windows per batch took twice as long as 1 to 4.
+    """
+    return 32 if device.type == "cuda" else 4
+
+
 class ModelNotFoundError(FileNotFoundError):
     """No model where one was asked for (or no default model bundled); the message says what to pass."""
 
@@ -72,12 +82,15 @@ class Analyzer:
         self,
         model: Any,
         tokenizer: Any,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         group_articles: int = DEFAULT_GROUP_ARTICLES,
         group_chars: int = DEFAULT_GROUP_CHARS,
     ):
         self.model = model.eval()
         self.tokenizer = tokenizer
+        if batch_size is None:
+            first = next(model.parameters(), None)
+            batch_size = default_batch_size(first.device if first is not None else _pick_device("cpu"))
         self.batch_size = batch_size
         self.group_articles = group_articles
         self.group_chars = group_chars
@@ -91,13 +104,14 @@ class Analyzer:
         path: str | os.PathLike | None = None,
         device: "str | torch.device | None" = None,
         quantize: str | None = None,
-        batch_size: int = 32,
+        batch_size: int | None = None,
         **kwargs: Any,
     ) -> "Analyzer":
         """Load a model directory written by ``save_pretrained`` (or the bundled default model).
 
         ``path=None`` loads ``khabar/default_model/``. ``device`` defaults to the GPU when there is
-        one. ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
+        one. ``batch_size``: windows per forward pass (default: 32 on a GPU, 4 on a CPU).
+        ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
         (CPU only): several times faster for a small loss in accuracy.
         """
         import torch

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=64, help="number of articles (default: 64)")
     parser.add_argument("--data", metavar="JSONL", help="news JSONL ({\"text\"} per line) to take articles from "
                         "(default: ../shared/data/ant-news/news-00.jsonl when present, else copies of the seed article)")
-    parser.add_argument("--batch-size", type=int, default=32, help="khabar's windows per forward pass (default: 32)")
+    parser.add_argument("--batch-size", type=int, help="khabar's windows per forward pass (default: the analyser's, 32 on a GPU, 4 on a CPU)")
     parser.add_argument("--pipeline-batch-sizes", default=",".join(map(str, DEFAULT_PIPELINE_BATCH_SIZES)),
                         help="batch sizes tried for the pipeline's best (default: %(default)s; 1 is always the default one)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; int8 is CPU only and skipped elsewhere")
@@ -368,7 +368,7 @@ def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------- the run
 
 
-def bench(model_dir: str, texts: list[str], batch_size: int = 32, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
+def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
           device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None,
           repeat: int = 3) -> dict[str, Any]:
     from transformers import AutoConfig, AutoTokenizer
@@ -452,7 +452,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 32, pipeline_batch
     }
 
 
-def scaling(model_dir: str, words: int, batch_size: int = 32, device: str = "cpu") -> dict[str, Any]:
+def scaling(model_dir: str, words: int, batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Seconds for one article of ``words`` words and one of 10x; linear time gives a ratio near 10."""
     from khabar.analyzer import Analyzer
 
@@ -507,6 +507,12 @@ def run(args: argparse.Namespace) -> int:
     if not (Path(model_dir) / "config.json").is_file():
         print(f"{PROG}: {model_dir}: no config.json; pass a model folder written by `khabar train`", file=sys.stderr)
         return 2
+    import torch
+
+    from khabar.analyzer import default_batch_size
+
+    if args.batch_size is None:
+        args.batch_size = default_batch_size(torch.device(args.device))
     if args.scaling:
         r = scaling(model_dir, args.words, args.batch_size, args.device)
         print(json.dumps(r, indent=2) if args.json else
