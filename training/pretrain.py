@@ -160,11 +160,12 @@ class Pretrainer:
         from khabar.training.word_vectors import scale_to_std, token_counts, train_skipgram
 
         t0 = time.time()
-        vectors = train_skipgram(np.asarray(cache.tokens), vocab_size, self.cfg.model.hidden_size, window=wv.window,
+        tokens = np.asarray(cache.tokens if wv.max_tokens is None else cache.tokens[:wv.max_tokens])
+        vectors = train_skipgram(tokens, vocab_size, self.cfg.model.hidden_size, window=wv.window,
                                  negatives=wv.negatives, epochs=wv.epochs, subsample=wv.subsample,
                                  batch_size=wv.batch_size, learning_rate=wv.learning_rate, seed=self.cfg.seed,
                                  log=self.log)
-        vectors = scale_to_std(vectors, wv.init_std, token_counts(np.asarray(cache.tokens), vocab_size))
+        vectors = scale_to_std(vectors, wv.init_std, token_counts(tokens, vocab_size))
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, vectors, allow_pickle=False)
         os.replace(tmp, path)

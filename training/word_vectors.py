@@ -73,7 +73,7 @@ def train_skipgram(
     table_size = int(min(max(10 * vocab_size, 1_000_000), 20_000_000))
     table = torch.from_numpy(np.repeat(np.arange(vocab_size), np.round(noise / noise.sum() * table_size).astype(np.int64)))
 
-    shared_negatives = max(negatives, 64)
+    shared_negatives = max(negatives, 16)
     neg_weight = negatives / shared_negatives
     w_in = (torch.rand(vocab_size, dim, generator=gen) - 0.5) / dim
     w_out = torch.zeros(vocab_size, dim)
