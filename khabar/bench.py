@@ -7,7 +7,8 @@ One run times, on the same encoder weights and the same articles:
   pipeline's default batch size (1), with ``stride`` so that it reads whole articles as khabar does
   (without it the pipeline silently truncates at ``model_max_length`` tokens);
 - ``pipeline_best``: the same at the best of several batch sizes (``--pipeline-batch-sizes``);
-- ``khabar_fp32`` / ``khabar_int8``: :class:`khabar.Analyzer` (all heads, attribution, decoding);
+- ``khabar_fp32`` / ``khabar_int8`` / ``khabar_bf16`` (where bf16 is fast: GPU, AVX512-BF16/AMX
+  CPU): :class:`khabar.Analyzer` (all heads, attribution, decoding);
 - ``forward``: the pure encoder forward pass over khabar's own batches (tokenisation done before
   the clock starts), the floor khabar's overhead is measured against.
 
@@ -17,7 +18,7 @@ only indicative memory figures) and warmed up on two articles; then the variants
 that load from other processes on a shared machine hits every variant alike).
 Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
 peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS, and
-``ratio_fp32`` / ``ratio_int8`` (khabar articles/s ÷ default pipeline articles/s) and
+``ratio_fp32`` / ``ratio_int8`` / ``ratio_bf16`` (khabar articles/s ÷ default pipeline articles/s) and
 ``overhead`` (khabar fp32 seconds ÷ forward seconds − 1).
 
 ``khabar bench --scaling`` times khabar on one long article and on one ten times longer and
@@ -233,7 +234,7 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
     if variant.startswith("khabar"):
         from khabar.analyzer import Analyzer
 
-        analyzer = Analyzer.from_pretrained(spec["model"], device=device, quantize="int8" if variant == "khabar_int8" else None)
+        analyzer = Analyzer.from_pretrained(spec["model"], device=device, quantize={"khabar_int8": "int8", "khabar_bf16": "bf16"}.get(variant))
 
         def go(xs: list[str]) -> None:
             for _ in analyzer.pipe(xs, batch_size=bs):
@@ -373,8 +374,11 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
           repeat: int = 3) -> dict[str, Any]:
     from transformers import AutoConfig, AutoTokenizer
 
+    import torch
+
     import khabar.model  # noqa: F401
     from khabar.data.normalise import normalise
+    from khabar.quantize import bf16_supported
 
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
@@ -386,6 +390,8 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
     plan["khabar_fp32"] = {**base, "variant": "khabar_fp32", "batch_size": batch_size}
     if device == "cpu":
         plan["khabar_int8"] = {**base, "variant": "khabar_int8", "batch_size": batch_size}
+    if bf16_supported(torch.device(device)):
+        plan["khabar_bf16"] = {**base, "variant": "khabar_bf16", "batch_size": batch_size}
     plan["forward"] = {**base, "variant": "forward", "batch_size": batch_size}
 
     if log:
@@ -427,7 +433,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
         "pipeline_default": pipelines["pipeline@1"],
         "pipeline_best": {**pipelines[best], "tried": {n.split("@")[1]: p["articles_per_s"] for n, p in pipelines.items()}},
     }
-    for name in ("khabar_fp32", "khabar_int8", "forward"):
+    for name in ("khabar_fp32", "khabar_int8", "khabar_bf16", "forward"):
         if name in plan:
             variants[name] = summary(name)
 
@@ -446,6 +452,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
         "variants": variants,
         "ratio_fp32": ratio("khabar_fp32", "pipeline_default"),
         "ratio_int8": ratio("khabar_int8", "pipeline_default"),
+        "ratio_bf16": ratio("khabar_bf16", "pipeline_default"),
         "ratio_fp32_vs_best": ratio("khabar_fp32", "pipeline_best"),
         "ratio_int8_vs_best": ratio("khabar_int8", "pipeline_best"),
         "overhead": round(variants["khabar_fp32"]["seconds"] / variants["forward"]["seconds"] - 1, 3),
@@ -490,7 +497,7 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"{name:<18}{v['batch_size']:>6}{v['seconds']:>10.3f}{v['articles_per_s']:>12.2f}"
                      f"{v['tokens_per_s']:>11.0f}{v['peak_rss_delta_mb']:>10.1f}{v['peak_rss_mb']:>9.0f}")
     lines.append(f"pipeline batch sizes tried (articles/s): {r['variants']['pipeline_best']['tried']}")
-    for key in ("ratio_fp32", "ratio_int8", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead"):
+    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead"):
         lines.append(f"{key:<20}{r[key]}")
     return "\n".join(lines)
 

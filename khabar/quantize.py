@@ -1,4 +1,4 @@
-"""The int8 fast path: dynamic quantisation of every ``nn.Linear`` (CPU).
+"""The fast paths: int8 dynamic quantisation of every ``nn.Linear`` (CPU), and a bf16 check.
 
 Dynamic quantisation stores Linear weights as int8 and quantises activations on the fly per
 batch, so it needs no calibration data and no retraining. On a BERT-base-sized encoder on CPU,
@@ -50,3 +50,18 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
 def is_quantized(model: nn.Module) -> bool:
     return getattr(model, "khabar_quantized", None) == "int8"
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bfloat16 autocast is fast here: any CUDA GPU with bf16, or a CPU with AVX512-BF16/AMX.
+
+    Without those instructions bf16 runs *slower* than fp32 on a CPU, so it is refused there.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

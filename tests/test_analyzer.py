@@ -197,6 +197,23 @@ def test_int8_predicts_close_to_fp32(model_dir):
     assert float((t32 == t8).float().mean()) > 0.9
 
 
+def test_bf16_fast_path(model_dir):
+    from khabar.quantize import bf16_supported
+
+    if not bf16_supported(torch.device("cpu")):
+        with pytest.raises(ValueError, match="no fast bfloat16"):
+            Analyzer.from_pretrained(model_dir, device="cpu", quantize="bf16")
+        return
+    bf16 = Analyzer.from_pretrained(model_dir, device="cpu", quantize="bf16")
+    text = SEED_TEXT.read_text(encoding="utf-8")
+    check_result(bf16(text), text)
+
+
+def test_unknown_fast_path(model_dir):
+    with pytest.raises(ValueError, match="the fast paths are"):
+        Analyzer.from_pretrained(model_dir, quantize="int4")
+
+
 def test_int8_refuses_gpu(model_dir):
     with pytest.raises(ValueError, match="CPU only"):
         Analyzer.from_pretrained(model_dir, device="cuda", quantize="int8")
