@@ -22,6 +22,32 @@ class TokenTagger(nn.Module):
         return self.out(self.dropout(h))  # (batch, seq, n_tags)
 
 
+class ContextLSTM(nn.Module):
+    """A BiLSTM (hidden/2 per direction) whose output is added to its input; padding never leaks in."""
+
+    def __init__(self, hidden: int, dropout: float):
+        super().__init__()
+        self.lstm = nn.LSTM(hidden, hidden // 2, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * (hidden // 2), hidden) if hidden % 2 else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        dtype = h.dtype
+        x = h.to(self.lstm.weight_ih_l0.dtype)  # a bf16/fp16 encoder may feed a float32 LSTM
+        if attention_mask is None:
+            out, _ = self.lstm(x)
+        else:
+            # packed by true length, so the backward direction starts at the last real token and
+            # a window's output does not depend on how much padding its batch has
+            lengths = attention_mask.sum(-1).clamp(min=1).cpu()  # (batch,)
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.lstm(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.size(1))
+        if self.proj is not None:
+            out = self.proj(out)
+        return (x + self.dropout(out)).to(dtype)  # (batch, seq, hidden)
+
+
 def tagging_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
     """Mean cross-entropy over the labelled tokens; ``None`` when the batch has none (layer absent)."""
     if labels is None:

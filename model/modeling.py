@@ -11,7 +11,7 @@ from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from khabar.model.configuration import KhabarConfig
-from khabar.model.heads import AttributionScorer, TokenTagger, attribution_loss, tagging_loss
+from khabar.model.heads import AttributionScorer, ContextLSTM, TokenTagger, attribution_loss, tagging_loss
 
 
 @dataclass
@@ -51,6 +51,7 @@ class KhabarModel(PreTrainedModel):
         self.cue_head = TokenTagger(hidden, 3, p)
         self.source_head = TokenTagger(hidden, 3, p)
         self.attribution = AttributionScorer(hidden, config.attribution_size, config.attribution_feature_size, p)
+        self.context = ContextLSTM(hidden, p) if getattr(config, "context_lstm", False) else None
         self.post_init()
 
     # -- construction -------------------------------------------------------------------------
@@ -133,11 +134,14 @@ class KhabarModel(PreTrainedModel):
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """The encoder's last hidden states (batch, seq, hidden)."""
+        """The encoder's last hidden states (batch, seq, hidden), through the context LSTM if configured."""
         kw: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kw["token_type_ids"] = token_type_ids
-        return self.encoder(**kw).last_hidden_state
+        h = self.encoder(**kw).last_hidden_state
+        if self.context is not None:
+            h = self.context(h, attention_mask)
+        return h
 
     # -- inference and saving -----------------------------------------------------------------
 
