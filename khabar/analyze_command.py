@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+from collections import deque
 import json
 import os
 import sys
@@ -247,7 +248,7 @@ def analyse_records(
     progress: Any = None,
 ) -> None:
     """Run ``analyzer.pipe`` over records, calling ``emit(record, result)`` in input order."""
-    pending: list[Record] = []  # records handed to pipe, not yet answered (pipe keeps input order)
+    pending: deque[Record] = deque()  # records handed to pipe, not yet answered (pipe keeps input order)
 
     def items() -> Iterator[dict[str, str]]:
         for rec in records:
@@ -255,7 +256,7 @@ def analyse_records(
             yield {"id": rec.id, "text": rec.text}
 
     for result in analyzer.pipe(items(), batch_size=batch_size):
-        emit(pending.pop(0), result)
+        emit(pending.popleft(), result)
         if progress is not None:
             progress.update(1)
 

@@ -461,8 +461,10 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
 
 def scaling(model_dir: str, words: int, batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Seconds for one article of ``words`` words and one of 10x; linear time gives a ratio near 10."""
+    from khabar.analyze_command import quiet_loading
     from khabar.analyzer import Analyzer
 
+    quiet_loading()
     analyzer = Analyzer.from_pretrained(model_dir, device=device, batch_size=batch_size)
     one, ten = long_text(words), long_text(10 * words)
     analyzer(one[:2000])  # warm-up
