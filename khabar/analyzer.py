@@ -187,7 +187,8 @@ class Analyzer:
                 text = item.get("text")
                 if not isinstance(text, str):
                     raise TypeError(f"item {i}: 'text' must be a string, got {type(text).__name__} (keys: {sorted(item)})")
-                yield str(item.get("id", i)), text
+                rid = item.get("id")
+                yield str(i if rid is None else rid), text
             else:
                 raise TypeError(f"item {i}: expected a str or a dict with 'text', got {type(item).__name__}")
 

@@ -88,16 +88,25 @@ def load_texts(n: int, data: str | None) -> tuple[list[str], str]:
                     texts.append(text)
     elif data:
         raise FileNotFoundError(f"{data}: no such news file")
-    if not texts:
-        raise FileNotFoundError(f"no articles: neither {SEED} nor a news file; pass --data news.jsonl")
+    if not texts:  # an installed wheel without the repository's seed and no shared data
+        texts = [long_text(400)]
+        source = "built-in paragraphs"
     while len(texts) < n:
         texts.append(texts[len(texts) % max(1, len(texts))])
     return texts[:n], source
 
 
+FALLBACK_PARAGRAPHS = [  # when the repository's seed article is not there (an installed wheel)
+    'قال وزير الخارجية في مؤتمر صحفي عقده في القاهرة إن "الحل السياسي هو الطريق الوحيد لإنهاء الأزمة".',
+    "وأضاف أن بلاده ستواصل دعم جهود الأمم المتحدة، مشيرا إلى أن الاجتماع المقبل سيعقد في جنيف.",
+    "من جهته، أعلن المتحدث باسم الحكومة أن الوفد سيغادر إلى نيويورك الأسبوع المقبل.",
+]
+
+
 def long_text(words: int) -> str:
     """The seed article's paragraphs repeated until ``words`` words (a long but natural article)."""
-    paragraphs = [p for p in SEED.read_text(encoding="utf-8").split("\n") if p.strip()]
+    source = SEED.read_text(encoding="utf-8") if SEED.is_file() else "\n".join(FALLBACK_PARAGRAPHS)
+    paragraphs = [p for p in source.split("\n") if p.strip()]
     out, count, i = [], 0, 0
     while count < words:
         p = paragraphs[i % len(paragraphs)]
@@ -274,16 +283,28 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
 
 
 def time_once(go: Callable[[], None]) -> dict[str, Any]:
-    """One timed pass: seconds, peak RSS growth during it, and the process's peak RSS so far."""
+    """One timed pass: seconds, peak RSS growth during it, the process's peak RSS so far, and on a
+    GPU the peak of allocated GPU memory during the pass."""
+    import torch
+
+    gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
+    if gpu:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         go()
+        if gpu:
+            torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
-    return {
+    r = {
         "seconds": seconds,
         "peak_rss_delta_mb": mem.delta_mb,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if gpu:
+        r["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return r
 
 
 def run_variant(spec: dict[str, Any]) -> dict[str, Any]:
@@ -425,6 +446,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
             "peak_rss_delta_mb": max(r["peak_rss_delta_mb"] for r in rs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
             "seconds_per_round": [round(r["seconds"], 4) for r in rs],
+            **({"peak_gpu_mb": max(r["peak_gpu_mb"] for r in rs)} if "peak_gpu_mb" in rs[0] else {}),
         }
 
     pipelines = {name: summary(name) for name in plan if name.startswith("pipeline@")}
