@@ -41,6 +41,11 @@ class KhabarConfig(PretrainedConfig):
     # Off for pretrained encoders; a small encoder trained on little labelled data learns local
     # sequence patterns (entity boundaries) much faster with it.
     context_lstm: bool = False
+    # Quotations from rules + model (khabar.model.hybrid): None = the model's own; a number = the
+    # bootstrapper's quotations of at least this confidence, plus the model's quotations (score >=
+    # hybrid_model_score) that overlap none of them.
+    hybrid_rule_confidence: float | None = None
+    hybrid_model_score: float = 0.0
     loss_weights: dict[str, float] | None = None
     # Set by the trainer (hyper-parameters, data, scores) and rendered in the model card.
     training_summary: dict[str, Any] | None = None

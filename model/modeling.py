@@ -149,9 +149,12 @@ class KhabarModel(PreTrainedModel):
     def predict(self, texts: list[str], tokenizer: Any, batch_size: int = 16) -> list[Any]:
         """Entities and quotations (with cue, speaker, speaker_name, score) of whole articles;
         character offsets index each text exactly as given. Returns ``khabar.data.Article`` objects."""
+        from khabar.model.hybrid import RuleQuotes
         from khabar.model.inference import predict
 
-        return predict(self, texts, tokenizer, batch_size=batch_size)
+        articles = predict(self, texts, tokenizer, batch_size=batch_size)
+        rules = RuleQuotes.from_config(self.config)  # configured rules + model quotations, if any
+        return [rules(a) for a in articles] if rules is not None else articles
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
         """Save config + safetensors weights (never pickle) and a ``README.md`` model card."""
