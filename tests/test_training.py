@@ -89,7 +89,8 @@ def texts() -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("mixture", sorted(SOURCES))
 def test_train_save_reload_same_predictions(tmp_path, tokenizer_dir, mixture):
-    cfg = load_config(tiny_config(tmp_path, tokenizer_dir, SOURCES[mixture], max_steps=4, eval_steps=2))
+    eval_loss = mixture == "mixed"  # the loss pass over the eval windows is optional
+    cfg = load_config(tiny_config(tmp_path, tokenizer_dir, SOURCES[mixture], max_steps=4, eval_steps=2, eval_loss=eval_loss))
     run = train(cfg)
     out = run.output_dir
 
@@ -104,8 +105,9 @@ def test_train_save_reload_same_predictions(tmp_path, tokenizer_dir, mixture):
 
     # Metrics of every evaluation and of the end come from predict + the guideline scorer.
     report = json.loads((out / "eval_results.json").read_text("utf-8"))
-    for key in ("eval_entities_micro_f1", "eval_entities_macro_f1", "eval_quotes_f1", "eval_attribution_f1", "eval_loss"):
+    for key in ("eval_entities_micro_f1", "eval_entities_macro_f1", "eval_quotes_f1", "eval_attribution_f1"):
         assert key in report["metrics"], key
+    assert ("eval_loss" in report["metrics"]) == eval_loss
     assert report["scores"]["entities"]["n_articles"] == 6 + 8 and report["scores"]["quotes"]["n_articles"] == 6
 
     # Reload through the Auto classes: identical weights and identical predictions.
@@ -292,3 +294,14 @@ def test_trainer_loads_checkpoints_with_weights_only():
             i += 1
         calls.append(source[m.start() : i])
     assert calls and all("weights_only=True" in c for c in calls), [c for c in calls if "weights_only=True" not in c]
+
+
+def test_best_metric_needs_its_layer_in_eval_data(tmp_path, tokenizer_dir):
+    from khabar.training.config import ConfigError
+
+    path = tiny_config(tmp_path, tokenizer_dir, SOURCES["both_layers"], metric_for_best_model="attribution_f1")
+    raw = yaml.safe_load(path.read_text("utf-8"))
+    raw["data"]["sources"] = [s for s in raw["data"]["sources"] if s["kind"] != "gold_jsonl" or s.get("split", "train") == "train"]
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")  # eval: CoNLL only (no quotations)
+    with pytest.raises(ConfigError, match="'attribution_f1' needs eval articles annotated with quotes"):
+        train(load_config(path))

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from khabar.data.article import InputError
 from khabar.training.config import ConfigError, TrainConfig, load_config
 from khabar.training.data import build_data, format_table, log, training_texts
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, overrides=args.overrides, output_dir=args.output_dir, shared=args.shared)
         train(cfg, resume=args.resume)
-    except (ConfigError, TrainingError) as exc:
+    except (ConfigError, TrainingError, InputError) as exc:
         print(f"khabar train: error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -183,6 +184,20 @@ def training_arguments(cfg: TrainConfig, has_eval: bool) -> Any:
     )
 
 
+def _check_best_metric(cfg: TrainConfig, eval_articles: list) -> None:
+    """Fail before training, not at the first evaluation, when the eval data cannot give the metric."""
+    t = cfg.training
+    if not t.load_best_model_at_end or not eval_articles:
+        return
+    metric = t.metric_for_best_model.removeprefix("eval_")
+    layer = "entities" if metric.startswith("entities") else "quotes" if metric.startswith(("quotes", "cues", "attribution")) else None
+    if layer and all(getattr(a, layer) is None for a in eval_articles):
+        raise ConfigError(
+            f"'training.metric_for_best_model' in {cfg.source_file}: {t.metric_for_best_model!r} needs eval articles "
+            f"annotated with {layer}, and no 'split: eval' source has them; add one or choose another metric"
+        )
+
+
 def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None) -> TrainingRun:
     """Fine-tune as ``cfg`` says; the final eval metrics are also written to ``eval_results.json``."""
     from transformers import set_seed
@@ -214,6 +229,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     encoder = ArticleEncoder(tokenizer, cfg.model.max_length, cfg.model.window_overlap)
     data = build_data(cfg, encoder)
     log(f"data ({len(data.train)} training articles, {data.train.n_windows} windows):\n{data.describe()}")
+    _check_best_metric(cfg, data.eval_articles)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f}M parameters; tokenizer: {len(tokenizer)} tokens")
     model.config.training_summary = {
@@ -230,6 +246,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
         processing_class=tokenizer,
         eval_articles=data.eval_articles,
         group_by_length=t.group_by_length,
+        eval_loss=t.eval_loss,
         callbacks=callbacks,
     )
     result = trainer.train(resume_from_checkpoint=checkpoint if resume else None)

@@ -105,6 +105,7 @@ class TrainingConfig:
     full_determinism: bool = False  # deterministic kernels (slower on GPU; free on CPU)
     # None: evaluate and save at the end of every epoch; N: every N optimiser steps.
     eval_steps: int | None = None
+    eval_loss: bool = True  # also the loss on the eval windows (one more forward pass per evaluation)
     save_total_limit: int | None = 2
     load_best_model_at_end: bool = True
     # Any metric of the evaluation without its "eval_" prefix: entities_micro_f1, quotes_f1, loss, ...
@@ -392,6 +393,8 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
             raise ConfigError(f"'training.{name}' in {where}: must be at least 1, got {getattr(t, name)}")
     if t.eval_steps is not None and t.eval_steps < 1:
         raise ConfigError(f"'training.eval_steps' in {where}: must be at least 1 (or null: every epoch)")
+    if not t.eval_loss and t.metric_for_best_model.endswith("loss"):
+        raise ConfigError(f"'training.metric_for_best_model' in {where}: {t.metric_for_best_model!r} needs 'eval_loss: true'")
     if t.max_steps <= 0 and t.epochs <= 0:
         raise ConfigError(f"section 'training' of {where}: set 'epochs' > 0 or 'max_steps' > 0")
     if t.learning_rate <= 0:

@@ -58,11 +58,13 @@ class KhabarTrainer(Trainer):
         eval_articles: list[Article] | None = None,
         group_by_length: bool = True,
         predict_batch_size: int | None = None,
+        eval_loss: bool = True,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.eval_articles = list(eval_articles or [])
         self.group_by_length = group_by_length
+        self.eval_loss = eval_loss
         self.predict_batch_size = predict_batch_size or self.args.per_device_eval_batch_size
         self.last_scores: dict[str, Any] | None = None
         # Evaluations of this process by global step, so the end of a run can report the best
@@ -92,10 +94,13 @@ class KhabarTrainer(Trainer):
         ignore_keys: list[str] | None = None,
         metric_key_prefix: str = "eval",
     ) -> EvalLoopOutput:
-        # The loss over the eval windows comes from the stock loop; logits are not gathered.
-        output = super().evaluation_loop(
-            dataloader, description, prediction_loss_only=True, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
-        )
+        if self.eval_loss:
+            # The loss over the eval windows comes from the stock loop; logits are not gathered.
+            output = super().evaluation_loop(
+                dataloader, description, prediction_loss_only=True, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
+            )
+        else:  # one forward pass less per evaluation; the task metrics below are what selects checkpoints
+            output = EvalLoopOutput(predictions=None, label_ids=None, metrics={}, num_samples=len(dataloader.dataset))
         if self.eval_articles:
             metrics = self.task_metrics(self.eval_articles)
             output.metrics.update({f"{metric_key_prefix}_{k}": v for k, v in metrics.items()})
