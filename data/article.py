@@ -31,9 +31,13 @@ class InputError(ValueError):
 class Span:
     start: int
     end: int
+    score: float | None = None
 
-    def to_dict(self) -> dict[str, int]:
-        return {"start": self.start, "end": self.end}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"start": self.start, "end": self.end}
+        if self.score is not None:
+            d["score"] = round(float(self.score), 4)
+        return d
 
 
 @dataclass
@@ -128,7 +132,10 @@ class Article:
                 raise err(f"offsets must be integers, got start={s!r} end={e!r}", fld)
             if not 0 <= s < e <= n:
                 raise err(f"offsets [{s}, {e}) out of range for a text of {n} characters (need 0 <= start < end <= len)", fld)
-            return Span(s, e)
+            score = obj.get("score")
+            if score is not None and not isinstance(score, (int, float)):
+                raise err(f"score must be a number or absent, got {score!r}", fld)
+            return Span(s, e, score)
 
         entities = None
         if d.get("entities") is not None:
@@ -140,7 +147,7 @@ class Article:
                 label = e.get("label")
                 if label not in ENTITY_LABELS:
                     raise err(f"unknown label {label!r}; labels are {list(ENTITY_LABELS)}", f"entities[{i}].label")
-                entities.append(Entity(sp.start, sp.end, label, e.get("score")))
+                entities.append(Entity(sp.start, sp.end, label, sp.score))
         quotes = None
         if d.get("quotes") is not None:
             if not isinstance(d["quotes"], list):
@@ -156,7 +163,7 @@ class Article:
                 name = q.get("speaker_name")
                 if name is not None and not isinstance(name, str):
                     raise err("must be a string or null", f"quotes[{i}].speaker_name")
-                quotes.append(Quote(sp.start, sp.end, qtype, cue, speaker, name, q.get("score"), q.get("rule")))
+                quotes.append(Quote(sp.start, sp.end, qtype, cue, speaker, name, sp.score, q.get("rule")))
         meta = {k: v for k, v in d.items() if k not in ("id", "text", "entities", "quotes")}
         return cls(str(d["id"]), text, entities, quotes, meta)
 
