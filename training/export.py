@@ -152,6 +152,38 @@ def evaluate_export(model_dir: Path, shared: Path, eval_dir: Path, threads: int 
     return results
 
 
+def hybrid_grid(model_dir: Path, gold_path: Path, rule_confidences: Iterable[float] = (0.3, 0.5, 0.7, 0.9),
+                model_scores: Iterable[float] = (0.0, 0.5, 0.7, 0.9)) -> list[dict[str, Any]]:
+    """Quotation and attribution scores of rules + model for each pair of thresholds (model selection
+    on a dev set: which ``hybrid_rule_confidence`` / ``hybrid_model_score`` to ship)."""
+    from khabar.analyzer import Analyzer
+    from khabar.bootstrap import Bootstrapper
+    from khabar.data.article import Article, read_articles
+    from khabar.evaluation.scoring import score
+    from khabar.model.hybrid import merge_quotes
+
+    gold = list(read_articles(gold_path, on_error=None))
+    analyzer = Analyzer.from_pretrained(model_dir)
+    analyzer.model.config.hybrid_rule_confidence = None  # the model's own quotations
+    model_pred = _predict(analyzer, gold)
+    boot = Bootstrapper(min_confidence=0.0)
+    rules = {a.id: boot(a.text, id=a.id).quotes or [] for a in gold}
+    rows = []
+
+    def add(name: str, rc: float | None, ms: float | None, pred: list[Article]) -> None:
+        sc = score(gold, pred)
+        rows.append({"system": name, "rule_confidence": rc, "model_score": ms,
+                     "quotes": sc["quotes"]["overlap"], "attribution": sc["attribution"]})
+
+    add("model", None, 0.0, model_pred)
+    for rc in rule_confidences:
+        add("rules", rc, None, [Article(a.id, a.text, None, [q for q in rules[a.id] if (q.score or 0) >= rc]) for a in gold])
+        for ms in model_scores:
+            add("rules+model", rc, ms, [Article(a.id, a.text, None, merge_quotes(a.quotes or [], rules[a.id], rc, ms))
+                                        for a in model_pred])
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------
 # model card
 
@@ -282,6 +314,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(khabar.model.hybrid); default: the model's quotations only")
     parser.add_argument("--hybrid-model-score", type=float, default=0.0, metavar="Y",
                         help="hybrid mode: keep a model quotation only if its score >= Y (default 0)")
+    parser.add_argument("--hybrid-grid", action="store_true",
+                        help="only print quotes-dev scores of rules, model and rules+model for a grid of thresholds "
+                             "(RUN_DIR: any model folder); nothing is written")
     parser.add_argument("--no-eval", action="store_true", help="skip the scoring (the card then has no scores)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for the scoring")
 
@@ -296,6 +331,19 @@ def _shared(arg: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     shared = _shared(args.shared)
+    if args.hybrid_grid:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        gold = shared / "data" / "quotes-dev" / "quotes-dev.gold.jsonl"
+        print("| system | rule confidence | model score | quotes P | R | F1 | attribution P | R | F1 |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in hybrid_grid(args.run_dir, gold):
+            q, a = r["quotes"], r["attribution"]
+            print(f"| {r['system']} | {r['rule_confidence']} | {r['model_score']} | {q['precision']:.3f} | "
+                  f"{q['recall']:.3f} | {q['f1']:.3f} | {a['precision']:.3f} | {a['recall']:.3f} | {a['f1']:.3f} |")
+        return 0
     try:
         weights = export_model(args.run_dir, args.out, max_mb=args.max_mb,
                                hybrid_rule_confidence=args.hybrid_rule_confidence,
