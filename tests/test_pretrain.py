@@ -186,3 +186,20 @@ def test_exported_encoder_loads_like_a_hub_bert(corpus, tmp_path):
     # Embeddings came from the skip-gram vectors, scaled to the configured std.
     std = float(model.embeddings.word_embeddings.weight[5:].std())
     assert 0.02 < std < 0.1
+
+
+@pytest.mark.slow
+def test_cli_runs_in_chunks(corpus, tmp_path):
+    import yaml
+
+    from khabar.cli import main
+
+    cfg = tiny_config(corpus, tmp_path / "cli").to_dict()
+    cfg["optim"]["betas"] = list(cfg["optim"]["betas"])
+    path = tmp_path / "pretrain.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    assert main(["pretrain", "--config", str(path), "--max-steps", "2"]) == 0
+    assert json.loads((tmp_path / "cli" / "checkpoint" / "state.json").read_text())["step"] == 2
+    assert main(["pretrain", "--config", str(path), "--max-steps", "1"]) == 2  # checkpoint exists: --resume needed
+    assert main(["pretrain", "--config", str(path), "--resume", "--set", "optim.total_steps=3"]) == 0
+    assert json.loads((tmp_path / "cli" / "encoder" / "pretraining.json").read_text())["step"] == 3
