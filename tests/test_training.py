@@ -53,7 +53,9 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     return out
 
 
-def tiny_config(tmp_path: Path, tokenizer_dir: Path, sources: list[dict], name: str = "run", **training) -> Path:
+def tiny_config(
+    tmp_path: Path, tokenizer_dir: Path, sources: list[dict], name: str = "run", eval_sources: list[dict] = EVAL, **training
+) -> Path:
     cfg = {
         "output_dir": str(tmp_path / name),
         "model": {
@@ -63,7 +65,7 @@ def tiny_config(tmp_path: Path, tokenizer_dir: Path, sources: list[dict], name: 
             "window_overlap": 8,
             "extra": {"attribution_size": 16, "attribution_feature_size": 8},
         },
-        "data": {"sources": sources + EVAL},
+        "data": {"sources": sources + eval_sources},
         "training": {
             "batch_size": 4,
             "learning_rate": 3e-3,
@@ -151,7 +153,7 @@ def test_resume_mid_epoch_matches_uninterrupted_run(tmp_path, tokenizer_dir):
     # 16 training articles, 4 per batch: 4 steps an epoch, 2 epochs; evaluate + checkpoint every 3
     # steps, so the crash at step 6 is in the middle of epoch 2 (skip 2 of its 4 batches on resume).
     # The final weights are step 8's (not a best checkpoint), so they depend on every resumed step.
-    kw = dict(epochs=2, eval_steps=3, save_total_limit=None, load_best_model_at_end=False)
+    kw = dict(epochs=2, eval_steps=3, save_total_limit=None, load_best_model_at_end=False, eval_sources=EVAL[:1])
     full = train(load_config(tiny_config(tmp_path, tokenizer_dir, SOURCES["mixed"], name="full", **kw)))
     assert full.metrics["global_step"] == 8
 

@@ -147,6 +147,8 @@ def test_overrides_and_output_dir(tmp_path):
         (lambda c: c["data"]["sources"][1].update(layers=["entity"]), "unknown layer 'entity'"),
         (lambda c: c["training"].update(loss_weights={"entities": 2.0}), "unknown task 'entities'.*did you mean 'entity'"),
         (lambda c: c["training"].update(batch_size=0), "'training.batch_size'.*at least 1"),
+        (lambda c: c["training"].update(torch_threads=0), "'training.torch_threads'.*at least 1"),
+        (lambda c: c["training"].update(eval_loss=False, metric_for_best_model="loss"), "needs 'eval_loss: true'"),
     ],
 )
 def test_cross_key_checks(tmp_path, change, expected):

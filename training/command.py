@@ -83,15 +83,27 @@ def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None) -> Any:
         return AutoTokenizer.from_pretrained(checkpoint)
     tok = cfg.model.tokenizer
     if tok.train is not None:
-        from khabar.training.tokenizer import train_wordpiece
+        from accelerate import PartialState
 
-        log(f"training a WordPiece vocabulary of {tok.train.vocab_size} on the training texts")
-        return train_wordpiece(
-            training_texts(cfg),
-            vocab_size=tok.train.vocab_size,
-            min_frequency=tok.train.min_frequency,
-            model_max_length=cfg.model.max_length,
-        )
+        from khabar.training.tokenizer import save_tokenizer, train_wordpiece
+
+        # WordPiece training is not deterministic (huggingface/tokenizers#1794): under
+        # `accelerate launch` only the main process trains; the others load what it saved.
+        state = PartialState()
+        folder = Path(cfg.output_dir) / "tokenizer"
+        with state.main_process_first():
+            if state.is_main_process:
+                log(f"training a WordPiece vocabulary of {tok.train.vocab_size} on the training texts")
+                tokenizer = train_wordpiece(
+                    training_texts(cfg),
+                    vocab_size=tok.train.vocab_size,
+                    min_frequency=tok.train.min_frequency,
+                    model_max_length=cfg.model.max_length,
+                )
+                save_tokenizer(tokenizer, folder)
+            else:
+                tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        return tokenizer
     name = tok.path or cfg.model.encoder
     assert name is not None  # config validation guarantees a tokenizer source
     return AutoTokenizer.from_pretrained(_local_or_hub(cfg, name))
@@ -218,6 +230,10 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
             "or choose another --output-dir"
         )
     t = cfg.training
+    if t.torch_threads is not None:
+        import torch
+
+        torch.set_num_threads(t.torch_threads)
     # Seed before the model exists: the random encoder and the heads are initialised from it.
     if t.full_determinism:
         enable_full_determinism(t.seed)

@@ -117,6 +117,9 @@ class TrainingConfig:
     report_to: list[str] = field(default_factory=list)  # e.g. [tensorboard]
     disable_tqdm: bool | None = None
     dataloader_num_workers: int = 0
+    # CPU threads of PyTorch (None: its default, one per core). Small models on a busy machine run
+    # faster with 1: an oversubscribed thread pool spins instead of computing.
+    torch_threads: int | None = None
     # Weights of the task losses by KhabarConfig's task names: entity, quote, cue, source, attribution (1.0 each).
     loss_weights: dict[str, float] = field(default_factory=dict)
 
@@ -391,6 +394,8 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
     for name in ("batch_size", "gradient_accumulation_steps", "logging_steps"):
         if getattr(t, name) < 1:
             raise ConfigError(f"'training.{name}' in {where}: must be at least 1, got {getattr(t, name)}")
+    if t.torch_threads is not None and t.torch_threads < 1:
+        raise ConfigError(f"'training.torch_threads' in {where}: must be at least 1 (or null: PyTorch's default)")
     if t.eval_steps is not None and t.eval_steps < 1:
         raise ConfigError(f"'training.eval_steps' in {where}: must be at least 1 (or null: every epoch)")
     if not t.eval_loss and t.metric_for_best_model.endswith("loss"):
