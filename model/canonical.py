@@ -8,6 +8,8 @@ that fits several clusters (``الرئيس``) joins the one with the nearest men
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from typing import Sequence
 
@@ -96,32 +98,78 @@ def same_source_mention(a: str, b: str) -> bool:
     return _same(_words(a), _words(b))
 
 
+def _match_keys(word: str) -> set[tuple[str, str]]:
+    """Index keys of a word: two words that :func:`_word_match` share at least one (a superset
+    filter; the match itself is still decided by :func:`_word_match`). ``=`` keys: the word's
+    :func:`_variants` (equal words, a shared proclitic-less form); ``~`` keys (4+ letters): the word
+    and its one-letter deletions, which any pair one edit apart has in common."""
+    keys = {("=", v) for v in _variants(word)}
+    if len(word) >= 4:
+        keys.add(("~", word))
+        keys.update(("~", word[:k] + word[k + 1 :]) for k in range(len(word)))
+    return keys
+
+
 def cluster_mentions(mentions: Sequence[tuple[int, str]]) -> list[int]:
-    """Cluster id for each ``(position, text)`` mention; ids number clusters by first appearance."""
+    """Cluster id for each ``(position, text)`` mention; ids number clusters by first appearance.
+
+    Mentions join clusters fullest first, so a cluster's first (representative) mention has at
+    least as many words as any later one: a mention fits a cluster when all its words are found in
+    the representative's. Candidate clusters come from an index of the representatives' words
+    (:func:`_match_keys`), and each cluster keeps its members' positions sorted, so the nearest
+    cluster is found by bisection: an article's hundreds of mentions cost linear time, not
+    mentions x clusters."""
     words = [_words(t) for _, t in mentions]  # normalised once: articles can hold hundreds of mentions
     order = sorted(range(len(mentions)), key=lambda i: (-len(words[i]), mentions[i][0]))
     clusters: list[list[int]] = []
+    positions: list[list[int]] = []  # per cluster, its members' positions, sorted
+    index: dict[tuple[str, str], list[int]] = {}  # word key -> clusters whose representative has it
+    word_keys: dict[str, set[tuple[str, str]]] = {}
     verdict: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
+
+    def keys_of(w: str) -> set[tuple[str, str]]:
+        if w not in word_keys:
+            word_keys[w] = _match_keys(w)
+        return word_keys[w]
+
     for i in order:
         pos = mentions[i][0]
+        wi = words[i]
+        candidates: set[int] | None = None
+        for w in wi:  # every word must match one of the representative's: intersect
+            hits: set[int] = set()
+            for key in keys_of(w):
+                hits.update(index.get(key, ()))
+            candidates = hits if candidates is None else candidates & hits
+            if not candidates:
+                break
         fits = []
-        for c in clusters:
-            key = (tuple(words[i]), tuple(words[c[0]]))
+        for k in sorted(candidates or ()):  # in creation order: min() below keeps the first on ties
+            key = (tuple(wi), tuple(words[clusters[k][0]]))
             if key not in verdict:
-                verdict[key] = _same(words[i], words[c[0]])
+                verdict[key] = _same(wi, words[clusters[k][0]])
             if verdict[key]:
-                fits.append(c)
+                fits.append(k)
         if not fits:
+            k = len(clusters)
             clusters.append([i])
+            positions.append([pos])
+            for w in set(wi):
+                for key in keys_of(w):
+                    index.setdefault(key, []).append(k)
             continue
 
-        def distance(c: list[int]) -> tuple[int, int]:
-            d = min(abs(pos - mentions[j][0]) for j in c)
-            before = any(mentions[j][0] <= pos for j in c)
-            return (0 if before else 1, d)
+        def distance(k: int) -> tuple[int, int]:
+            # (0 if a member stands at or before pos, else 1), then the distance to the nearest member
+            ps = positions[k]
+            j = bisect.bisect_left(ps, pos)
+            d = min(ps[j] - pos if j < len(ps) else math.inf, pos - ps[j - 1] if j else math.inf)
+            return (0 if ps[0] <= pos else 1, d)
 
-        min(fits, key=distance).append(i)
-    firsts = sorted(range(len(clusters)), key=lambda k: min(mentions[j][0] for j in clusters[k]))
+        best = fits[0] if len(fits) == 1 else min(fits, key=distance)
+        clusters[best].append(i)
+        bisect.insort(positions[best], pos)
+    firsts = sorted(range(len(clusters)), key=lambda k: positions[k][0])
     rank = {k: r for r, k in enumerate(firsts)}
     out = [0] * len(mentions)
     for k, c in enumerate(clusters):
@@ -144,18 +192,29 @@ def fullest_name(texts: Sequence[str], own: int | None = None, known_words: set[
 
 def speaker_names(mentions: Sequence[tuple[int, str]], text: str | None = None) -> list[str]:
     """For each mention, the fullest name of its cluster (the ``speaker_name`` of the guidelines).
-    ``text``: the article, whose words tell which glued proclitics to drop."""
+    ``text``: the article, whose words tell which glued proclitics to drop.
+
+    Same result as :func:`fullest_name` over each mention's cluster, in one pass per cluster: the
+    cluster's best (words, letters) wins; on a tie the mention's own form, else the first."""
     known = set(normalise_name(text).split()) if text else None
     ids = cluster_mentions(mentions)
     members: dict[int, list[int]] = {}
     for i, k in enumerate(ids):
         members.setdefault(k, []).append(i)
-    out = []
-    cache: dict[tuple[int, str], str] = {}
-    for i, k in enumerate(ids):
-        group = members[k]
-        key = (k, mentions[i][1])  # a tie goes to the mention's own text: same text, same name
-        if key not in cache:
-            cache[key] = fullest_name([mentions[j][1] for j in group], group.index(i), known)
-        out.append(cache[key])
+    shown: dict[str, tuple[str, tuple[int, int]]] = {}  # mention text -> display name, (words, letters)
+
+    def form(t: str) -> tuple[str, tuple[int, int]]:
+        if t not in shown:
+            name = display_name(t, known)
+            words = _words(name)
+            shown[t] = (name, (len(words), sum(len(w) for w in words)))
+        return shown[t]
+
+    out = [""] * len(mentions)
+    for group in members.values():
+        forms = [form(mentions[j][1]) for j in group]
+        top = max(f[1] for f in forms)
+        first = next(f[0] for f in forms if f[1] == top)
+        for j, (name, size) in zip(group, forms):
+            out[j] = name if size == top else first
     return out

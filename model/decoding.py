@@ -6,6 +6,7 @@ characters run from its first word's start to its last word's end in the ORIGINA
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -30,34 +31,44 @@ def word_probs(tok: TokenizedArticle, probs: torch.Tensor) -> torch.Tensor:
     return probs[first]
 
 
+def _runs(opens: list[bool], inside: list[bool]) -> list[tuple[int, int]]:
+    """Word ranges ``[first, last]`` of the spans: a span opens at a word where ``opens`` and runs
+    over the following words while ``inside`` says they continue it."""
+    out: list[tuple[int, int]] = []
+    n = len(opens)
+    for i in itertools.compress(range(n), opens):
+        j = i + 1
+        while j < n and inside[j]:
+            j += 1
+        out.append((i, j - 1))
+    return out
+
+
 def decode_bio(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> list[TokenSpan]:
     """Spans from BIO probabilities with the lenient rule: ``I-X`` after ``O`` or another label
     opens a new span. ``tags`` as in :func:`khabar.model.features.entity_scheme`; plain ``B``/``I``
-    (cue, source) give spans labelled ``""``. Score: mean probability of the chosen tags."""
+    (cue, source) give spans labelled ``""``. Score: mean probability of the chosen tags.
+
+    Span boundaries are found on whole tensors (a word continues the span before it when its tag
+    is ``I-X`` and the previous word's is ``B-X``/``I-X``); only the spans are visited in Python."""
     wp = word_probs(tok, probs)  # (n_words, n_tags)
-    best_p, best = wp.max(-1)
+    best_p, best = wp.max(-1)  # (n_words,)
+    if best.numel() == 0:
+        return []
+    parts = [t.partition("-") for t in tags]
+    label_of = torch.tensor([-1 if bio == "O" else sorted({p[2] for p in parts}).index(label)
+                             for bio, _, label in parts], dtype=torch.long)
+    is_i = torch.tensor([bio == "I" for bio, _, _ in parts], dtype=torch.bool)
+    label = label_of[best]  # (n_words,) -1 = O
+    prev = torch.cat([label.new_full((1,), -1), label[:-1]])  # (n_words,)
+    inside = is_i[best] & (label >= 0) & (prev == label)  # (n_words,) continues the span before it
+    opens = (label >= 0) & ~inside
+    bp, bt = best_p.tolist(), best.tolist()
     spans: list[TokenSpan] = []
-    cur: list = []  # [first word, last word, label, probs...]
-    for i, (t, p) in enumerate(zip(best.tolist(), best_p.tolist())):
-        tag = tags[t]
-        bio, _, label = tag.partition("-")
-        if bio == "O":
-            cur = _close(cur, spans, tok)
-        elif bio == "B" or not cur or cur[2] != label or cur[1] != i - 1:
-            cur = _close(cur, spans, tok)
-            cur = [i, i, label, p]
-        else:
-            cur[1] = i
-            cur.append(p)
-    _close(cur, spans, tok)
+    for a, b in _runs(opens.tolist(), inside.tolist()):
+        scores = bp[a : b + 1]  # summed in order, as floats: the same score as word by word
+        spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[bt[a]][2], sum(scores) / len(scores)))
     return spans
-
-
-def _close(cur: list, spans: list[TokenSpan], tok: TokenizedArticle) -> list:
-    if cur:
-        scores = cur[3:]
-        spans.append(TokenSpan(tok.words[cur[0]][0], tok.words[cur[1]][1], cur[2], sum(scores) / len(scores)))
-    return []
 
 
 def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) -> list[TokenSpan]:
@@ -69,17 +80,18 @@ def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) 
     collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (n_words, 3)
     type_mass = b + i_  # (n_words, n_types)
     best_p, best = collapsed.max(-1)
+    if best.numel() == 0:
+        return []
+    # a span opens at B, or at I after O; it runs over the I words after it
+    prev = torch.cat([best.new_zeros(1), best[:-1]])  # (n_words,)
+    opens = (best == 1) | ((best == 2) & (prev == 0))
     spans: list[TokenSpan] = []
-    start = None
-    for w, t in enumerate(best.tolist() + [0]):
-        if start is not None and t != 2:
-            mass = type_mass[start:w].sum(0)
-            qtype = types[int(mass.argmax())]
-            score = float(best_p[start:w].mean())
-            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
-            start = None
-        if t == 1 or (t == 2 and start is None):
-            start = w
+    for start, last in _runs(opens.tolist(), (best == 2).tolist()):
+        w = last + 1
+        mass = type_mass[start:w].sum(0)
+        qtype = types[int(mass.argmax())]
+        score = float(best_p[start:w].mean())
+        spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
     return spans
 
 

@@ -7,6 +7,7 @@ article; every quotation is then attributed over the candidate mentions of its w
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import torch
@@ -24,7 +25,6 @@ from khabar.model.decoding import (
     is_name,
 )
 from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
-from khabar.model.windows import best_window
 
 HEADS = ("entity", "quote", "cue", "source")
 SPEAKER_LABELS = ("PER", "ORG")
@@ -62,7 +62,9 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     device = next(model.parameters()).device
     jobs = [(a, w) for a, (_, tok) in enumerate(arts) for w in range(len(tok.windows))]
     jobs.sort(key=lambda j: arts[j[0]][1].windows[j[1]][1] - arts[j[0]][1].windows[j[1]][0])
-    out: dict[tuple[int, int], tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
+    # per window: its tag probabilities (n, sum of the heads' tags) and states (n, hidden), on the
+    # model's device until the article is complete (states never travel to the CPU and back)
+    out: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     for b in range(0, len(jobs), batch_size):
         batch = jobs[b : b + batch_size]
         seqs = []
@@ -70,17 +72,16 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
             s, e = arts[a][1].windows[w]
             seqs.append([cls_id] + arts[a][1].input_ids[s:e] + [sep_id])
         width = max(len(x) for x in seqs)
-        ids = torch.zeros((len(seqs), width), dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, x in enumerate(seqs):
-            ids[r, : len(x)] = torch.tensor(x)
-            mask[r, : len(x)] = 1
+        ids = torch.tensor([x + [0] * (width - len(x)) for x in seqs], dtype=torch.long)  # (batch, seq)
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs], dtype=torch.long)
         h = model.encode(ids.to(device), mask.to(device))  # (batch, seq, hidden)
-        probs = {name: getattr(model, f"{name}_head")(h).float().softmax(-1).cpu() for name in HEADS}
-        h = h.float().cpu()
+        # each head's softmax on the whole batch at once, the heads side by side
+        probs = torch.cat([getattr(model, f"{name}_head")(h).float().softmax(-1) for name in HEADS], -1)
+        h = h.float()
         for r, (a, w) in enumerate(batch):
             n = len(seqs[r]) - 2
-            out[(a, w)] = ({k: v[r, 1 : n + 1] for k, v in probs.items()}, h[r, 1 : n + 1])
+            out[(a, w)] = (probs[r, 1 : n + 1], h[r, 1 : n + 1])
+    sizes = [getattr(model, f"{name}_head").out.out_features for name in HEADS]
     results = []
     for a, (_, tok) in enumerate(arts):
         n = len(tok)
@@ -88,15 +89,32 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
             results.append(Article(str(arts[a][0]), tok.text, [], []))
             continue
         # each token from the window where it is most central: one gather over the concatenated windows
-        starts, total = [], 0
-        for w in range(len(tok.windows)):
-            starts.append(total)
-            total += out[(a, w)][1].size(0)
-        pick = torch.tensor([starts[w] + p for w, p in best_window(tok.windows, n)], dtype=torch.long)  # (n,)
-        rows = {name: torch.cat([out[(a, w)][0][name] for w in range(len(tok.windows))])[pick] for name in HEADS}
-        states = torch.cat([out[(a, w)][1] for w in range(len(tok.windows))])[pick]  # (n, hidden)
+        pick = _central_rows(tok.windows, n).to(device)  # (n,)
+        windows = [out.pop((a, w)) for w in range(len(tok.windows))]
+        all_probs = torch.cat([p for p, _ in windows])[pick].cpu()  # (n, sum of tags): one transfer
+        rows = dict(zip(HEADS, all_probs.split(sizes, -1)))
+        states = torch.cat([h for _, h in windows])[pick]  # (n, hidden)
         results.append(_article(model, str(arts[a][0]), tok, rows, states, device))
     return results
+
+
+def _central_rows(windows: list[tuple[int, int]], n: int) -> torch.Tensor:
+    """For each token, its row in the concatenated windows' outputs, from the window where it is
+    most central (:func:`khabar.model.windows.best_window`, one tensor step per window)."""
+    score = torch.full((n,), -1, dtype=torch.long)
+    row = torch.zeros(n, dtype=torch.long)
+    offset = 0
+    for s, e in windows:
+        t = torch.arange(s, e)
+        c = torch.minimum(t - s, e - 1 - t)  # distance to the nearer edge
+        better = c > score[s:e]  # ties go to the earlier window
+        score[s:e] = torch.where(better, c, score[s:e])
+        row[s:e] = torch.where(better, offset + t - s, row[s:e])
+        offset += e - s
+    missing = (score < 0).nonzero().flatten().tolist()
+    if missing:  # a bug upstream, never a silent loss of text
+        raise AssertionError(f"windows do not cover tokens {missing[:10]} (of {len(missing)})")
+    return row
 
 
 def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, torch.Tensor],
@@ -121,8 +139,10 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
     # speaker candidates are the sources only unless the config says otherwise, because that is
     # what training shows the scorer when the quotation data has no entity layer.
     mentions: list[TokenSpan] = list(sources_tok)
+    source_ends = [m.end for m in sources_tok]  # decoded spans are disjoint and sorted: ends ascend
     for sp in entities_tok:
-        if sp.label in SPEAKER_LABELS and not any(m.start < sp.end and sp.start < m.end for m in sources_tok):
+        j = bisect.bisect_right(source_ends, sp.start)  # the first source ending after sp starts
+        if sp.label in SPEAKER_LABELS and not (j < len(sources_tok) and sources_tok[j].start < sp.end):
             mentions.append(sp)
     mentions.sort(key=lambda m: m.start)
     source_set = {id(m) for m in sources_tok}
@@ -132,28 +152,33 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
     names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if mentions else []
 
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
+    cue_score = {(c.start, c.end): c.score for c in cues_tok}
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
     choice: list[int | None] = [None] * len(quotes_tok)
+    choice_p: list[float | None] = [None] * len(quotes_tok)
     if quotes_tok and cand_ids:
         m_tokens = [(mentions[i].start, mentions[i].end) for i in cand_ids]
         cands, feats = build_pairs(q_tokens, m_tokens, tok.sentence)
         cand_t, feat_t = pad_pairs(cands, feats)  # (Q, C), (Q, C, N_FEATURES)
         scores = model.attribution(
-            states.to(device=device, dtype=next(model.parameters()).dtype),
+            states.to(dtype=next(model.parameters()).dtype),
             torch.tensor(q_tokens, dtype=torch.long, device=device).view(-1, 4),
             torch.tensor(m_tokens, dtype=torch.long, device=device).view(-1, 2),
             cand_t.to(device),
             feat_t.to(device),
         ).float()  # (Q, 1 + C), column 0 = none
-        for qi, k in enumerate(scores.argmax(-1).tolist()):
-            choice[qi] = cand_ids[cands[qi][k - 1]] if k > 0 else None
+        best = scores.argmax(-1)  # (Q,) the chosen column
+        best_p = scores.softmax(-1).gather(1, best.unsqueeze(1)).squeeze(1)  # (Q,) its probability
+        for qi, (k, p) in enumerate(zip(best.tolist(), best_p.tolist())):
+            if k > 0:
+                choice[qi], choice_p[qi] = cand_ids[cands[qi][k - 1]], p
 
     quotes = []
     for qi, (sp, cue) in enumerate(zip(quotes_tok, cue_of)):
         s, e = clean_quote(text, *char_span(tok, sp), sp.label)
-        cue_span = Span(*trim_word(text, tok, cue)) if cue else None
+        cue_span = Span(*trim_word(text, tok, cue), score=cue_score[cue]) if cue else None
         m = choice[qi]
-        speaker = Span(*m_chars[m]) if m is not None else None
+        speaker = Span(*m_chars[m], score=choice_p[qi]) if m is not None else None
         name = (names[m] or display_name(text[slice(*m_chars[m])])) if m is not None else None
         quotes.append(Quote(s, e, sp.label, cue_span, speaker, name, sp.score))
     return Article(art_id, text, entities, quotes)

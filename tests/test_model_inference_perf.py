@@ -1,0 +1,290 @@
+"""The indexed inference paths equal their brute-force definitions (no timings here).
+
+``build_pairs``, ``pair_cues`` and ``cluster_mentions``/``speaker_names`` were rewritten from
+quotations x mentions (cues, clusters) scans to sorted indexes; the references below are the
+original scans, kept verbatim, and random inputs (overlapping and nested spans, ties, empty
+names, spelling variants) must give identical results.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from khabar.model.attribution import (
+    AFTER_PENALTY,
+    MAX_AFTER,
+    MAX_BEFORE,
+    SENTENCE_PENALTY,
+    build_pairs,
+    pair_cues,
+    pair_features,
+)
+from khabar.model.canonical import _same, _words, cluster_mentions, fullest_name, speaker_names
+from khabar.model.decoding import decode_bio, decode_quotes
+from khabar.model.features import TokenizedArticle
+
+# ------------------------------------------------------------------------------ references
+
+
+def build_pairs_reference(quotes, mentions, sentence):
+    cands, feats = [], []
+    for q in quotes:
+        cs, ce, us, ue = q
+        q_start = min(cs, us) if us >= 0 else cs
+        q_end = max(ce, ue)
+        before = sorted((i for i, (s, e) in enumerate(mentions) if e <= q_start), key=lambda i: -mentions[i][1])
+        after = sorted((i for i, (s, e) in enumerate(mentions) if s >= q_end), key=lambda i: mentions[i][0])
+        b_rank = {m: r for r, m in enumerate(before)}
+        a_rank = {m: r for r, m in enumerate(after)}
+        keep = set(before[:MAX_BEFORE]) | set(after[:MAX_AFTER])
+        idx = [i for i in range(len(mentions)) if i in keep or (i not in b_rank and i not in a_rank)]
+        cands.append(idx)
+        feats.append([pair_features(q, mentions[m], sentence, b_rank, a_rank, m) for m in idx])
+    return cands, feats
+
+
+def pair_cues_reference(quotes, cues, sentence):
+    costs = []
+    for qi, (qs, qe) in enumerate(quotes):
+        q_sents = {sentence[qs], sentence[qe - 1]}
+        for ci, (s, e) in enumerate(cues):
+            if s >= qs and e <= qe:
+                continue
+            c_sent = sentence[s]
+            if c_sent not in q_sents and c_sent != sentence[qs] - 1:
+                continue
+            cost = float(qs - e) if e <= qs else float(s - qe) + AFTER_PENALTY
+            if c_sent not in q_sents:
+                cost += SENTENCE_PENALTY
+            costs.append((cost, qi, ci))
+    costs.sort()
+    out = [None] * len(quotes)
+    used = set()
+    for _, qi, ci in costs:
+        if out[qi] is None and ci not in used:
+            out[qi] = cues[ci]
+            used.add(ci)
+    for _, qi, ci in costs:
+        if out[qi] is None:
+            out[qi] = cues[ci]
+    return out
+
+
+def cluster_mentions_reference(mentions):
+    words = [_words(t) for _, t in mentions]
+    order = sorted(range(len(mentions)), key=lambda i: (-len(words[i]), mentions[i][0]))
+    clusters = []
+    for i in order:
+        pos = mentions[i][0]
+        fits = [c for c in clusters if _same(words[i], words[c[0]])]
+        if not fits:
+            clusters.append([i])
+            continue
+
+        def distance(c):
+            d = min(abs(pos - mentions[j][0]) for j in c)
+            before = any(mentions[j][0] <= pos for j in c)
+            return (0 if before else 1, d)
+
+        min(fits, key=distance).append(i)
+    firsts = sorted(range(len(clusters)), key=lambda k: min(mentions[j][0] for j in clusters[k]))
+    rank = {k: r for r, k in enumerate(firsts)}
+    out = [0] * len(mentions)
+    for k, c in enumerate(clusters):
+        for j in c:
+            out[j] = rank[k]
+    return out
+
+
+def speaker_names_reference(mentions, text=None):
+    from khabar.evaluation.names import normalise_name
+
+    known = set(normalise_name(text).split()) if text else None
+    ids = cluster_mentions_reference(mentions)
+    members = {}
+    for i, k in enumerate(ids):
+        members.setdefault(k, []).append(i)
+    out = []
+    for i, k in enumerate(ids):
+        group = members[k]
+        out.append(fullest_name([mentions[j][1] for j in group], group.index(i), known))
+    return out
+
+
+# ------------------------------------------------------------------------------ random inputs
+
+
+def _sentences(rng, n):
+    out, k = [], 0
+    for _ in range(n):
+        if rng.random() < 0.08:
+            k += 1
+        out.append(k)
+    return out
+
+
+def _spans(rng, n_tokens, count, max_len, disjoint):
+    if disjoint:  # what decoding gives: sorted, non-overlapping
+        out, t = [], 0
+        while len(out) < count and t < n_tokens - 1:
+            t += rng.randint(0, 6)
+            e = min(t + rng.randint(1, max_len), n_tokens)
+            if t < e:
+                out.append((t, e))
+            t = e
+        return out
+    out = []
+    for _ in range(count):
+        s = rng.randrange(n_tokens - 1)
+        out.append((s, min(n_tokens, s + rng.randint(1, max_len))))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_build_pairs_equals_brute_force(seed):
+    rng = random.Random(seed)
+    n = rng.randint(5, 300)
+    sentence = _sentences(rng, n)
+    disjoint = seed % 2 == 0
+    mentions = _spans(rng, n, rng.randint(0, 60), 4, disjoint)
+    if not disjoint and mentions:
+        mentions += rng.sample(mentions, min(3, len(mentions)))  # duplicates: ties in both orders
+        rng.shuffle(mentions)
+    quotes = []
+    for cs, ce in _spans(rng, n, rng.randint(0, 25), 30, disjoint):
+        if rng.random() < 0.7:
+            us = rng.randrange(n - 1)
+            ue = min(n, us + rng.randint(1, 3))
+        else:
+            us = ue = -1
+        quotes.append((cs, ce, us, ue))
+    assert build_pairs(quotes, mentions, sentence) == build_pairs_reference(quotes, mentions, sentence)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_pair_cues_equals_brute_force(seed):
+    rng = random.Random(1000 + seed)
+    n = rng.randint(3, 250)
+    # few sentences (long ones, where the old scan was quadratic) or many
+    sentence = _sentences(rng, n) if seed % 3 else [0] * n
+    disjoint = seed % 2 == 0
+    quotes = _spans(rng, n, rng.randint(0, 40), 25, disjoint)
+    cues = _spans(rng, n, rng.randint(0, 40), 3, disjoint)
+    if not disjoint and cues:
+        cues += rng.sample(cues, min(2, len(cues)))  # equal cues: ties on cost
+    assert pair_cues(quotes, cues, sentence) == pair_cues_reference(quotes, cues, sentence)
+
+
+def test_pair_cues_more_quotations_than_cues_share_the_cheapest():
+    sentence = [0] * 40
+    quotes = [(2, 4), (6, 8), (10, 12), (14, 16)]
+    cues = [(5, 6)]
+    assert pair_cues(quotes, cues, sentence) == pair_cues_reference(quotes, cues, sentence) == [(5, 6)] * 4
+
+
+def test_pair_cues_unsorted_sentence_ids_fall_back_to_the_definition():
+    sentence = [1, 1, 0, 0, 2, 2, 1, 1]
+    quotes, cues = [(2, 4), (6, 8)], [(0, 1), (4, 5)]
+    assert pair_cues(quotes, cues, sentence) == pair_cues_reference(quotes, cues, sentence)
+
+
+NAMES = ["جوزيف دانفورد", "دانفورد", "جوزف دانفورد", "الرئيس", "الرئيس الفرنسي", "الرئيس الأميركي",
+         "إيمانويل ماكرون", "ماكرون", "وماكرون", "أنجيلا ميركل", "انجيلا ميركل", "ميركل", "#ميركل",
+         "للبيت الأبيض", "البيت الأبيض", "مصر", "مصادر", "المتحدث", "المتحدة", "الأمم المتحدة",
+         "مكتب الأمم المتحدة", "\"", "«داعش»", "داعش", "وزير الخارجية", "الخارجية", "ترامب",
+         "دونالد ترامب", "ترمب", "الرئيس دونالد ترامب", "المتحدث باسم الحكومة"]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_cluster_mentions_and_names_equal_brute_force(seed):
+    rng = random.Random(2000 + seed)
+    count = rng.randint(0, 80)
+    positions = rng.sample(range(2000), count) if seed % 2 else [rng.randrange(300) for _ in range(count)]
+    mentions = [(p, rng.choice(NAMES)) for p in positions]
+    text = " ".join(NAMES) if seed % 3 == 0 else None
+    assert cluster_mentions(mentions) == cluster_mentions_reference(mentions)
+    assert speaker_names(mentions, text) == speaker_names_reference(mentions, text)
+
+
+# ------------------------------------------------------------------------------ decoding
+
+
+def _article(rng, n_tokens):
+    first = [True] + [rng.random() < 0.7 for _ in range(n_tokens - 1)]
+    spans, c = [], 0
+    for f in first:
+        c += 1 if f else 0
+        spans.append((c, c + 1))
+        c += 1
+    word_ids, w = [], -1
+    for f in first:
+        w += 1 if f else 0
+        word_ids.append(w)
+    return TokenizedArticle("x" * (c + 1), list(range(n_tokens)), spans, word_ids, first, [0] * n_tokens,
+                            [(0, n_tokens)])
+
+
+def decode_bio_reference(tok, probs, tags):
+    from khabar.model.decoding import TokenSpan
+
+    first = torch.tensor([w[0] for w in tok.words], dtype=torch.long)
+    best_p, best = probs[first].max(-1)
+    spans, cur = [], []
+
+    def close(cur):
+        if cur:
+            scores = cur[3:]
+            spans.append(TokenSpan(tok.words[cur[0]][0], tok.words[cur[1]][1], cur[2], sum(scores) / len(scores)))
+        return []
+
+    for i, (t, p) in enumerate(zip(best.tolist(), best_p.tolist())):
+        bio, _, label = tags[t].partition("-")
+        if bio == "O":
+            cur = close(cur)
+        elif bio == "B" or not cur or cur[2] != label or cur[1] != i - 1:
+            cur = close(cur)
+            cur = [i, i, label, p]
+        else:
+            cur[1] = i
+            cur.append(p)
+    close(cur)
+    return spans
+
+
+def decode_quotes_reference(tok, probs, types):
+    from khabar.model.decoding import TokenSpan
+
+    first = torch.tensor([w[0] for w in tok.words], dtype=torch.long)
+    wp = probs[first]
+    b, i_ = wp[:, 1::2], wp[:, 2::2]
+    collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)
+    type_mass = b + i_
+    best_p, best = collapsed.max(-1)
+    spans, start = [], None
+    for w, t in enumerate(best.tolist() + [0]):
+        if start is not None and t != 2:
+            qtype = types[int(type_mass[start:w].sum(0).argmax())]
+            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, float(best_p[start:w].mean())))
+            start = None
+        if t == 1 or (t == 2 and start is None):
+            start = w
+    return spans
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_decoding_equals_the_per_word_loop(seed):
+    rng = random.Random(3000 + seed)
+    gen = torch.Generator().manual_seed(seed)
+    tok = _article(rng, rng.randint(1, 400))
+    tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    for n_tags, decode, ref, labels in ((9, decode_bio, decode_bio_reference, tags),
+                                        (3, decode_bio, decode_bio_reference, ["O", "B", "I"]),
+                                        (7, decode_quotes, decode_quotes_reference, ["direct", "indirect", "mixed"])):
+        # sharp logits (few, long spans) or flat ones (many short spans)
+        logits = torch.randn((len(tok), n_tags), generator=gen) * (4.0 if seed % 2 else 0.5)
+        probs = logits.softmax(-1)
+        got, want = decode(tok, probs, labels), ref(tok, probs, labels)
+        assert got == want  # scores too, to the last bit
