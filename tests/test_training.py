@@ -200,6 +200,24 @@ def test_accelerate_launch_one_cpu_process(tmp_path, tokenizer_dir):
     assert "entities micro" in proc.stdout  # the table at the end
 
 
+@pytest.mark.slow
+def test_two_cpu_processes_data_parallel(tmp_path):
+    """Real DDP (gloo, 2 processes): batches split across ranks, the tokenizer trained once by rank 0."""
+    config = tiny_config(tmp_path, tmp_path, SOURCES["mixed"], epochs=1, batch_size=2, eval_steps=None, torch_threads=1)
+    raw = yaml.safe_load(config.read_text("utf-8"))
+    raw["model"]["tokenizer"] = {"train": {"vocab_size": 300, "min_frequency": 1}}
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", ACCELERATE_USE_CPU="true", TOKENIZERS_PARALLELISM="false")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "khabar.cli", "train", "--config", str(config)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "eval_results.json").read_text("utf-8"))
+    assert report["metrics"]["global_step"] == 4  # 16 articles / (2 per batch x 2 processes)
+    assert proc.stderr.count("training a WordPiece vocabulary") == 1
+    assert proc.stdout.count("entities micro") == 1  # only the main process reports and writes
+
+
 def test_cli_train_writes_results_table(tmp_path, tokenizer_dir, capsys):
     from khabar.cli import main
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,24 +76,26 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
 
 
-def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None) -> Any:
-    """The tokenizer the config names or trains; on resume, the one saved with the checkpoint."""
+def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None, args: Any = None) -> Any:
+    """The tokenizer the config names or trains; on resume, the one saved with the checkpoint.
+
+    ``args`` (the run's ``TrainingArguments``) knows the distributed setup: with several processes
+    only the main one trains a tokenizer and the others read it from ``output_dir/tokenizer``.
+    """
     from transformers import AutoTokenizer
 
     if checkpoint is not None and (Path(checkpoint) / "tokenizer_config.json").is_file():
         return AutoTokenizer.from_pretrained(checkpoint)
     tok = cfg.model.tokenizer
     if tok.train is not None:
-        from accelerate import PartialState
-
         from khabar.training.tokenizer import save_tokenizer, train_wordpiece
 
         # WordPiece training is not deterministic (huggingface/tokenizers#1794): under
         # `accelerate launch` only the main process trains; the others load what it saved.
-        state = PartialState()
         folder = Path(cfg.output_dir) / "tokenizer"
-        with state.main_process_first():
-            if state.is_main_process:
+        first = args.main_process_first(local=False, desc="tokenizer training") if args is not None else nullcontext()
+        with first:
+            if args is None or args.process_index == 0:
                 log(f"training a WordPiece vocabulary of {tok.train.vocab_size} on the training texts")
                 tokenizer = train_wordpiece(
                     training_texts(cfg),
@@ -240,7 +243,9 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     else:
         set_seed(t.seed)
 
-    tokenizer = build_tokenizer(cfg, checkpoint if resume else None)
+    # The arguments come first: creating them sets up the distributed state (one process per device).
+    args = training_arguments(cfg, has_eval=bool(cfg.sources("eval")))
+    tokenizer = build_tokenizer(cfg, checkpoint if resume else None, args)
     model = build_model(cfg, tokenizer)
     encoder = ArticleEncoder(tokenizer, cfg.model.max_length, cfg.model.window_overlap)
     data = build_data(cfg, encoder)
@@ -255,7 +260,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
 
     trainer = KhabarTrainer(
         model=model,
-        args=training_arguments(cfg, has_eval=data.eval is not None),
+        args=args,
         train_dataset=data.train,
         eval_dataset=data.eval,
         data_collator=ArticleCollator(collate),

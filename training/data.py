@@ -140,6 +140,8 @@ def build_data(cfg: TrainConfig, encoder: Any) -> TrainingData:
             summaries.append(summary)
     if not train_items:
         raise ValueError(f"{cfg.source_file}: the training sources hold no text; check data.sources")
+    if cfg.sources("eval") and not eval_items:
+        raise ValueError(f"{cfg.source_file}: the 'split: eval' sources hold no text; check data.sources")
     return TrainingData(
         train=ArticleWindows(train_items),
         eval=ArticleWindows(eval_items) if eval_items else None,
