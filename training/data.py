@@ -11,6 +11,7 @@ one run.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
@@ -215,4 +216,6 @@ def _fmt(value: Any) -> str:
 
 
 def log(message: str) -> None:
-    print(f"khabar train: {message}", file=sys.stderr, flush=True)
+    """Progress on stderr, from the main process only (under torchrun/accelerate RANK is set)."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"khabar train: {message}", file=sys.stderr, flush=True)
