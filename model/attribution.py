@@ -74,9 +74,44 @@ def build_pairs(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int
 
     "Before" mentions end at or before the quotation (nearest = latest end, then mention order),
     "after" ones start at or after its end (nearest = earliest start). Both orders are sorted once
-    and bisected per quotation; the overlapping ones are found by walking back from the
-    quotation's end over the mentions by start while a prefix maximum of their ends still reaches
-    into it. So an article costs O((Q + M) log M), not Q x M."""
+    and bisected per quotation, so an article costs O((Q + M) log M), not Q x M; the features of
+    all pairs are computed at once (:func:`pair_tensors` gives them padded, for the scorer)."""
+    cands, ranks = _candidates(quotes, mentions)
+    if not any(cands):
+        return cands, [[] for _ in cands]
+    flat = _pair_feature_rows(quotes, mentions, sentence, cands, ranks).tolist()  # (pairs, N_FEATURES)
+    feats, k = [], 0
+    for row in cands:
+        feats.append(flat[k : k + len(row)])
+        k += len(row)
+    return cands, feats
+
+
+def pair_tensors(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int]],
+                 sentence: Sequence[int]) -> tuple[list[list[int]], Any, Any]:
+    """``cands`` of :func:`build_pairs` and ``pad_pairs(*build_pairs(...))``'s tensors, built
+    without the nested lists: ``(Q, C)`` candidates (-1 padding), ``(Q, C, N_FEATURES)`` features."""
+    import torch
+
+    cands, ranks = _candidates(quotes, mentions)
+    width = max([len(c) for c in cands] + [1])
+    cand = torch.full((len(cands), width), -1, dtype=torch.long)
+    feat = torch.zeros((len(cands), width, N_FEATURES), dtype=torch.long)
+    if any(cands):
+        rows = torch.tensor([q for q, row in enumerate(cands) for _ in row], dtype=torch.long)  # (pairs,)
+        cols = torch.tensor([c for row in cands for c in range(len(row))], dtype=torch.long)  # (pairs,)
+        cand[rows, cols] = torch.tensor([m for row in cands for m in row], dtype=torch.long)
+        feat[rows, cols] = _pair_feature_rows(quotes, mentions, sentence, cands, ranks)
+    return cands, cand, feat
+
+
+_INSIDE = 2 * MAX_RANK  # rank code of a mention neither before nor after the quotation
+
+
+def _candidates(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int]]) -> tuple[list[list[int]], list[list[int]]]:
+    """Each quotation's candidate mentions (see :func:`build_pairs`) and their rank codes: the
+    rank among the mentions before it, :data:`MAX_RANK` + the rank among those after it, or
+    ``2 * MAX_RANK`` for one overlapping it (both ranks capped as in :func:`pair_features`)."""
     by_end = sorted(range(len(mentions)), key=lambda i: (-mentions[i][1], i))  # "before" order
     neg_ends = [-mentions[i][1] for i in by_end]  # ascending
     by_start = sorted(range(len(mentions)), key=lambda i: (mentions[i][0], i))  # "after" order
@@ -85,27 +120,52 @@ def build_pairs(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int
     for i in by_start:
         reach.append(max(reach[-1], mentions[i][1]) if reach else mentions[i][1])
     cands: list[list[int]] = []
-    feats: list[list[list[int]]] = []
-    for q in quotes:
-        cs, ce, us, ue = q
+    ranks: list[list[int]] = []
+    for cs, ce, us, ue in quotes:
         q_start = min(cs, us) if us >= 0 else cs
         q_end = max(ce, ue)
         b = bisect.bisect_left(neg_ends, -q_start)  # by_end[b:] end at or before q_start
         a = bisect.bisect_left(starts, q_end)  # by_start[a:] start at or after q_end
-        before = by_end[b : b + MAX_BEFORE]
-        after = by_start[a : a + MAX_AFTER]
-        idx = set(before) | set(after)
+        code = {m: min(r, MAX_RANK - 1) for r, m in enumerate(by_end[b : b + MAX_BEFORE])}
+        code.update((m, MAX_RANK + min(r, MAX_RANK - 1)) for r, m in enumerate(by_start[a : a + MAX_AFTER]))
         j = a - 1  # the rest (start before q_end) overlap the quotation when they end after q_start
         while j >= 0 and reach[j] > q_start:
             if mentions[by_start[j]][1] > q_start:
-                idx.add(by_start[j])
+                code[by_start[j]] = _INSIDE
             j -= 1
-        b_rank = {m: r for r, m in enumerate(before)}
-        a_rank = {m: r for r, m in enumerate(after)}
-        row = sorted(idx)
+        row = sorted(code)
         cands.append(row)
-        feats.append([pair_features(q, mentions[m], sentence, b_rank, a_rank, m) for m in row])
-    return cands, feats
+        ranks.append([code[m] for m in row])
+    return cands, ranks
+
+
+def _pair_feature_rows(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, int]], sentence: Sequence[int],
+                       cands: list[list[int]], ranks: list[list[int]]) -> Any:
+    """:func:`pair_features` of every (quotation, candidate) pair at once: ``(pairs, N_FEATURES)``."""
+    import torch
+
+    long = torch.long
+    sent = torch.tensor(sentence, dtype=long)  # (T,)
+    q = torch.tensor([quotes[k] for k, row in enumerate(cands) for _ in row], dtype=long).view(-1, 4)  # (P, 4)
+    m = torch.tensor([mentions[i] for row in cands for i in row], dtype=long).view(-1, 2)  # (P, 2)
+    rank = torch.tensor([r for row in ranks for r in row], dtype=long)  # (P,)
+    cs, ce, us, ue = q.unbind(-1)
+    ms, me = m.unbind(-1)
+    has_cue = us >= 0
+    anchor_s = torch.where(has_cue, us, cs)
+    anchor_e = torch.where(has_cue, ue, cs + 1)
+    d_sent = (sent[anchor_s] - sent[ms]).clamp(-MAX_SENTENCE_DISTANCE, MAX_SENTENCE_DISTANCE)
+    q_start, q_end = torch.minimum(cs, anchor_s), torch.maximum(ce, anchor_e)
+    relation = torch.full_like(ms, 3)
+    relation = torch.where(ms >= q_end, 1, relation)
+    relation = torch.where(me <= q_start, 0, relation)
+    relation = torch.where((ms >= cs) & (me <= ce), 2, relation)
+    d_tok = torch.where(me <= anchor_s, me - 1 - anchor_s, torch.where(ms >= anchor_e, ms - anchor_e + 1, 0))
+    # _log_bucket: floor(log2 |d|) is the binary exponent of |d| (exact for token distances)
+    exponent = torch.frexp(d_tok.abs().clamp(min=1).double())[1].long() - 1
+    b = 1 + exponent.clamp(max=MAX_LOG_DISTANCE - 1)
+    log_bucket = MAX_LOG_DISTANCE + torch.sign(d_tok) * b  # sign 0: the bucket of d == 0
+    return torch.stack([d_sent + MAX_SENTENCE_DISTANCE, rank, relation, log_bucket], -1)  # (P, N_FEATURES)
 
 
 def pad_pairs(cands: Sequence[Sequence[int]], feats: Sequence[Sequence[Sequence[int]]]) -> tuple[Any, Any]:

@@ -119,13 +119,16 @@ def cluster_mentions(mentions: Sequence[tuple[int, str]]) -> list[int]:
     (:func:`_match_keys`), and each cluster keeps its members' positions sorted, so the nearest
     cluster is found by bisection: an article's hundreds of mentions cost linear time, not
     mentions x clusters."""
-    words = [_words(t) for _, t in mentions]  # normalised once: articles can hold hundreds of mentions
+    normalised: dict[str, list[str]] = {}  # once per distinct text: articles can hold thousands of mentions
+    words = [normalised[t] if t in normalised else normalised.setdefault(t, _words(t)) for _, t in mentions]
     order = sorted(range(len(mentions)), key=lambda i: (-len(words[i]), mentions[i][0]))
     clusters: list[list[int]] = []
     positions: list[list[int]] = []  # per cluster, its members' positions, sorted
     index: dict[tuple[str, str], list[int]] = {}  # word key -> clusters whose representative has it
     word_keys: dict[str, set[tuple[str, str]]] = {}
-    verdict: dict[tuple[tuple[str, ...], tuple[str, ...]], bool] = {}
+    # words -> (clusters examined so far, those it fits): a repeated mention (``الرئيس`` x 50)
+    # only examines the clusters created since its last occurrence
+    known: dict[tuple[str, ...], tuple[int, list[int]]] = {}
 
     def keys_of(w: str) -> set[tuple[str, str]]:
         if w not in word_keys:
@@ -135,21 +138,21 @@ def cluster_mentions(mentions: Sequence[tuple[int, str]]) -> list[int]:
     for i in order:
         pos = mentions[i][0]
         wi = words[i]
-        candidates: set[int] | None = None
-        for w in wi:  # every word must match one of the representative's: intersect
-            hits: set[int] = set()
-            for key in keys_of(w):
-                hits.update(index.get(key, ()))
-            candidates = hits if candidates is None else candidates & hits
-            if not candidates:
-                break
-        fits = []
-        for k in sorted(candidates or ()):  # in creation order: min() below keeps the first on ties
-            key = (tuple(wi), tuple(words[clusters[k][0]]))
-            if key not in verdict:
-                verdict[key] = _same(wi, words[clusters[k][0]])
-            if verdict[key]:
-                fits.append(k)
+        checked, fits = known.get(tuple(wi), (0, []))
+        if checked < len(clusters):
+            candidates: set[int] | None = None
+            for w in wi:  # every word must match one of the representative's: intersect
+                hits: set[int] = set()
+                for key in keys_of(w):
+                    posting = index.get(key)
+                    if posting:  # cluster ids ascend: the ones not examined yet are a tail
+                        hits.update(posting[bisect.bisect_left(posting, checked) :])
+                candidates = hits if candidates is None else candidates & hits
+                if not candidates:
+                    break
+            # in creation order: min() below keeps the first on ties
+            fits.extend(k for k in sorted(candidates or ()) if _same(wi, words[clusters[k][0]]))
+            known[tuple(wi)] = (len(clusters), fits)
         if not fits:
             k = len(clusters)
             clusters.append([i])

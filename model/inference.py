@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from khabar.data.article import Article, Entity, Quote, Span
-from khabar.model.attribution import build_pairs, pad_pairs, pair_cues
+from khabar.model.attribution import pair_cues, pair_tensors
 from khabar.model.canonical import display_name, speaker_names
 from khabar.model.decoding import (
     TokenSpan,
@@ -25,6 +25,7 @@ from khabar.model.decoding import (
     is_name,
 )
 from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
+from khabar.model.heads import NEG
 
 HEADS = ("entity", "quote", "cue", "source")
 SPEAKER_LABELS = ("PER", "ORG")
@@ -158,15 +159,15 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
     choice_p: list[float | None] = [None] * len(quotes_tok)
     if quotes_tok and cand_ids:
         m_tokens = [(mentions[i].start, mentions[i].end) for i in cand_ids]
-        cands, feats = build_pairs(q_tokens, m_tokens, tok.sentence)
-        cand_t, feat_t = pad_pairs(cands, feats)  # (Q, C), (Q, C, N_FEATURES)
-        scores = model.attribution(
+        cands, cand_t, feat_t = pair_tensors(q_tokens, m_tokens, tok.sentence)  # (Q, C), (Q, C, N_FEATURES)
+        scores = _attribution_scores(
+            model,
             states.to(dtype=next(model.parameters()).dtype),
-            torch.tensor(q_tokens, dtype=torch.long, device=device).view(-1, 4),
-            torch.tensor(m_tokens, dtype=torch.long, device=device).view(-1, 2),
-            cand_t.to(device),
-            feat_t.to(device),
-        ).float()  # (Q, 1 + C), column 0 = none
+            torch.tensor(q_tokens, dtype=torch.long).view(-1, 4),
+            torch.tensor(m_tokens, dtype=torch.long).view(-1, 2),
+            cand_t,
+            feat_t,
+        )  # (Q, 1 + C), column 0 = none
         best = scores.argmax(-1)  # (Q,) the chosen column
         best_p = scores.softmax(-1).gather(1, best.unsqueeze(1)).squeeze(1)  # (Q,) its probability
         for qi, (k, p) in enumerate(zip(best.tolist(), best_p.tolist())):
@@ -182,6 +183,50 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
         name = (names[m] or display_name(text[slice(*m_chars[m])])) if m is not None else None
         quotes.append(Quote(s, e, sp.label, cue_span, speaker, name, sp.score))
     return Article(art_id, text, entities, quotes)
+
+
+def _attribution_scores(model: Any, states: torch.Tensor, quote_spans: torch.Tensor, mention_spans: torch.Tensor,
+                        cand: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
+    """``model.attribution(...)`` as float32 ``(Q, 1 + C)``, in one call on packed rows.
+
+    The scorer pads every quotation to the widest one's candidates (Q x C pairs); one quotation
+    with many mentions inside it would make the whole article pay for its width. So each
+    quotation's candidates are cut into rows of ``width`` columns (a quotation repeated on as many
+    rows as it needs), scored at once, and put back in place: the same scores (each pair's score
+    depends only on its quotation and mention), the same padding value where there is no candidate."""
+    device = states.device
+    n_q, n_c = cand.shape
+    counts = (cand >= 0).sum(-1)  # (Q,) candidates per quotation (a prefix of each row)
+    width = _row_width(counts, n_c)
+    if width >= n_c:  # nothing to gain: the scorer's own layout
+        return model.attribution(states, quote_spans.to(device), mention_spans.to(device), cand.to(device),
+                                 feat.to(device)).float()
+    rows_per_q = ((counts + width - 1) // width).clamp(min=1)  # (Q,)
+    row_q = torch.repeat_interleave(torch.arange(n_q), rows_per_q)  # (R,) the quotation of each row
+    first_row = torch.cumsum(rows_per_q, 0) - rows_per_q  # (Q,)
+    row_k = torch.arange(row_q.numel()) - first_row[row_q]  # (R,) the row's rank within its quotation
+    col = row_k.unsqueeze(1) * width + torch.arange(width).unsqueeze(0)  # (R, width) original column
+    valid = col < n_c
+    col = col.clamp(max=n_c - 1)
+    packed_cand = cand[row_q.unsqueeze(1), col].masked_fill(~valid, -1)  # (R, width)
+    packed_feat = feat[row_q.unsqueeze(1), col].masked_fill(~valid.unsqueeze(-1), 0)  # (R, width, N_FEATURES)
+    out = model.attribution(states, quote_spans[row_q].to(device), mention_spans.to(device),
+                            packed_cand.to(device), packed_feat.to(device)).cpu()  # (R, 1 + width)
+    full = torch.full((n_q, 1 + n_c), NEG, dtype=out.dtype)  # the scorer's padding, in its dtype
+    full[:, 0] = out[first_row, 0]  # "none": the same on every row of a quotation
+    full[row_q.unsqueeze(1).expand_as(col)[valid], 1 + col[valid]] = out[:, 1:][valid]
+    return full.float()
+
+
+def _row_width(counts: torch.Tensor, n_c: int) -> int:
+    """The row width with the least scorer work: padded pairs plus a quotation row's own cost
+    (about 8 pairs' worth: its projections and its "none" score)."""
+    if counts.numel() == 0 or n_c <= 16:
+        return n_c
+    options = torch.arange(8, n_c + 1)  # (K,)
+    rows = ((counts.unsqueeze(1) + options - 1) // options).clamp(min=1)  # (Q, K)
+    cost = (rows * (options + 8)).sum(0)  # (K,)
+    return int(options[int(cost.argmin())])
 
 
 def trim_word(text: str, tok: TokenizedArticle, span: tuple[int, int]) -> tuple[int, int]:

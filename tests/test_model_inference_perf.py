@@ -19,8 +19,10 @@ from khabar.model.attribution import (
     MAX_BEFORE,
     SENTENCE_PENALTY,
     build_pairs,
+    pad_pairs,
     pair_cues,
     pair_features,
+    pair_tensors,
 )
 from khabar.model.canonical import _same, _words, cluster_mentions, fullest_name, speaker_names
 from khabar.model.decoding import decode_bio, decode_quotes
@@ -161,7 +163,11 @@ def test_build_pairs_equals_brute_force(seed):
         else:
             us = ue = -1
         quotes.append((cs, ce, us, ue))
-    assert build_pairs(quotes, mentions, sentence) == build_pairs_reference(quotes, mentions, sentence)
+    cands, feats = build_pairs_reference(quotes, mentions, sentence)
+    assert build_pairs(quotes, mentions, sentence) == (cands, feats)
+    got = pair_tensors(quotes, mentions, sentence)
+    want = pad_pairs(cands, feats)
+    assert got[0] == cands and torch.equal(got[1], want[0]) and torch.equal(got[2], want[1])
 
 
 @pytest.mark.parametrize("seed", range(60))
