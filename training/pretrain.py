@@ -102,6 +102,16 @@ class ElectraPretrainer(torch.nn.Module):
         self.head = ElectraHead(disc_config.hidden_size)
 
 
+def token_similarity(hidden: torch.Tensor) -> float:
+    """Mean pairwise cosine similarity of the token states within a sequence (specials excluded).
+
+    A collapse detector: ~0.1-0.2 for a healthy encoder, -> 1 when every token looks the same
+    (what the ELECTRA discriminator did at lr 1e-3, batch 32; docs/pretraining.md).
+    """
+    h = F.normalize(hidden[:, 1:-1].float(), dim=-1)  # (batch, seq-2, hidden)
+    return float((h @ h.transpose(1, 2)).mean())
+
+
 @dataclass
 class StepResult:
     loss: torch.Tensor
@@ -301,6 +311,11 @@ class Pretrainer:
             for k, v in res.metrics.items():
                 sums[k] = sums.get(k, 0.0) + v * len(ids)
             n += len(ids)
+        ids, _ = data.sequences(data.valid_idx[:bs])
+        body = model.discriminator if isinstance(model, ElectraPretrainer) else model.bert
+        with self._autocast(device):
+            hidden = body(input_ids=torch.from_numpy(ids).to(device)).last_hidden_state.float()
+        sums["token_cos"] = token_similarity(hidden) * n
         model.train()
         return {f"valid_{k}": v / n for k, v in sums.items()}
 
@@ -393,7 +408,7 @@ class Pretrainer:
                 if state["step"] % cfg.runtime.log_every == 0:
                     n = cfg.runtime.log_every
                     tps = window_tokens / max(time.time() - window_t, 1e-9)
-                    rec = {"step": state["step"], "lr": lr, "tokens_seen": state["tokens_seen"], "tokens_per_s": round(tps),
+                    rec = {"step": state["step"], "lr": float(f"{lr:.4g}"), "tokens_seen": state["tokens_seen"], "tokens_per_s": round(tps),
                            **{k: round(v / n, 4) for k, v in window.items()}}
                     self._metrics(rec)
                     self.log(" ".join(f"{k} {v}" for k, v in rec.items()))
