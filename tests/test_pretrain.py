@@ -184,7 +184,7 @@ def test_exported_encoder_loads_like_a_hub_bert(corpus, tmp_path):
         hidden = model(**batch).last_hidden_state
     assert hidden.shape == (1, batch["input_ids"].shape[1], 32)
     # Embeddings came from the skip-gram vectors, scaled to the configured std.
-    std = float(model.embeddings.word_embeddings.weight[5:].std())
+    std = float(model.embeddings.word_embeddings.weight[5:].detach().std())
     assert 0.02 < std < 0.1
 
 
