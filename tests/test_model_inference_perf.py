@@ -294,3 +294,106 @@ def test_decoding_equals_the_per_word_loop(seed):
         probs = logits.softmax(-1)
         got, want = decode(tok, probs, labels), ref(tok, probs, labels)
         assert got == want  # scores too, to the last bit
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+def _spurious_model(tok, o_bias: float):
+    """A tiny random model whose heads tag many spans of every kind: the worst case for the
+    post-processing, and the most pairs, cues and clusters to get wrong."""
+    from model_helpers import tiny_model
+
+    model = tiny_model(tok, max_length=32, overlap=8)
+    gen = torch.Generator().manual_seed(1)
+    for name in ("entity", "cue", "source", "quote"):
+        out = getattr(model, f"{name}_head").out
+        with torch.no_grad():
+            out.weight.copy_(torch.randn(out.weight.shape, generator=gen))
+            out.bias.zero_()
+            out.bias[0] = o_bias
+    return model.eval()
+
+
+def _long_text() -> str:
+    from model_helpers import load_articles
+
+    return "\n".join(a.text for a in load_articles()) * 3
+
+
+def _reference_predict(monkeypatch, model, tok, texts):
+    """``predict`` with the brute-force pieces patched in (the code before the indexes)."""
+    import khabar.model.inference as inference
+    from khabar.model.attribution import pad_pairs
+
+    def pair_tensors_reference(quotes, mentions, sentence):
+        cands, feats = build_pairs_reference(quotes, mentions, sentence)
+        return (cands, *pad_pairs(cands, feats))
+
+    def scores_reference(model, states, quote_spans, mention_spans, cand, feat):
+        return model.attribution(states, quote_spans, mention_spans, cand, feat).float()
+
+    with monkeypatch.context() as m:
+        m.setattr(inference, "pair_cues", pair_cues_reference)
+        m.setattr(inference, "pair_tensors", pair_tensors_reference)
+        m.setattr(inference, "speaker_names", speaker_names_reference)
+        m.setattr(inference, "decode_bio", decode_bio_reference)
+        m.setattr(inference, "decode_quotes", decode_quotes_reference)
+        m.setattr(inference, "_attribution_scores", scores_reference)
+        return model.predict(texts, tok, batch_size=4)
+
+
+@pytest.mark.parametrize("o_bias", [1.0, 3.0])
+def test_predict_equals_the_brute_force_pipeline(monkeypatch, o_bias):
+    from model_helpers import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    model = _spurious_model(tok, o_bias)
+    texts = [_long_text(), "قال الرئيس: \"سنواصل العمل\".", ""]
+    torch.manual_seed(0)
+    got = model.predict(texts, tok, batch_size=4)
+    want = _reference_predict(monkeypatch, model, tok, texts)
+    assert sum(len(a.quotes) for a in got) > 20 and any(q.speaker for a in got for q in a.quotes)
+    assert got == want  # spans, labels, cues, speakers, names and every score
+
+
+def test_cue_and_speaker_spans_carry_scores():
+    from model_helpers import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    art = _spurious_model(tok, 1.0).predict([_long_text()], tok)[0]
+    cues = [q.cue for q in art.quotes if q.cue]
+    speakers = [q.speaker for q in art.quotes if q.speaker]
+    assert cues and speakers
+    assert all(0.0 < s.score <= 1.0 for s in cues + speakers)
+
+
+def test_packed_attribution_scores_equal_one_padded_call():
+    from khabar.model.heads import AttributionScorer
+    from khabar.model.inference import _attribution_scores, _row_width
+
+    torch.manual_seed(0)
+    rng = random.Random(5)
+    n = 400
+    sentence = _sentences(rng, n)
+    mentions = _spans(rng, n, 120, 3, True)
+    quotes = [(s, e, -1, -1) for s, e in _spans(rng, n, 30, 6, True)]
+    quotes[3] = (0, n, -1, -1)  # one quotation over everything: every mention is its candidate
+    cands, cand, feat = pair_tensors(quotes, mentions, sentence)
+    assert _row_width((cand >= 0).sum(-1), cand.size(1)) < cand.size(1)  # rows are cut
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attribution = AttributionScorer(16, 12, 6, 0.0).eval()
+
+    model = Model()
+    states = torch.randn(n, 16)
+    q = torch.tensor(quotes).view(-1, 4)
+    m = torch.tensor(mentions).view(-1, 2)
+    with torch.no_grad():
+        want = model.attribution(states, q, m, cand, feat).float()
+        got = _attribution_scores(model, states, q, m, cand, feat)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, rtol=0, atol=1e-6)
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
