@@ -362,7 +362,7 @@ class Pretrainer:
         old_handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)} \
             if _main_thread() else {}
         model.train()
-        last_ckpt, window_t, window_tokens, window = time.time(), time.time(), 0, {}
+        last_ckpt, window_t, window_tokens, window, window_steps = time.time(), time.time(), 0, {}, 0
         gen = torch.Generator()
         steps_here = 0
         reason = "total_steps reached"
@@ -405,14 +405,15 @@ class Pretrainer:
                 steps_here += 1
                 window_tokens += n_tokens
                 window["grad_norm"] = window.get("grad_norm", 0.0) + float(grad_norm)
+                window_steps += 1
                 if state["step"] % cfg.runtime.log_every == 0:
-                    n = cfg.runtime.log_every
+                    n = window_steps  # fewer than log_every right after a resume
                     tps = window_tokens / max(time.time() - window_t, 1e-9)
                     rec = {"step": state["step"], "lr": float(f"{lr:.4g}"), "tokens_seen": state["tokens_seen"], "tokens_per_s": round(tps),
                            **{k: round(v / n, 4) for k, v in window.items()}}
                     self._metrics(rec)
                     self.log(" ".join(f"{k} {v}" for k, v in rec.items()))
-                    window_t, window_tokens, window = time.time(), 0, {}
+                    window_t, window_tokens, window, window_steps = time.time(), 0, {}, 0
                 if state["step"] % cfg.runtime.eval_every == 0:
                     valid = self.validate(model, data, tokenizer, device)
                     state.update(valid)
