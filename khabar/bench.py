@@ -22,7 +22,8 @@ peak RSS growth during the run (sampled every few ms from /proc) and the process
 ``overhead`` (khabar fp32 seconds ÷ forward seconds − 1).
 
 ``khabar bench --scaling`` times khabar on one long article and on one ten times longer and
-prints time(10×)/time(1×) (≈ 10 when time grows linearly).
+prints time(10×)/time(1×) (≈ 10 when time grows linearly), with the encoder forward pass alone on
+the same batches and khabar's overhead over it at both lengths (best of ``--repeat`` rounds).
 """
 
 from __future__ import annotations
@@ -481,26 +482,57 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
     }
 
 
-def scaling(model_dir: str, words: int, batch_size: int | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Seconds for one article of ``words`` words and one of 10x; linear time gives a ratio near 10."""
+def scaling(model_dir: str, words: int, batch_size: int | None = None, device: str = "cpu",
+            repeat: int = 3) -> dict[str, Any]:
+    """Seconds for one article of ``words`` words and one of 10x; linear time gives a ratio near 10.
+
+    Each length is timed ``repeat`` times (the best round counts), end to end through the analyser
+    and, on the same batches, the encoder forward pass alone: ``overhead_*`` is everything that is
+    not the encoder (decoding, attribution, names), ``forward_ratio`` the encoder's own growth."""
+    import torch
+
     from khabar.analyze_command import quiet_loading
     from khabar.analyzer import Analyzer
 
     quiet_loading()
     analyzer = Analyzer.from_pretrained(model_dir, device=device, batch_size=batch_size)
-    one, ten = long_text(words), long_text(10 * words)
-    analyzer(one[:2000])  # warm-up
-    times = {}
-    for name, text in (("1x", one), ("10x", ten)):
+    model = analyzer.model
+    texts = {"1x": long_text(words), "10x": long_text(10 * words)}
+    batches = {k: forward_batches(model, analyzer.tokenizer, [t], analyzer.batch_size) for k, t in texts.items()}
+    analyzer(texts["1x"][:2000])  # warm-up
+
+    def timed(fn: Callable[[], Any]) -> float:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        analyzer(text)
-        times[name] = time.perf_counter() - t0
+        fn()
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+    def forward(name: str) -> None:
+        with torch.inference_mode():
+            for ids, mask in batches[name]:
+                model.encode(ids.to(model.device), mask.to(model.device))
+
+    times = {k: float("inf") for k in texts}
+    fwd = dict(times)
+    for _ in range(max(1, repeat)):  # lengths and variants take turns: load hits them alike
+        for name, text in texts.items():
+            times[name] = min(times[name], timed(lambda: analyzer(text)))
+            fwd[name] = min(fwd[name], timed(lambda: forward(name)))
     return {
-        "words_1x": len(one.split()),
-        "words_10x": len(ten.split()),
+        "words_1x": len(texts["1x"].split()),
+        "words_10x": len(texts["10x"].split()),
         "seconds_1x": round(times["1x"], 4),
         "seconds_10x": round(times["10x"], 4),
         "scaling_ratio": round(times["10x"] / times["1x"], 3),
+        "forward_seconds_1x": round(fwd["1x"], 4),
+        "forward_seconds_10x": round(fwd["10x"], 4),
+        "forward_ratio": round(fwd["10x"] / fwd["1x"], 3),
+        "overhead_1x": round(times["1x"] / fwd["1x"] - 1, 3),
+        "overhead_10x": round(times["10x"] / fwd["10x"] - 1, 3),
+        "rounds": max(1, repeat),
     }
 
 
@@ -545,10 +577,15 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is None:
         args.batch_size = default_batch_size(torch.device(args.device))
     if args.scaling:
-        r = scaling(model_dir, args.words, args.batch_size, args.device)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        r = scaling(model_dir, args.words, args.batch_size, args.device, args.repeat)
         print(json.dumps(r, indent=2) if args.json else
               f"{r['words_1x']} words: {r['seconds_1x']:.3f} s; {r['words_10x']} words: {r['seconds_10x']:.3f} s; "
-              f"time(10x)/time(1x) = {r['scaling_ratio']:.2f} (10 = linear)")
+              f"time(10x)/time(1x) = {r['scaling_ratio']:.2f} (10 = linear)\n"
+              f"encoder forward alone: {r['forward_seconds_1x']:.3f} s, {r['forward_seconds_10x']:.3f} s "
+              f"(ratio {r['forward_ratio']:.2f}); overhead over it: {r['overhead_1x']:.1%} (1x), "
+              f"{r['overhead_10x']:.1%} (10x); best of {r['rounds']} rounds")
         return 0
     try:
         texts, source = load_texts(args.articles, args.data)

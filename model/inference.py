@@ -8,6 +8,7 @@ article; every quotation is then attributed over the candidate mentions of its w
 from __future__ import annotations
 
 import bisect
+import gc
 from typing import Any
 
 import torch
@@ -37,6 +38,12 @@ def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
         raise TypeError("predict() takes a list of texts; wrap a single text in a list")
     was_training = model.training
     model.eval()
+    # A long article's tokens, spans and pairs are hundreds of thousands of small objects: with
+    # automatic garbage collection they trigger full collections over the whole process heap
+    # (measured: ~5 % of a 20,000-word article). Paused for the call, restored after; predict
+    # makes no reference cycles that would need it.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         encoder = ArticleEncoder.from_config(tokenizer, model.config)
         cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -54,6 +61,8 @@ def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
         results += _run_chunk(model, pending, cls_id, sep_id, batch_size)
         return results
     finally:
+        if gc_was_enabled:
+            gc.enable()
         model.train(was_training)
 
 

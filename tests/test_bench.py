@@ -48,11 +48,12 @@ def test_one_variant_in_its_own_process(model_dir):
 
 
 def test_scaling_reports_the_ratio(capsys, model_dir):
-    rc = main(["bench", "--scaling", "--json", "--model", model_dir, "--words", "300", "--threads", "1"])
+    rc = main(["bench", "--scaling", "--json", "--model", model_dir, "--words", "300", "--threads", "1", "--repeat", "1"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     r = json.loads(out)
     assert r["words_10x"] >= 10 * 300 and r["scaling_ratio"] > 0
+    assert r["forward_ratio"] > 0 and "overhead_1x" in r and "overhead_10x" in r
 
 
 def test_token_classifier_shares_the_weights(model_dir):

@@ -397,3 +397,20 @@ def test_packed_attribution_scores_equal_one_padded_call():
     assert got.shape == want.shape
     assert torch.allclose(got, want, rtol=0, atol=1e-6)
     assert torch.equal(got.argmax(-1), want.argmax(-1))
+
+
+def test_predict_restores_the_garbage_collector_state():
+    import gc
+
+    from model_helpers import tiny_model, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    model = tiny_model(tok)
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            model.predict(["قال الرئيس: \"سنواصل العمل\"."], tok)
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()
