@@ -68,6 +68,7 @@ def export_model(run_dir: str | Path, out: str | Path, max_mb: float = 30.0,
     dest.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:
         (dest / name).unlink(missing_ok=True)
+    model.config.training_summary = dict(model.config.training_summary or {}, exported_from=str(run))
     model.config.hybrid_rule_confidence = hybrid_rule_confidence
     model.config.hybrid_model_score = float(hybrid_model_score)
     # fp16 halves the bytes; the scores below are measured on these very weights
@@ -144,6 +145,16 @@ def evaluate_export(model_dir: Path, shared: Path, eval_dir: Path, threads: int 
         entry: dict[str, Any] = {"gold": str(s.gold), "what": s.what, "articles": len(gold),
                                  "predict_seconds": round(seconds, 1), "model": score(gold, pred)}
         if any(a.quotes is not None for a in gold):
+            if getattr(analyzer.model.config, "hybrid_rule_confidence", None) is not None:
+                # which part gives what: the same weights with the model's own quotations only
+                saved = analyzer.model.config.hybrid_rule_confidence
+                analyzer.model.config.hybrid_rule_confidence = None
+                try:
+                    alone = _predict(analyzer, gold)
+                finally:
+                    analyzer.model.config.hybrid_rule_confidence = saved
+                write_articles(alone, eval_dir / f"{s.name}.model-alone.pred.jsonl")
+                entry["model alone"] = score(gold, alone)
             boot = _bootstrap(gold)
             write_articles(boot, eval_dir / f"{s.name}.bootstrap.jsonl")
             entry["bootstrapper"] = score(gold, boot)
@@ -206,14 +217,17 @@ def score_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         entry = results.get(name)
         if not entry:
             continue
-        for system in ("model", "bootstrapper"):
-            sc = entry.get(system, {})
+        for system in ("model", "model alone", "bootstrapper"):
+            if system not in entry:
+                continue
+            sc = entry[system]
+            shown = "shipped model" if system == "model" else system
             q, att = sc.get("quotes"), sc.get("attribution")
             if q:
                 o = q["overlap"]
-                rows.append((label, f"{system}: quotations (overlap >= 0.5)", _f(o["precision"]), _f(o["recall"]), _f(o["f1"])))
+                rows.append((label, f"{shown}: quotations (overlap >= 0.5)", _f(o["precision"]), _f(o["recall"]), _f(o["f1"])))
             if att:
-                rows.append((label, f"{system}: attribution end-to-end", _f(att["precision"]), _f(att["recall"]), _f(att["f1"])))
+                rows.append((label, f"{shown}: attribution end-to-end", _f(att["precision"]), _f(att["recall"]), _f(att["f1"])))
     return rows
 
 
@@ -244,6 +258,24 @@ def _mode_line(config: Any) -> str:
             "model. Set `hybrid_rule_confidence` to null in config.json for the model alone.")
 
 
+def _checkpoint_results(model_dir: Path, config: Any) -> dict[str, Any]:
+    source = (getattr(config, "training_summary", None) or {}).get("exported_from")
+    if not source:
+        return {}
+    ckpt = Path(source)
+    out: dict[str, Any] = {}
+    state = ckpt / "trainer_state.json"
+    if state.is_file():
+        st = json.loads(state.read_text(encoding="utf-8"))
+        out["global_step"], out["epoch"] = st.get("global_step"), st.get("epoch")
+    run_results = ckpt.parent / "eval_results.json"
+    if run_results.is_file():
+        metrics = json.loads(run_results.read_text(encoding="utf-8")).get("metrics", {})
+        out["train_runtime"] = f"{float(metrics.get('train_runtime') or 0):.0f} (whole run, {metrics.get('global_step')} steps)"
+        out["total_runtime"] = metrics.get("total_runtime")
+    return out
+
+
 def render_card(model_dir: Path, results: dict[str, Any] | None, recipe: str | None, doc: Path | None,
                 notes: list[str]) -> str:
     from transformers import AutoConfig
@@ -255,7 +287,9 @@ def render_card(model_dir: Path, results: dict[str, Any] | None, recipe: str | N
     base = render_model_card(config)
     head, sep, rest = base.partition("\n## Usage")
     summary = config.training_summary or {}
-    res = summary.get("results", {})
+    res = dict(summary.get("results") or {})
+    if not res:  # a checkpoint-N folder: steps from its trainer state, time from the whole run
+        res = _checkpoint_results(model_dir, config)
     cfg = summary.get("config", {})
     tr = cfg.get("training", {})
     size = (model_dir / "model.safetensors").stat().st_size
