@@ -125,3 +125,15 @@ def test_card_lists_scores_data_and_experiments(tiny_run, tmp_path):
     assert "| quotes-dev | bootstrapper: attribution end-to-end | 0.500 | 0.250 | 0.333 |" in card
     assert "| a | 0.4 |" in card and "- a note" in card and "configs/compact-default.yaml" in card
     assert card.startswith("---\n") and "## Usage" in card
+
+
+def test_recipe_config_is_valid():
+    from khabar.training.config import load_config
+
+    cfg = load_config(REPO / "configs" / "compact-default.yaml", check_files=False)
+    assert cfg.model.extra.get("context_lstm") is True
+    assert cfg.training.torch_threads == 1
+    splits = {(s.split, s.kind) for s in cfg.data.sources}
+    assert ("train", "conll") in splits and ("train", "silver_jsonl") in splits
+    # quotes-dev selects checkpoints only: never a training source
+    assert not any("quotes-dev" in s.path for s in cfg.data.sources if s.split == "train")
