@@ -157,7 +157,7 @@ class KhabarModel(PreTrainedModel):
         return [rules(a) for a in articles] if rules is not None else articles
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
-        """Save config + safetensors weights (never pickle) and a ``README.md`` model card."""
+        """Save config + safetensors weights (no Python object serialisation) and a ``README.md`` model card."""
         if kwargs.get("safe_serialization") is False:
             raise ValueError("KhabarModel saves safetensors only; drop safe_serialization=False")
         result = super().save_pretrained(save_directory, *args, **kwargs)

@@ -23,7 +23,7 @@ from khabar.data.article import InputError
 from khabar.training.config import ConfigError, TrainConfig, load_config
 from khabar.training.data import build_data, format_table, log, training_texts
 
-TRAINING_ARGS_FILE = "training_args.bin"  # the Trainer's pickle of its arguments; not shipped with a model
+TRAINING_ARGS_FILE = "training_args.bin"  # the Trainer's serialised arguments (not safetensors); not shipped with a model
 
 
 @dataclass
@@ -294,7 +294,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
         model.config.training_summary["results"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
-        (out / TRAINING_ARGS_FILE).unlink(missing_ok=True)  # a pickle: the config below says the same
+        (out / TRAINING_ARGS_FILE).unlink(missing_ok=True)  # not safetensors; the config below says the same
         (out / "train_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), allow_unicode=True, sort_keys=False), encoding="utf-8")
         report = {"metrics": metrics, "scores": scores}
         (out / "eval_results.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")

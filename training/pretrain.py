@@ -166,7 +166,7 @@ class Pretrainer:
             return None
         path = self.run_dir / "cache" / "word_vectors.npy"
         if path.exists():
-            return np.load(path, allow_pickle=False)
+            return np.load(path)  # refuses object arrays by default
         from khabar.training.word_vectors import scale_to_std, token_counts, train_skipgram
 
         t0 = time.time()
@@ -177,7 +177,7 @@ class Pretrainer:
                                  log=self.log)
         vectors = scale_to_std(vectors, wv.init_std, token_counts(tokens, vocab_size))
         tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, vectors, allow_pickle=False)
+        np.save(tmp, vectors)  # a float array
         os.replace(tmp, path)
         self.log(f"skip-gram vectors ready in {time.time() - t0:.0f}s")
         return vectors

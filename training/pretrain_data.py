@@ -1,6 +1,6 @@
 """The pretraining corpus: raw news JSONL -> normalised -> WordPiece ids, cached once per run.
 
-The cache is two ``.npy`` arrays in ``<run_dir>/cache`` (never pickle): ``tokens`` (uint16 when the
+The cache is two ``.npy`` arrays in ``<run_dir>/cache`` (plain numeric arrays, no Python objects): ``tokens`` (uint16 when the
 vocabulary fits, else int32) and ``flags`` (uint8, see ``khabar.training.masking``), one entry per
 token of the concatenated corpus with a [SEP] after every article. Sequences are packed from this
 stream as ``[CLS] + max_len-2 tokens + [SEP]`` (articles may share a sequence, as in RoBERTa's
@@ -77,7 +77,7 @@ def encode_stream(texts: list[str], tokenizer, batch: int = 512) -> tuple[np.nda
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, array, allow_pickle=False)
+    np.save(tmp, array)  # numeric arrays only
     os.replace(tmp, path)
 
 
@@ -90,8 +90,8 @@ class TokenCache:
     @classmethod
     def load(cls, cache_dir: Path) -> "TokenCache":
         meta = json.loads((cache_dir / "meta.json").read_text(encoding="utf-8"))
-        tokens = np.load(cache_dir / "tokens.npy", mmap_mode="r", allow_pickle=False)
-        flags = np.load(cache_dir / "flags.npy", mmap_mode="r", allow_pickle=False)
+        tokens = np.load(cache_dir / "tokens.npy", mmap_mode="r")  # np.load refuses object arrays by default
+        flags = np.load(cache_dir / "flags.npy", mmap_mode="r")  # np.load refuses object arrays by default
         if tokens.shape != flags.shape:
             raise ValueError(f"{cache_dir}: tokens and flags differ in length; delete the cache folder to rebuild it")
         return cls(tokens, flags, meta)
