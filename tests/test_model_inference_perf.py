@@ -21,6 +21,7 @@ from khabar.model.attribution import (
     build_pairs,
     pad_pairs,
     pair_cues,
+    pair_cues_reference,  # the brute-force definition, kept in the module as its fallback
     pair_features,
     pair_tensors,
 )
@@ -46,33 +47,6 @@ def build_pairs_reference(quotes, mentions, sentence):
         cands.append(idx)
         feats.append([pair_features(q, mentions[m], sentence, b_rank, a_rank, m) for m in idx])
     return cands, feats
-
-
-def pair_cues_reference(quotes, cues, sentence):
-    costs = []
-    for qi, (qs, qe) in enumerate(quotes):
-        q_sents = {sentence[qs], sentence[qe - 1]}
-        for ci, (s, e) in enumerate(cues):
-            if s >= qs and e <= qe:
-                continue
-            c_sent = sentence[s]
-            if c_sent not in q_sents and c_sent != sentence[qs] - 1:
-                continue
-            cost = float(qs - e) if e <= qs else float(s - qe) + AFTER_PENALTY
-            if c_sent not in q_sents:
-                cost += SENTENCE_PENALTY
-            costs.append((cost, qi, ci))
-    costs.sort()
-    out = [None] * len(quotes)
-    used = set()
-    for _, qi, ci in costs:
-        if out[qi] is None and ci not in used:
-            out[qi] = cues[ci]
-            used.add(ci)
-    for _, qi, ci in costs:
-        if out[qi] is None:
-            out[qi] = cues[ci]
-    return out
 
 
 def cluster_mentions_reference(mentions):

@@ -27,6 +27,7 @@ import datasets
 import evaluate
 
 from khabar.data.article import Article
+from khabar.evaluation.article_inputs import ArticleInputsMixin
 from khabar.evaluation.scoring import score, score_bio, seqeval_style
 
 _DESCRIPTION = __doc__
@@ -47,16 +48,9 @@ Examples:
 """
 
 
-def _as_json(item: Any) -> Any:
-    if isinstance(item, Article):
-        return json.dumps(item.to_dict(), ensure_ascii=False)
-    if isinstance(item, dict):
-        return json.dumps(item, ensure_ascii=False)
-    return item
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class KhabarEntities(evaluate.Metric):
+class KhabarEntities(ArticleInputsMixin, evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -74,26 +68,6 @@ class KhabarEntities(evaluate.Metric):
                 ),
             ],
         )
-
-    def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add a batch; dicts and ``Article`` objects are accepted and serialised to JSON."""
-        if predictions is not None:
-            predictions = [_as_json(p) for p in predictions]
-        if references is not None:
-            references = [_as_json(r) for r in references]
-        return super().add_batch(predictions=predictions, references=references, **kwargs)
-
-    def add(self, *, prediction=None, reference=None, **kwargs):
-        """Add one example; a dict or ``Article`` is accepted and serialised to JSON."""
-        return super().add(prediction=_as_json(prediction), reference=_as_json(reference), **kwargs)
-
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """Compute the scores; dicts and ``Article`` objects are accepted and serialised to JSON."""
-        if predictions is not None:
-            predictions = [_as_json(p) for p in predictions]
-        if references is not None:
-            references = [_as_json(r) for r in references]
-        return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(self, predictions, references) -> dict[str, Any]:
         if references and isinstance(references[0], str):

@@ -20,6 +20,7 @@ import datasets
 import evaluate
 
 from khabar.data.article import Article
+from khabar.evaluation.article_inputs import ArticleInputsMixin
 from khabar.evaluation.scoring import score
 
 _DESCRIPTION = __doc__
@@ -34,16 +35,9 @@ Returns:
 """
 
 
-def _as_json(item: Any) -> Any:
-    if isinstance(item, Article):
-        return json.dumps(item.to_dict(), ensure_ascii=False)
-    if isinstance(item, dict):
-        return json.dumps(item, ensure_ascii=False)
-    return item
-
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class KhabarQuotes(evaluate.Metric):
+class KhabarQuotes(ArticleInputsMixin, evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -51,26 +45,6 @@ class KhabarQuotes(evaluate.Metric):
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
         )
-
-    def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add a batch; dicts and ``Article`` objects are accepted and serialised to JSON."""
-        if predictions is not None:
-            predictions = [_as_json(p) for p in predictions]
-        if references is not None:
-            references = [_as_json(r) for r in references]
-        return super().add_batch(predictions=predictions, references=references, **kwargs)
-
-    def add(self, *, prediction=None, reference=None, **kwargs):
-        """Add one example; a dict or ``Article`` is accepted and serialised to JSON."""
-        return super().add(prediction=_as_json(prediction), reference=_as_json(reference), **kwargs)
-
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """Compute the scores; dicts and ``Article`` objects are accepted and serialised to JSON."""
-        if predictions is not None:
-            predictions = [_as_json(p) for p in predictions]
-        if references is not None:
-            references = [_as_json(r) for r in references]
-        return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(self, predictions, references) -> dict[str, Any]:
         gold = [Article.from_dict(json.loads(r), line=i + 1) for i, r in enumerate(references)]
