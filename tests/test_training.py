@@ -248,24 +248,64 @@ def test_arabert_config_builds_around_the_hub_encoder(monkeypatch, tokenizer_dir
     monkeypatch.setattr(KhabarModel, "from_encoder", staticmethod(fake_from_encoder))
     cfg = load_config(REPO / "configs" / "arabert-base.yaml", check_files=False)
     build_model(cfg, AutoTokenizer.from_pretrained(str(tokenizer_dir)))
-    assert calls == [("aubmindlab/bert-base-arabertv02", {"max_length": 512, "window_overlap": 64})]
+    assert calls == [("aubmindlab/bert-base-arabertv02", {"context_lstm": True, "max_length": 512, "window_overlap": 64})]
 
 
 @pytest.mark.slow
 def test_random_model_of_arabert_base_shape():
     """Full AraBERT v0.2 base dimensions (64k vocabulary, 12 x 768): builds, counts, runs a window."""
-    from transformers import BertConfig
-
     from khabar.model import KhabarModel
 
-    enc = BertConfig(vocab_size=64000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                     intermediate_size=3072, max_position_embeddings=512)  # fmt: skip
-    model = KhabarModel.from_encoder(enc, max_length=512, window_overlap=64).eval()
+    model = KhabarModel.from_encoder(arabert_base_encoder(), max_length=512, window_overlap=64).eval()
     n = sum(p.numel() for p in model.parameters())
     assert 130e6 < n < 140e6, n
     with torch.no_grad():
         out = model(input_ids=torch.randint(5, 64000, (1, 24)), attention_mask=torch.ones(1, 24, dtype=torch.long))
     assert out.entity_logits.shape == (1, 24, 9)
+
+
+def arabert_base_encoder():
+    """A random encoder of AraBERT v0.2 base's configuration (what the Hub model's config.json says)."""
+    from transformers import BertConfig
+
+    return BertConfig(vocab_size=64000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                      intermediate_size=3072, max_position_embeddings=512)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_arabert_recipe_trains_one_step_and_predicts(monkeypatch, tmp_path, tokenizer_dir):
+    """configs/arabert-base.yaml through the real loader and ``train``: only the Hub encoder is swapped
+    for a random one of the same shape (its tokenizer for the fixture one), the shared files for the
+    fixtures (same kinds, splits and limits); one optimiser step, then predict."""
+    from khabar.model import KhabarModel
+
+    calls = []
+    real = KhabarModel.from_encoder
+
+    def random_arabert(encoder, **kwargs):
+        calls.append((encoder, kwargs))
+        return real(arabert_base_encoder(), **kwargs)  # the config's model options, untouched
+
+    monkeypatch.setattr(KhabarModel, "from_encoder", staticmethod(random_arabert))
+    overrides = [f"model.tokenizer.path={tokenizer_dir}", "training.max_steps=1", "training.disable_tqdm=true"]
+    cfg = load_config(REPO / "configs" / "arabert-base.yaml", overrides, output_dir=str(tmp_path / "run"), check_files=False)
+    recipe = [(s.kind, s.split, s.limit) for s in cfg.data.sources]
+    assert recipe == [("conll", "train", 3573), ("silver_jsonl", "train", 300), ("gold_jsonl", "eval", None)]
+    fixture = {"conll": CONLL, "silver_jsonl": SILVER, "gold_jsonl": GOLD}
+    for source in cfg.data.sources:
+        source.path = fixture[source.kind]
+
+    run = train(cfg)
+    assert calls == [("aubmindlab/bert-base-arabertv02", {"context_lstm": True, "max_length": 512, "window_overlap": 64})]
+    model = run.model.eval()
+    assert model.config.context_lstm and model.context is not None
+    assert model.config.encoder["hidden_size"] == 768 and model.config.encoder["vocab_size"] == 64000
+    assert run.metrics["global_step"] == 1 and "eval_attribution_f1" in run.metrics
+    assert run.scores["quotes"]["n_articles"] == 6  # quotes-dev's stand-in is the only eval source
+
+    predicted = model.predict(texts(), run.tokenizer)
+    assert [a.text for a in predicted] == texts()
+    assert all(a.entities is not None and a.quotes is not None for a in predicted)
 
 
 def test_sampler_is_a_function_of_seed_and_epoch():
