@@ -58,13 +58,22 @@ def tagging_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Ten
     return F.cross_entropy(logits[mask], labels[mask])  # logits[mask]: (n_labelled, n_tags)
 
 
-def span_mean(states: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-    """Mean of ``states`` (T, H) over each ``[start, end)`` of ``spans`` (N, 2); zeros where start < 0."""
-    if spans.numel() == 0:
-        return states.new_zeros((0, states.size(-1)))
+def prefix_sums(states: torch.Tensor) -> torch.Tensor:
+    """Running sums of ``states`` (T, H) after a zero row, (T+1, H) float32: the sum over
+    ``[s, e)`` is ``csum[e] - csum[s]``."""
     # float32 prefix sums: in fp16 a sum over thousands of tokens would lose the small differences
     x = states.float()
-    csum = torch.cat([x.new_zeros((1, x.size(-1))), x.cumsum(0)])  # (T+1, H)
+    return torch.cat([x.new_zeros((1, x.size(-1))), x.cumsum(0)])  # (T+1, H)
+
+
+def span_mean(states: torch.Tensor, spans: torch.Tensor, csum: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``states`` (T, H) over each ``[start, end)`` of ``spans`` (N, 2); zeros where start < 0.
+
+    ``csum``: ``prefix_sums(states)``, when the caller pools several span sets over the same states."""
+    if spans.numel() == 0:
+        return states.new_zeros((0, states.size(-1)))
+    if csum is None:
+        csum = prefix_sums(states)  # (T+1, H)
     valid = spans[:, 0] >= 0  # (N,)
     s = spans[:, 0].clamp(min=0)
     e = torch.maximum(spans[:, 1], s + 1).clamp(max=states.size(0))
@@ -98,12 +107,13 @@ class AttributionScorer(nn.Module):
         candidates (Q, C) with -1 padding; features (Q, C, N_FEATURES). Returns (Q, 1 + C):
         column 0 is "none", padded candidates get NEG."""
         states = self.dropout(states)
-        content = span_mean(states, quote_spans[:, :2])  # (Q, H)
-        cue = span_mean(states, quote_spans[:, 2:])  # (Q, H)
+        csum = prefix_sums(states)  # (T+1, H), once for the three span poolings below
+        content = span_mean(states, quote_spans[:, :2], csum)  # (Q, H)
+        cue = span_mean(states, quote_spans[:, 2:], csum)  # (Q, H)
         has_cue = (quote_spans[:, 2:3] >= 0).to(states.dtype)  # (Q, 1)
         q = torch.tanh(self.quote(torch.cat([content, cue, has_cue], -1)))  # (Q, size)
         first = states[mention_spans[:, 0].clamp(min=0)] if mention_spans.numel() else states.new_zeros((0, states.size(-1)))
-        m = torch.tanh(self.mention(torch.cat([span_mean(states, mention_spans), first], -1)))  # (M, size)
+        m = torch.tanh(self.mention(torch.cat([span_mean(states, mention_spans, csum), first], -1)))  # (M, size)
         none = self.none(q)  # (Q, 1)
         n_q, n_c = candidates.shape
         if n_c == 0 or m.size(0) == 0:

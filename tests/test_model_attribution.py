@@ -4,7 +4,7 @@ import torch
 
 from khabar.model.attribution import FEATURE_SIZES, MAX_RANK, build_pairs, pair_cues
 from khabar.model.canonical import cluster_mentions, display_name, same_source_mention, speaker_names
-from khabar.model.heads import AttributionScorer, attribution_loss, span_mean
+from khabar.model.heads import AttributionScorer, attribution_loss, prefix_sums, span_mean
 
 
 def test_same_source_mention_handles_spelling_and_containment():
@@ -73,6 +73,16 @@ def test_scorer_masks_padding_and_span_mean():
     out = scorer(states, torch.tensor([[2, 4, 0, 1]]), torch.tensor([[0, 1]]), torch.tensor([[0, -1]]), feats)
     assert out.shape == (1, 3) and out[0, 2] < -1e3
 
+
+
+def test_span_mean_with_shared_prefix_sums_is_bitwise_the_same():
+    """The scorer computes the running sums once for its three poolings: the same numbers exactly."""
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.bfloat16):
+        states = torch.randn(300, 16).to(dtype)  # (T, H)
+        csum = prefix_sums(states)  # (T+1, H)
+        for spans in (torch.tensor([[0, 300], [5, 9], [-1, -1], [299, 300], [7, 7]]), torch.zeros(0, 2, dtype=torch.long)):
+            assert torch.equal(span_mean(states, spans, csum), span_mean(states, spans))
 
 def test_names_drop_glued_proclitics_and_keep_real_words():
     text = "قال مكتب الأمم المتحدة إن الوضع صعب. وأكد المسؤول لمكتب الأمم المتحدة أن لبنان آمن."
