@@ -19,3 +19,15 @@ def shared_dir() -> Path:
     if not (SHARED / "data").is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a small shared machine: OpenMP threads spinning against each other make
+    small matmuls up to ~100x slower, so these tests compute on one thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

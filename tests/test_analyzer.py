@@ -12,13 +12,8 @@ from khabar import Analyzer  # noqa: E402
 from khabar.analyzer import ModelNotFoundError, default_model_path  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Two cores shared by many processes: OpenMP spinning makes tiny matmuls 100x slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

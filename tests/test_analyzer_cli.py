@@ -16,12 +16,8 @@ from analyzer_helpers import SEED_TEXT, tiny_model_dir  # noqa: E402
 from khabar.cli import main  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

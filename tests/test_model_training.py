@@ -10,21 +10,14 @@ from khabar.evaluation.scoring import score
 from khabar.model.features import ArticleEncoder, collate
 from model_helpers import load_articles, tiny_model, tiny_tokenizer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 STEPS = 70
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # a tiny model on a shared machine: one thread is ~10x faster than two fighting for cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread):
+def trained(one_torch_thread):
     tok = tiny_tokenizer()
     model = tiny_model(tok, max_length=32, overlap=8, classifier_dropout=0.0)
     enc = ArticleEncoder.from_config(tok, model.config)
