@@ -122,6 +122,10 @@ class Article:
         text = d["text"]
         if not isinstance(text, str):
             raise err(f"must be a string, got {type(text).__name__}", "text")
+        for fld, value in (("text", text), ("id", str(d["id"]))):
+            problem = unencodable(value)
+            if problem:
+                raise err(problem, fld)
         n = len(text)
 
         def span(obj: Any, fld: str) -> Span:
@@ -168,6 +172,18 @@ class Article:
         return cls(str(d["id"]), text, entities, quotes, meta)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def unencodable(value: str) -> str | None:
+    """Why ``value`` cannot be written as UTF-8 (a lone surrogate from a ``\\ud800`` escape), or None."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"lone surrogate {value[exc.start]!r} at character {exc.start} (not valid Unicode text)"
+    return None
+
+
 def iter_jsonl(path: str | Path, on_error: Callable[[InputError], None] | None = None) -> Iterator[tuple[int, Any]]:
     """Stream ``(line_number, object)`` from a JSONL file; bad lines go to ``on_error`` and are skipped.
 
@@ -176,6 +192,8 @@ def iter_jsonl(path: str | Path, on_error: Callable[[InputError], None] | None =
     report = on_error or _raise
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(UTF8_BOM):  # editors on Windows write one; it is not data
+                raw = raw[len(UTF8_BOM) :]
             if not raw.strip():
                 continue
             try:

@@ -227,7 +227,7 @@ def test_cli_streams_reports_bad_lines_and_keeps_order(tmp_path):
              "--chunk-size", "1", "--window", "2", "--no-progress"],
             capture_output=True, text=True, timeout=60,
         )
-        assert res.returncode == 0, res.stderr
+        assert res.returncode == 1, res.stderr  # lines were skipped: the exit code says so
         assert f"{src}:2: invalid JSON" in res.stderr and f"{src}:3: text:" in res.stderr
         rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
         assert [r["id"] for r in rows] == ["a", "c", "d"]
@@ -291,3 +291,19 @@ def test_cli_rejects_a_bad_cue_table_before_starting(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     assert res.returncode == 2 and f"{cues}:1: expected 8" in res.stderr
+
+
+def test_cli_bom_surrogates_out_is_input_and_parent_dirs(tmp_path):
+    """A BOM on line 1 is not data; a lone surrogate skips its line only; --out never overwrites an input."""
+    from khabar.cli import main
+
+    src = tmp_path / "in.jsonl"
+    good = json.dumps({"id": "a", "text": 'قال الوزير: "نعم".'}, ensure_ascii=False)
+    src.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n" + b'{"id": "s", "text": "x \\ud800 y"}\n' + good.replace('"a"', '"b"').encode() + b"\n")
+    out = tmp_path / "new" / "dir" / "out.jsonl"
+    assert main(["bootstrap", str(src), "--out", str(out), "--workers", "1", "--no-progress"]) == 1
+    assert [json.loads(line)["id"] for line in out.read_text("utf-8").splitlines()] == ["a", "b"]
+    before = src.read_bytes()
+    assert main(["bootstrap", str(src), "--out", str(src), "--workers", "1", "--no-progress"]) == 2
+    assert src.read_bytes() == before
+    assert main(["bootstrap", str(src), "--out", str(out), "--chunk-size", "0"]) == 2

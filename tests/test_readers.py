@@ -161,3 +161,13 @@ def test_dataset_round_trip() -> None:
     assert dataset_to_articles(ds) == arts
     assert dataset_to_articles(articles_to_dataset(iter(arts * 3), batch_size=5)) == arts * 3
     assert len(articles_to_dataset([])) == 0
+
+
+def test_jsonl_bom_and_lone_surrogate(tmp_path):
+    from khabar.data.article import InputError, read_articles
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "1", "text": "abc"}\n{"id": "2", "text": "a \\ud800 b"}\n{"id": "3", "text": "def"}\n')
+    errors: list[InputError] = []
+    assert [a.id for a in read_articles(path, on_error=errors.append)] == ["1", "3"]
+    assert len(errors) == 1 and errors[0].line == 2 and errors[0].field == "text" and "surrogate" in errors[0].message

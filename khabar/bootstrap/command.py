@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from khabar.data.article import Article, InputError
+from khabar.data.article import UTF8_BOM, Article, InputError, unencodable
 
 from .pipeline import DEFAULT_MIN_CONFIDENCE, Bootstrapper
 
@@ -53,6 +53,8 @@ def read_inputs(paths: list[str], errors: list[InputError]) -> Iterator[tuple[in
         with open(path, "rb") as fh:
             for lineno, raw in enumerate(fh, 1):
                 size = len(raw)
+                if lineno == 1 and raw.startswith(UTF8_BOM):
+                    raw = raw[len(UTF8_BOM) :]
                 if not raw.strip():
                     yield size, None  # type: ignore[misc]
                     continue
@@ -72,11 +74,22 @@ def read_inputs(paths: list[str], errors: list[InputError]) -> Iterator[tuple[in
                     report(InputError("missing or not a string: every line needs a 'text' string", path, lineno, "text"))
                 elif "id" not in obj:
                     report(InputError("missing: every line needs an 'id'", path, lineno, "id"))
+                elif problem := _encoding_problem(obj):
+                    report(InputError(problem[1], path, lineno, problem[0]))
                 else:
                     meta = {k: v for k, v in obj.items() if k not in ("id", "text") + _GOLD_LAYERS}
                     yield size, (str(obj["id"]), obj["text"], meta)
                     continue
                 yield size, None  # type: ignore[misc]
+
+
+def _encoding_problem(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """``(field, message)`` when the id or text cannot be written back as UTF-8 (lone surrogates)."""
+    for fld, value in (("text", obj["text"]), ("id", str(obj["id"]))):
+        message = unencodable(value)
+        if message:
+            return fld, message
+    return None
 
 
 _worker: Bootstrapper | None = None
@@ -112,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"khabar bootstrap: input file(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
+    out_path = Path(args.out).resolve()
+    if any(Path(p).resolve() == out_path for p in args.inputs):
+        print(f"khabar bootstrap: --out {args.out} is one of the inputs; write elsewhere", file=sys.stderr)
+        return 2
+    for name in ("chunk_size", "window"):
+        if getattr(args, name) < 1:
+            print(f"khabar bootstrap: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}", file=sys.stderr)
+            return 2
     if not 0.0 <= args.min_confidence <= 1.0:
         print(f"khabar bootstrap: --min-confidence must be in [0, 1], got {args.min_confidence}", file=sys.stderr)
         return 2
@@ -145,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _init(args.min_confidence, args.cues)
     try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as out:
             for window in _windows(stream, args.window):
                 sizes = [s for s, _ in window]
@@ -172,4 +194,4 @@ def run(args: argparse.Namespace) -> int:
         f"{elapsed:.1f} s ({rate:.0f} articles/s, {workers} worker(s))",
         file=sys.stderr,
     )
-    return 0
+    return 1 if errors else 0  # like analyze and evaluate: a pipeline must notice skipped lines
