@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import io
 from collections import deque
 import json
 import os
@@ -74,25 +75,40 @@ def _record_from(obj: Any, path: str, lineno: int, index: int) -> Record:
     return Record(index, article.id, article.text)
 
 
-def _expand(paths: Iterable[str]) -> Iterator[str]:
+def _is_own_output(f: Path, out: Path | None) -> bool:
+    """``--out`` itself or one of its ``.partK`` shards: reading them back would never end."""
+    if out is None:
+        return False
+    r = f.resolve()
+    return r == out or (r.parent == out.parent and r.name.startswith(out.name + ".part"))
+
+
+def _expand(paths: Iterable[str], out: str | None = None) -> Iterator[str]:
+    own = Path(out).resolve() if out else None
     for p in paths:
         if p != "-" and Path(p).is_dir():
-            yield from sorted(str(f) for f in Path(p).rglob("*") if f.suffix in (".txt", ".jsonl") and f.is_file())
+            yield from sorted(
+                str(f) for f in Path(p).rglob("*")
+                if f.suffix in (".txt", ".jsonl") and f.is_file() and not _is_own_output(f, own)
+            )
         else:
             yield p
 
 
-def iter_records(paths: Iterable[str], on_error: Callable[[int, InputError], None]) -> Iterator[Record]:
+def iter_records(
+    paths: Iterable[str], on_error: Callable[[int, InputError], None], out: str | None = None
+) -> Iterator[Record]:
     """Every input article in order; each problem goes to ``on_error(index, error)`` and is skipped.
 
     Errors take an index too, so that every process of a data-parallel run agrees on the numbering.
+    Files found in a folder that are ``out`` (or its ``.partK`` shards) are not inputs.
     """
     counter = iter(range(sys.maxsize))
 
     def report(error: InputError) -> None:
         on_error(next(counter), error)
 
-    for path in _expand(paths):
+    for path in _expand(paths, out):
         if path == "-":
             yield from _stdin_records(counter, on_error)
             continue
@@ -120,12 +136,14 @@ def _stdin_records(counter: Iterator[int], on_error: Callable[[int, InputError],
 
     stream = sys.stdin.buffer
     first = stream.readline()
+    prefix = b""  # the blank lines before the first non-blank one, kept byte for byte (offsets)
     skipped_blank = 0
     while first and not first.strip():
+        prefix += first
         skipped_blank += 1
         first = stream.readline()
     if not first.lstrip().startswith(b"{"):  # plain text: the whole of stdin is one article
-        raw = b"\n" * skipped_blank + first + stream.read()
+        raw = prefix + first + stream.read()
         index = next(counter)
         try:
             yield Record(index, "stdin", raw.decode("utf-8"))
@@ -262,8 +280,6 @@ def analyse_records(
 
 
 def run(args: argparse.Namespace) -> int:
-    from khabar.analyzer import Analyzer, ModelNotFoundError
-
     rank, world = _shard()
     if world > 1 and not args.out:
         print(f"{PROG}: with {world} processes, pass --out FILE (each process writes FILE.partK, rank 0 merges)", file=sys.stderr)
@@ -271,6 +287,58 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is not None and args.batch_size < 1:
         print(f"{PROG}: --batch-size must be >= 1", file=sys.stderr)
         return 2
+    if getattr(args, "threads", None) is not None and args.threads < 1:
+        print(f"{PROG}: --threads must be >= 1", file=sys.stderr)
+        return 2
+    problem = _device_problem(getattr(args, "device", None))
+    if problem:
+        print(f"{PROG}: {problem}", file=sys.stderr)
+        return 2
+    if args.out and _is_an_input(args.out, args.inputs):
+        print(f"{PROG}: --out {args.out} is one of the inputs; write somewhere else", file=sys.stderr)
+        return 2
+    try:
+        return _run(args, rank, world)
+    except BrokenPipeError:
+        # The reader went away (``| head``): as the Python docs recommend, point stdout at devnull
+        # so that the interpreter's final flush does not raise again, and stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass  # stdout is not a real file (tests); nothing will flush into a closed pipe
+        finally:
+            os.close(devnull)
+        return 1
+
+
+def _device_problem(device: str | None) -> str | None:
+    """A one-line message when ``--device`` is not a device torch knows or has; None when usable."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        return f"--device {device}: {exc} (expected cpu, cuda, cuda:N ...)"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            return f"--device {device}: CUDA is not available here; use --device cpu"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here"
+    return None
+
+
+def _is_an_input(out: str, inputs: Iterable[str]) -> bool:
+    """Whether ``out`` is one of the input files (writing it would truncate the input first)."""
+    target = Path(out).resolve()
+    return any(p != "-" and Path(p).resolve() == target for p in inputs)
+
+
+def _run(args: argparse.Namespace, rank: int, world: int) -> int:
+    from khabar.analyzer import Analyzer, ModelNotFoundError
+
     quiet_loading()
     if getattr(args, "threads", None):
         import torch
@@ -292,10 +360,15 @@ def run(args: argparse.Namespace) -> int:
         skipped += 1
         progress.write(f"{PROG}: skipped {error}", file=sys.stderr)
 
-    out, close = _open_out(args.out)
+    try:
+        out, close = _open_out(args.out)
+    except OSError as exc:
+        progress.close()
+        print(f"{PROG}: cannot write --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     writer = Writer(args.format, out)
     try:
-        analyse_records(analyzer, iter_records(args.inputs, on_error), lambda _r, res: writer.write(res), analyzer.batch_size, progress)
+        analyse_records(analyzer, iter_records(args.inputs, on_error, args.out), lambda _r, res: writer.write(res), analyzer.batch_size, progress)
         writer.close()
     finally:
         progress.close()
@@ -343,7 +416,7 @@ def run_shard(args: argparse.Namespace, analyzer: Any, rank: int, world: int, ba
             skipped += 1
             print(f"{PROG} [rank {rank}]: skipped {error}", file=sys.stderr)
 
-    mine = (r for r in iter_records(args.inputs, on_error) if r.index % world == rank)
+    mine = (r for r in iter_records(args.inputs, on_error, args.out) if r.index % world == rank)
     progress = _progress(args.no_progress or rank != 0)
     part.parent.mkdir(parents=True, exist_ok=True)
     with open(part, "w", encoding="utf-8") as fh:

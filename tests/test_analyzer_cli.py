@@ -145,3 +145,65 @@ def test_data_parallel_shards_merge_in_input_order(model_dir, tmp_path):
     single = list(analyzer.pipe([{"id": r["id"], "text": r["text"]} for r in merged]))
     assert merged == single
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.jsonl", "out.jsonl"]
+
+
+def test_out_inside_an_input_folder_is_not_read_back(capsys, model_dir, tmp_path):
+    (tmp_path / "a.txt").write_text("قال الوزير إن الاجتماع انتهى.", encoding="utf-8")
+    (tmp_path / "x.jsonl.part0").write_text("", encoding="utf-8")  # a stale shard of --out: not an input
+    out = tmp_path / "x.jsonl"
+    out.write_text('{"id": "old", "text": "نص قديم"}\n', encoding="utf-8")  # an earlier run's output
+    rc, _, err = analyze(capsys, tmp_path, "--out", out, "--model", model_dir)
+    assert rc == 0, err
+    assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["a"]
+
+
+def test_out_equal_to_an_input_is_refused(capsys, model_dir, tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "نص أول"}\n', encoding="utf-8")
+    before = src.read_bytes()
+    rc, out, err = analyze(capsys, src, "--out", tmp_path / "." / "in.jsonl", "--model", model_dir)
+    assert rc == 2 and out == "" and "is one of the inputs" in err
+    assert src.read_bytes() == before
+
+
+def test_stdin_text_keeps_leading_whitespace_lines(capsys, model_dir, monkeypatch):
+    text = " \t\r\n\r\n  \nقال الوزير إن الاجتماع انتهى.\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8"))))
+    rc, out, _ = analyze(capsys, "-", "--model", model_dir)
+    (r,) = [json.loads(line) for line in out.splitlines()]
+    assert rc == 0 and r["text"] == text
+    for span in spans(r):
+        assert span["text"] == text[span["start"] : span["end"]]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--device", "foo"], "--device foo"),
+        (["--out", "FILE_PARENT/out.jsonl"], "cannot write --out"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(capsys, model_dir, tmp_path, extra, message):
+    (tmp_path / "FILE_PARENT").write_text("a file, not a folder", encoding="utf-8")
+    extra = [str(tmp_path / e) if e.startswith("FILE_PARENT") else e for e in extra]
+    rc, out, err = analyze(capsys, SEED_TEXT, "--model", model_dir, *extra)
+    assert rc == 2 and out == "" and message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_cuda_without_cuda_exits_2(capsys, model_dir, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    rc, _, err = analyze(capsys, SEED_TEXT, "--model", model_dir, "--device", "cuda")
+    assert rc == 2 and "CUDA is not available" in err
+
+
+def test_broken_pipe_is_quiet(capsys, model_dir, monkeypatch):
+    from khabar import analyze_command
+
+    def closed_pipe(self, result):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(analyze_command.Writer, "write", closed_pipe)
+    rc, _, err = analyze(capsys, SEED_TEXT, "--model", model_dir)
+    assert rc == 1 and "Traceback" not in err and "Broken pipe" not in err
