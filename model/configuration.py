@@ -10,6 +10,15 @@ from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES
 
 TASKS = ("entity", "quote", "cue", "source", "attribution")
 
+# Window bounds, shared with the YAML config check of `khabar train` (training/config.py).
+MIN_MAX_LENGTH = 8
+
+
+def max_window_overlap(max_length: int) -> int:
+    """The largest overlap a window of ``max_length`` tokens ([CLS]/[SEP] included) may have: half
+    of its content, so that consecutive windows always advance."""
+    return (max_length - 2) // 2
+
 
 class KhabarConfig(PretrainedConfig):
     """Configuration of :class:`~khabar.model.modeling.KhabarModel`.
@@ -85,11 +94,11 @@ class KhabarConfig(PretrainedConfig):
                 f"KhabarConfig: max_length={self.max_length} exceeds the encoder's max_position_embeddings={max_pos}; "
                 f"set max_length <= {max_pos}"
             )
-        if self.max_length < 8:
-            raise ValueError(f"KhabarConfig: max_length={self.max_length} is too small (need >= 8)")
-        if not 0 <= self.window_overlap <= (self.max_length - 2) // 2:
+        if self.max_length < MIN_MAX_LENGTH:
+            raise ValueError(f"KhabarConfig: max_length={self.max_length} is too small (need >= {MIN_MAX_LENGTH})")
+        if not 0 <= self.window_overlap <= max_window_overlap(self.max_length):
             raise ValueError(
-                f"KhabarConfig: window_overlap={self.window_overlap} must be in [0, {(self.max_length - 2) // 2}] "
+                f"KhabarConfig: window_overlap={self.window_overlap} must be in [0, {max_window_overlap(self.max_length)}] "
                 f"(at most half of a window of max_length={self.max_length})"
             )
 

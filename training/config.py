@@ -378,11 +378,13 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
             f"'model.tokenizer' in {where}: a random encoder has no tokenizer of its own; "
             "give 'tokenizer: PATH' or 'tokenizer: {train: {vocab_size: 8000}}'"
         )
-    if m.max_length < 8:
+    from khabar.model.configuration import MIN_MAX_LENGTH, max_window_overlap
+
+    if m.max_length < MIN_MAX_LENGTH:
         raise ConfigError(f"'model.max_length' in {where}: {m.max_length} is too small; use e.g. 128 or 512")
-    if not 0 <= m.window_overlap <= (m.max_length - 2) // 2:
+    if not 0 <= m.window_overlap <= max_window_overlap(m.max_length):
         raise ConfigError(
-            f"'model.window_overlap' in {where}: {m.window_overlap} must be in [0, {(m.max_length - 2) // 2}] "
+            f"'model.window_overlap' in {where}: {m.window_overlap} must be in [0, {max_window_overlap(m.max_length)}] "
             f"(at most half of a window of max_length={m.max_length})"
         )
     tasks = _model_tasks()
