@@ -33,6 +33,10 @@ def collate(features: Sequence[dict[str, Any]] | Sequence[Sequence[dict[str, Any
 
     batch["input_ids"] = pad("input_ids", 0)  # pad id is irrelevant under a zero attention mask
     batch["attention_mask"] = pad("attention_mask", 0)
+    if all("lexical_ids" in f for f in feats):
+        k = len(feats[0]["lexical_ids"][0])
+        batch["lexical_ids"] = torch.tensor(  # (batch, seq, n_attrs), row 0 (zero) on padding
+            [f["lexical_ids"] + [[0] * k] * (width - len(f["lexical_ids"])) for f in feats], dtype=torch.long)
     for key in LABEL_KEYS:
         if all(key in f for f in feats):
             batch[key] = pad(key, IGNORE)

@@ -50,6 +50,9 @@ class KhabarConfig(PretrainedConfig):
     # Off for pretrained encoders; a small encoder trained on little labelled data learns local
     # sequence patterns (entity boundaries) much faster with it.
     context_lstm: bool = False
+    # Hashed word-level embeddings (khabar.model.lexical) added to the encoder's states before the
+    # context LSTM and the heads: ``true`` = the default tables, or {attr: [rows, dim]}; null = off.
+    lexical_features: Any = None
     # Quotations from rules + model (khabar.model.hybrid): None = the model's own; a number = the
     # bootstrapper's quotations of at least this confidence, plus the model's quotations (score >=
     # hybrid_model_score) that overlap none of them.
@@ -82,6 +85,10 @@ class KhabarConfig(PretrainedConfig):
                 f"KhabarConfig: attribution_candidates={self.attribution_candidates!r}; "
                 "use 'sources+entities' or 'sources'"
             )
+        from khabar.model.lexical import lexical_spec
+
+        spec = lexical_spec(self.lexical_features)
+        self.lexical_features = {a: list(rd) for a, rd in spec.items()} if spec else None
         if self.initializer_range is None:
             self.initializer_range = float(self.encoder.get("initializer_range", 0.02))
         super().__post_init__(**kwargs)

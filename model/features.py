@@ -45,6 +45,7 @@ class TokenizedArticle:
     first: list[bool]  # whether the token is its word's first sub-word
     sentence: list[int]  # sentence index per token
     windows: list[tuple[int, int]]  # token ranges [start, end)
+    lexical: list[list[int]] | None = None  # per token: its word's lexical table rows (khabar.model.lexical)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -86,7 +87,7 @@ class ArticleEncoder:
 
     def __init__(self, tokenizer: Any, max_length: int = 512, overlap: int = 64,
                  entity_labels: Sequence[str] = ENTITY_LABELS, quote_types: Sequence[str] = QUOTE_TYPES,
-                 attribution_candidates: str = "sources"):
+                 attribution_candidates: str = "sources", lexical_features: Any = None):
         if not getattr(tokenizer, "is_fast", False):
             raise TypeError("ArticleEncoder needs a fast tokenizer (offset mapping); load it with use_fast=True")
         self.tokenizer = tokenizer
@@ -98,11 +99,15 @@ class ArticleEncoder:
         self.entity_tags = {t: i for i, t in enumerate(entity_scheme(self.entity_labels))}
         self.quote_tags = {t: i for i, t in enumerate(quote_scheme(self.quote_types))}
         self.attribution_candidates = attribution_candidates
+        from khabar.model.lexical import LexicalHasher, lexical_spec
+
+        spec = lexical_spec(lexical_features)
+        self.lexical = LexicalHasher(spec) if spec else None
 
     @classmethod
     def from_config(cls, tokenizer: Any, config: Any) -> "ArticleEncoder":
         return cls(tokenizer, config.max_length, config.window_overlap, config.entity_labels, config.quote_types,
-                   config.attribution_candidates)
+                   config.attribution_candidates, getattr(config, "lexical_features", None))
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -130,7 +135,11 @@ class ArticleEncoder:
         # never cut inside a word at a sentence boundary (the splitter and the tokenizer disagree rarely)
         boundaries = [t for t in boundaries if first[t]]
         windows = make_windows(len(ids), boundaries, self.size, self.overlap)
-        return TokenizedArticle(text, ids, spans, words, first, sentence, windows)
+        tok = TokenizedArticle(text, ids, spans, words, first, sentence, windows)
+        if self.lexical is not None:
+            per_word = [self.lexical(text[cs:ce]) for _, _, cs, ce in tok.words]
+            tok.lexical = [per_word[w] for w in tok.word_of]
+        return tok
 
     # -- labels -------------------------------------------------------------------------------
 
@@ -189,6 +198,9 @@ class ArticleEncoder:
                 "num_windows": len(tok.windows),
                 "window_span": (s, e),
             }
+            if tok.lexical is not None:
+                none = [0] * self.lexical.width
+                f["lexical_ids"] = [none] + tok.lexical[s:e] + [none]
             for name, ids in labels.items():
                 f[name] = [IGNORE] + ids[s:e] + [IGNORE]
             if attribution is not None:

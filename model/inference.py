@@ -84,7 +84,13 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
         width = max(len(x) for x in seqs)
         ids = torch.tensor([x + [0] * (width - len(x)) for x in seqs], dtype=torch.long)  # (batch, seq)
         mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs], dtype=torch.long)
-        h = model.encode(ids.to(device), mask.to(device))  # (batch, seq, hidden)
+        lex = None
+        if arts[batch[0][0]][1].lexical is not None:
+            k = len(arts[batch[0][0]][1].lexical[0])
+            none = [[0] * k]
+            lex = torch.tensor([none + arts[a][1].lexical[slice(*arts[a][1].windows[w])] + none * (width - len(x) + 1)
+                                for (a, w), x in zip(batch, seqs)], dtype=torch.long).to(device)  # (batch, seq, n_attrs)
+        h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
         # each head's softmax on the whole batch at once, the heads side by side
         probs = torch.cat([getattr(model, f"{name}_head")(h).float().softmax(-1) for name in HEADS], -1)
         h = h.float()

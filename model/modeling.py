@@ -11,6 +11,7 @@ from transformers import AutoModel, PretrainedConfig, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from khabar.model.configuration import KhabarConfig
+from khabar.model.lexical import LexicalEmbedding
 from khabar.model.heads import AttributionScorer, ContextLSTM, TokenTagger, attribution_loss, tagging_loss
 
 
@@ -52,6 +53,8 @@ class KhabarModel(PreTrainedModel):
         self.source_head = TokenTagger(hidden, 3, p)
         self.attribution = AttributionScorer(hidden, config.attribution_size, config.attribution_feature_size, p)
         self.context = ContextLSTM(hidden, p) if getattr(config, "context_lstm", False) else None
+        spec = getattr(config, "lexical_features", None)
+        self.lexical = LexicalEmbedding(spec, hidden, p) if spec else None
         self.post_init()
 
     # -- construction -------------------------------------------------------------------------
@@ -83,6 +86,7 @@ class KhabarModel(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        lexical_ids: torch.Tensor | None = None,
         entity_labels: torch.Tensor | None = None,
         quote_labels: torch.Tensor | None = None,
         cue_labels: torch.Tensor | None = None,
@@ -98,7 +102,7 @@ class KhabarModel(PreTrainedModel):
         return_dict: bool = True,
         **kwargs: Any,  # Trainer extras (e.g. num_items_in_batch): not used, see accepts_loss_kwargs
     ) -> KhabarOutput:
-        h = self.encode(input_ids, attention_mask, token_type_ids)  # (batch, seq, hidden)
+        h = self.encode(input_ids, attention_mask, token_type_ids, lexical_ids)  # (batch, seq, hidden)
         out = KhabarOutput(
             entity_logits=self.entity_head(h),
             quote_logits=self.quote_head(h),
@@ -133,12 +137,19 @@ class KhabarModel(PreTrainedModel):
         return out
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """The encoder's last hidden states (batch, seq, hidden), through the context LSTM if configured."""
+               token_type_ids: torch.Tensor | None = None, lexical_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's last hidden states (batch, seq, hidden), plus the lexical word features and
+        through the context LSTM when configured. ``lexical_ids``: (batch, seq, n_attrs) table rows
+        (:class:`~khabar.model.features.ArticleEncoder` computes them)."""
         kw: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kw["token_type_ids"] = token_type_ids
         h = self.encoder(**kw).last_hidden_state
+        if self.lexical is not None:
+            if lexical_ids is None:
+                raise ValueError("this model reads lexical word features (config.lexical_features): pass "
+                                 "lexical_ids, as ArticleEncoder.encode and khabar.model.inference do")
+            h = h + self.lexical(lexical_ids).to(h.dtype)
         if self.context is not None:
             h = self.context(h, attention_mask)
         return h

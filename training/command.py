@@ -132,6 +132,30 @@ def encoder_config(cfg: TrainConfig, tokenizer: Any) -> Any:
         raise ConfigError(f"'model.encoder_config' in {cfg.source_file}: {exc}") from None
 
 
+def load_lexical_vectors(model: Any, folder: str, where: Any) -> None:
+    """Initialise the lexical tables from ``folder/vectors.safetensors`` (tables absent there keep
+    their random init; a table of another shape is an error, not a silent skip)."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / "vectors.safetensors"
+    if model.lexical is None:
+        raise ConfigError(f"{where}: 'model.lexical_vectors' needs lexical word features: add "
+                          "'lexical_features: true' to model.extra")
+    if not path.is_file():
+        raise ConfigError(f"{where}: model.lexical_vectors: {path} not found; build it with "
+                          "python -m khabar.training.lexical_vectors NEWS.jsonl... --out " + str(folder))
+    import torch
+
+    for attr, vectors in load_file(str(path)).items():
+        table = model.lexical.tables[attr] if attr in model.lexical.tables else None
+        if table is None or tuple(table.weight.shape) != tuple(vectors.shape):
+            have = tuple(table.weight.shape) if table is not None else "no such table"
+            raise ConfigError(f"{where}: {path}: table {attr!r} is {tuple(vectors.shape)}, the model's is {have}; "
+                              "rebuild the vectors for this model.extra.lexical_features")
+        with torch.no_grad():
+            table.weight.copy_(vectors)
+
+
 def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
     """A new ``KhabarModel`` around the configured encoder (pretrained weights, or random)."""
     from khabar.model import KhabarModel
@@ -146,6 +170,8 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
         source = _local_or_hub(cfg, cfg.model.encoder or "")
     model = KhabarModel.from_encoder(source, **kwargs)
     model.config.pad_token_id = tokenizer.pad_token_id
+    if cfg.model.lexical_vectors:
+        load_lexical_vectors(model, cfg.model.lexical_vectors, cfg.source_file)
     vocab = model.config.encoder.get("vocab_size")
     if vocab is not None and vocab < len(tokenizer):
         raise ConfigError(
@@ -247,7 +273,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     args = training_arguments(cfg, has_eval=bool(cfg.sources("eval")))
     tokenizer = build_tokenizer(cfg, checkpoint if resume else None, args)
     model = build_model(cfg, tokenizer)
-    encoder = ArticleEncoder(tokenizer, cfg.model.max_length, cfg.model.window_overlap)
+    encoder = ArticleEncoder.from_config(tokenizer, model.config)  # the model's windows, labels and word features
     data = build_data(cfg, encoder)
     log(f"data ({len(data.train)} training articles, {data.train.n_windows} windows):\n{data.describe()}")
     _check_best_metric(cfg, data.eval_articles)

@@ -3,7 +3,7 @@
 A config file has four sections::
 
     output_dir: runs/tiny-anercorp
-    model:    {encoder | encoder_config, tokenizer, max_length, window_overlap, extra}
+    model:    {encoder | encoder_config, tokenizer, max_length, window_overlap, extra, lexical_vectors}
     data:     {sources: [{kind, path, split, layers, limit}, ...]}
     training: {epochs, batch_size, learning_rate, ...}
 
@@ -67,6 +67,9 @@ class ModelConfig:
     window_overlap: int = 32
     # Further ``KhabarConfig`` keyword arguments (e.g. dropout of the heads).
     extra: dict[str, Any] = field(default_factory=dict)
+    # Folder of `python -m khabar.training.lexical_vectors` (skip-gram vectors for the lexical
+    # word-feature tables); needs extra.lexical_features.
+    lexical_vectors: str | None = None
 
 
 @dataclass

@@ -1,0 +1,150 @@
+"""Lexical word features: hashed embeddings of each word's forms, beside the encoder's states.
+
+A compact encoder trained on CPU for minutes cannot learn from sub-word pieces which words name
+people, places or organisations; a word-level table can (it memorises the names of the training
+set, and, initialised from skip-gram vectors of ANT news, places unseen names near seen ones). The
+features follow spaCy's ``MultiHashEmbed``: every word is looked up by several of its forms, each
+hashed (crc32, stable across processes and platforms) into its own table, so no vocabulary file is
+needed and any word has a row. Arabic forms: the normalised word, its stem without the article and
+its proclitics (وال، بال، لل ...), the stem's first and last three letters, and a coarse shape.
+
+All sub-word tokens of a word get its word's vector; ``[CLS]``/``[SEP]``/padding use row 0 (zero).
+The same module serves any BERT-family encoder (``KhabarConfig.lexical_features``; off by default).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+
+# attribute -> (rows, dim): the default tables (about 5.4 M parameters, 10.8 MB in fp16)
+DEFAULT_LEXICAL_FEATURES: dict[str, tuple[int, int]] = {
+    "norm": (65536, 64),
+    "stem": (32768, 32),
+    "prefix": (4096, 16),
+    "suffix": (4096, 16),
+    "shape": (512, 8),
+}
+
+_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # harakat, Quranic marks, tatweel
+_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي",
+                       **{chr(0x660 + i): str(i) for i in range(10)}, **{chr(0x6F0 + i): str(i) for i in range(10)}})
+# The article with its proclitics, longest first. A lone و/ف/ب/ل is not stripped: too many names
+# begin with those letters («لبنان», «فرنسا», «واشنطن», «بغداد»).
+_PROCLITICS = ("وبال", "وكال", "فبال", "فال", "وال", "بال", "كال", "ولل", "فلل", "لل", "ال")
+
+
+def normalise_word(word: str) -> str:
+    """Orthographic variants folded (hamza seats, alef maqsura, ta marbuta, Arabic digits, case)."""
+    return _DIACRITICS.sub("", word).translate(_FOLD).lower()
+
+
+def stem(norm: str) -> str:
+    """The normalised word without the article and its proclitics («والعراق», «بالعراق» -> «عراق»)."""
+    for p in _PROCLITICS:
+        if norm.startswith(p) and len(norm) - len(p) >= 2:
+            return norm[len(p):]
+    return norm
+
+
+def shape(word: str) -> str:
+    """Script and length class: ``a5`` (Arabic, 5 letters), ``L3+cap``, ``d4``, ``p`` (punctuation) ..."""
+    if not word:
+        return "_"
+    kinds = []
+    for ch in word:
+        if "\u0600" <= ch <= "\u06ff":
+            kinds.append("d" if ch.isdigit() else "a")
+        elif ch.isdigit():
+            kinds.append("d")
+        elif ch.isalpha():
+            kinds.append("L")
+        else:
+            kinds.append("p")
+    main = max(set(kinds), key=kinds.count)
+    length = min(len(word), 8)
+    cap = "+cap" if word[:1].isupper() else ""
+    mixed = "+mix" if len(set(kinds)) > 1 else ""
+    return f"{main}{length}{cap}{mixed}"
+
+
+ATTRIBUTES: dict[str, Callable[[str, str, str], str]] = {
+    # (word as written, normalised, stem) -> the form looked up
+    "norm": lambda w, n, s: n,
+    "stem": lambda w, n, s: s,
+    "prefix": lambda w, n, s: s[:3],
+    "suffix": lambda w, n, s: n[-3:],
+    "shape": lambda w, n, s: shape(w),
+}
+
+
+def bucket(attr: str, value: str, rows: int) -> int:
+    """Row of ``value`` in the table of ``attr``: 1..rows-1 (row 0 is the zero row)."""
+    return 1 + zlib.crc32(f"{attr}\x1f{value}".encode("utf-8", "surrogatepass")) % (rows - 1)
+
+
+class LexicalHasher:
+    """Words -> rows of every table (a list of ints per word, in ``spec`` order)."""
+
+    def __init__(self, spec: Mapping[str, Sequence[int]]):
+        unknown = set(spec) - set(ATTRIBUTES)
+        if unknown:
+            raise ValueError(f"lexical_features: unknown attribute(s) {sorted(unknown)}; known: {sorted(ATTRIBUTES)}")
+        self.attrs = list(spec)
+        self.rows = [int(spec[a][0]) for a in self.attrs]
+        self._cache: dict[str, list[int]] = {}
+
+    def __call__(self, word: str) -> list[int]:
+        ids = self._cache.get(word)
+        if ids is None:
+            n = normalise_word(word)
+            s = stem(n)
+            ids = [bucket(a, ATTRIBUTES[a](word, n, s), r) for a, r in zip(self.attrs, self.rows)]
+            if len(self._cache) < 500_000:  # news vocabularies repeat; bounded for streaming corpora
+                self._cache[word] = ids
+        return ids
+
+    @property
+    def width(self) -> int:
+        return len(self.attrs)
+
+
+def lexical_spec(value: Any) -> dict[str, tuple[int, int]] | None:
+    """``KhabarConfig.lexical_features`` as ``{attr: (rows, dim)}``: ``True`` = the defaults."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return dict(sorted(DEFAULT_LEXICAL_FEATURES.items()))
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"lexical_features must be true, null or a mapping attr -> [rows, dim]; got {value!r}")
+    out = {}
+    # sorted: config.json is written with sorted keys, and the column order of lexical_ids must
+    # survive a save/load round trip
+    for attr, rd in sorted(value.items()):
+        if not isinstance(rd, (list, tuple)) or len(rd) != 2 or int(rd[0]) < 2 or int(rd[1]) < 1:
+            raise ValueError(f"lexical_features[{attr!r}] must be [rows >= 2, dim >= 1]; got {rd!r}")
+        out[str(attr)] = (int(rd[0]), int(rd[1]))
+    LexicalHasher(out)  # validates the attribute names
+    return out
+
+
+class LexicalEmbedding(nn.Module):
+    """Sum of per-attribute tables, concatenated and projected to the encoder's width."""
+
+    def __init__(self, spec: Mapping[str, Sequence[int]], hidden: int, dropout: float):
+        super().__init__()
+        self.attrs = list(spec)
+        self.tables = nn.ModuleDict({a: nn.Embedding(int(r), int(d), padding_idx=0) for a, (r, d) in spec.items()})
+        width = sum(int(d) for _, d in spec.values())
+        self.norm = nn.LayerNorm(width)
+        self.proj = nn.Linear(width, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        # ids: (batch, seq, n_attrs) -> (batch, seq, hidden)
+        x = torch.cat([self.tables[a](ids[..., i]) for i, a in enumerate(self.attrs)], -1)  # (batch, seq, width)
+        return self.dropout(self.proj(self.dropout(self.norm(x))))

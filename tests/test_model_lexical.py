@@ -1,0 +1,90 @@
+"""KhabarConfig(lexical_features=...): hashed word-level embeddings beside the encoder's states."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model_helpers import load_articles, tiny_model, tiny_tokenizer
+
+from khabar.model import KhabarConfig, KhabarModel
+from khabar.model.features import ArticleEncoder, collate
+from khabar.model.lexical import LexicalHasher, bucket, normalise_word, shape, stem
+
+SMALL = {"norm": [512, 8], "stem": [256, 4], "shape": [32, 2]}
+
+
+def test_word_forms():
+    assert normalise_word("أحمد") == "احمد"
+    assert normalise_word("الرئاسةُ") == "الرياسه"
+    assert normalise_word("٢٠٢٤") == "2024"
+    assert stem(normalise_word("والعراق")) == "عراق"
+    assert stem(normalise_word("بالعراق")) == "عراق"
+    assert stem("لبنان") == "لبنان"  # a lone proclitic letter is not stripped: names begin with them
+    assert stem("بغداد") == "بغداد"
+    assert stem(normalise_word("للأمم")) == "امم"
+    assert shape("Reuters") == "L7+cap"
+    assert shape("«") == "p1"
+
+
+def test_buckets_are_stable_and_never_row_zero():
+    # crc32, not Python's salted hash: the same row in every process, so saved tables stay valid
+    assert bucket("norm", "عراق", 512) == bucket("norm", "عراق", 512)
+    assert bucket("norm", "عراق", 512) != bucket("stem", "عراق", 512)
+    rows = {bucket("norm", str(i), 16) for i in range(500)}
+    assert rows == set(range(1, 16))
+    from khabar.model.lexical import lexical_spec
+
+    h = LexicalHasher(lexical_spec(SMALL))
+    assert h.attrs == ["norm", "shape", "stem"]  # sorted, as config.json stores them
+    assert h("والعراق")[2] == h("العراق")[2] == h("عراق")[2]  # same stem row
+    assert h("والعراق")[0] != h("العراق")[0]
+
+
+def test_config_validation():
+    assert KhabarConfig(lexical_features=True).lexical_features["norm"] == [65536, 64]
+    assert KhabarConfig().lexical_features is None
+    with pytest.raises(ValueError, match="unknown attribute"):
+        KhabarConfig(lexical_features={"lemma": [10, 2]})
+    with pytest.raises(ValueError, match="rows >= 2"):
+        KhabarConfig(lexical_features={"norm": [1, 2]})
+
+
+def test_every_subword_of_a_word_gets_its_words_rows():
+    tok = tiny_tokenizer()
+    enc = ArticleEncoder(tok, 64, 16, lexical_features=SMALL)
+    art = load_articles()[0]
+    t = enc.tokenize(art.text)
+    assert t.lexical is not None and len(t.lexical) == len(t)
+    for i in range(len(t)):
+        a, b = t.word_span(i)
+        cs, ce = t.words[t.word_of[i]][2:]
+        assert t.lexical[i] == enc.lexical(art.text[cs:ce])
+    feats = enc.encode(art)
+    batch = collate(feats)
+    assert batch["lexical_ids"].shape == (*batch["input_ids"].shape, 3)  # (batch, seq, n_attrs)
+    assert int(batch["lexical_ids"][:, 0].abs().sum()) == 0  # [CLS] reads row 0
+
+
+def test_model_needs_the_ids_trains_saves_reloads_and_predicts(tmp_path):
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, context_lstm=True, lexical_features=SMALL, max_length=64, overlap=16)
+    enc = ArticleEncoder.from_config(tok, model.config)
+    batch = collate([w for a in load_articles() for w in enc.encode(a, with_labels=True)])
+    with pytest.raises(ValueError, match="lexical_ids"):
+        model.encode(batch["input_ids"], batch["attention_mask"])
+    out = model(**batch)
+    out.loss.backward()
+    assert model.lexical.tables["norm"].weight.grad is not None
+    assert float(model.lexical.tables["norm"].weight.grad[0].abs().sum()) == 0.0  # padding row stays zero
+    model.save_pretrained(tmp_path)
+    again = KhabarModel.from_pretrained(tmp_path).eval()
+    model.eval()
+    with torch.no_grad():
+        a = model.encode(batch["input_ids"], batch["attention_mask"], lexical_ids=batch["lexical_ids"])
+        b = again.encode(batch["input_ids"], batch["attention_mask"], lexical_ids=batch["lexical_ids"])
+    torch.testing.assert_close(a, b)
+    texts = [x.text for x in load_articles()[:3]]
+    for art, text in zip(again.predict(texts, tok), texts):
+        for e in art.entities:
+            assert e.text == text[e.start:e.end] if hasattr(e, "text") else 0 <= e.start < e.end <= len(text)
