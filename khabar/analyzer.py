@@ -113,7 +113,7 @@ class Analyzer:
         ``path=None`` loads ``khabar/default_model/``. ``device`` defaults to the GPU when there is
         one. ``batch_size``: windows per forward pass (default: 32 on a GPU, 4 on a CPU).
         ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
-        (CPU only); ``quantize="bf16"`` runs the model under bfloat16 autocast (GPUs, and CPUs with
+        (CPU only); ``quantize="bf16"`` casts the model's weights to bfloat16 (GPUs, and CPUs with
         bf16 matrix instructions: AVX512-BF16/AMX). Both trade a little accuracy for speed.
         """
         import torch
@@ -153,6 +153,10 @@ class Analyzer:
             from khabar.quantize import quantize_int8
 
             model = quantize_int8(model)
+        elif quantize == "bf16":
+            from khabar.quantize import to_bf16
+
+            model = to_bf16(model)
         analyzer = cls(model, tokenizer, batch_size=batch_size, **kwargs)
         analyzer.quantized = quantize
         return analyzer
@@ -211,8 +215,7 @@ class Analyzer:
         todo = [i for i, (_, text) in enumerate(group) if text.strip()]
         articles: dict[int, Any] = {}
         if todo:
-            device_type = next(self.model.parameters()).device.type
-            with torch.inference_mode(), torch.autocast(device_type, torch.bfloat16, enabled=self.quantized == "bf16"):
+            with torch.inference_mode():
                 predicted = self.model.predict([group[i][1] for i in todo], self.tokenizer, batch_size=batch_size)
             if len(predicted) != len(todo):
                 raise RuntimeError(f"model.predict returned {len(predicted)} articles for {len(todo)} texts")

@@ -26,3 +26,33 @@ def test_unpacked_bilstm_equals_the_packed_one():
         packed_full = ctx(x, torch.ones_like(mask)).detach()
     torch.testing.assert_close(fast, packed, atol=1e-6, rtol=1e-5)  # padded steps included (= x there)
     torch.testing.assert_close(full, packed_full, atol=1e-6, rtol=1e-5)
+
+
+def test_int8_engine_is_onednn_on_amx_cpus(monkeypatch):
+    import khabar.quantize as q
+
+    if "onednn" not in torch.backends.quantized.supported_engines:
+        return
+    monkeypatch.setattr(q, "cpu_flags", lambda: {"avx512f", "amx_int8", "amx_tile"})
+    assert q.int8_engine() == "onednn"
+    monkeypatch.setattr(q, "cpu_flags", lambda: {"avx512f", "avx2"})
+    assert q.int8_engine() in ("x86", "fbgemm")
+
+
+def test_bf16_model_with_context_lstm_predicts():
+    from model_helpers import load_articles, tiny_model, tiny_tokenizer
+
+    from khabar.quantize import to_bf16
+
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, context_lstm=True).eval()
+    texts = [a.text for a in load_articles()[:2]]
+    with torch.inference_mode():
+        ref = model.predict(texts, tok, batch_size=2)
+        to_bf16(model)
+        assert next(model.parameters()).dtype == torch.bfloat16
+        got = model.predict(texts, tok, batch_size=2)
+    for a, b, text in zip(ref, got, texts):
+        assert b.text == a.text
+        for e in b.entities:
+            assert 0 <= e.start < e.end <= len(text)
