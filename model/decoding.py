@@ -72,27 +72,67 @@ def decode_bio(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> l
 
 
 def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) -> list[TokenSpan]:
-    """Quotation spans: B/I/O decided on probabilities summed over types (a long passage does not
-    break where the type is unsure), the span's type by its summed type probabilities."""
+    """Quotation spans: the most probable valid B/I/O sequence over the words (Viterbi, ``I`` only
+    after ``B`` or ``I``), on probabilities summed over types; the span's type by its summed type
+    probabilities; its score, the mean probability of its chosen B/I tags.
+
+    Why not each word's own best tag: a quotation runs over tens of words and a half-trained head
+    is unsure in its middle. Word by word, one ``O`` inside a passage cut it in two and the
+    lenient rule opened a fragment at every ``I`` after it (the default model of 2026-11: 2,429
+    spans of median 8 characters on quotes-dev's 388 quotations of median 80; overlap F1 0.03).
+    The best sequence keeps a passage whole where its words are mostly inside, and drops an
+    island of ``I`` that no word plausibly begins (F1 0.27 from the same probabilities)."""
     wp = word_probs(tok, probs)  # (n_words, 1 + 2 * n_types)
+    if wp.size(0) == 0:
+        return []
     b = wp[:, 1::2]  # (n_words, n_types)
     i_ = wp[:, 2::2]
-    collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (n_words, 3)
+    collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (n_words, 3): O, B, I
     type_mass = b + i_  # (n_words, n_types)
-    best_p, best = collapsed.max(-1)
-    if best.numel() == 0:
-        return []
-    # a span opens at B, or at I after O; it runs over the I words after it
-    prev = torch.cat([best.new_zeros(1), best[:-1]])  # (n_words,)
-    opens = (best == 1) | ((best == 2) & (prev == 0))
+    path = _viterbi_bio(collapsed.clamp(min=1e-12).log())
+    chosen = collapsed.gather(1, torch.tensor(path, dtype=torch.long).unsqueeze(1)).squeeze(1)  # (n_words,)
+    # a span opens at B and runs over the I words after it (the path has no I after O)
+    opens = [t == 1 for t in path]
     spans: list[TokenSpan] = []
-    for start, last in _runs(opens.tolist(), (best == 2).tolist()):
+    for start, last in _runs(opens, [t == 2 for t in path]):
         w = last + 1
-        mass = type_mass[start:w].sum(0)
-        qtype = types[int(mass.argmax())]
-        score = float(best_p[start:w].mean())
+        qtype = types[int(type_mass[start:w].sum(0).argmax())]
+        score = float(chosen[start:w].mean())
         spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
     return spans
+
+
+def _viterbi_bio(logp: torch.Tensor) -> list[int]:
+    """The tag sequence (0 = O, 1 = B, 2 = I) of highest summed log-probability ``logp``
+    (n, 3) in which ``I`` never follows ``O`` nor opens the sequence; every other transition is free.
+
+    With free transitions the recursion is: O and B extend the best of all three states, I the
+    better of B and I. One pass of floats (a few microseconds per word), then the back-trace."""
+    rows = logp.tolist()
+    o, bb, ii = rows[0][0], rows[0][1], float("-inf")
+    back_all: list[int] = []  # per word: the best previous state of all three (for O and B)
+    back_in: list[int] = []  # per word: the better previous of B and I (for I)
+    for lo, lb, li in rows[1:]:
+        if o >= bb and o >= ii:
+            m, am = o, 0
+        elif bb >= ii:
+            m, am = bb, 1
+        else:
+            m, am = ii, 2
+        if bb >= ii:
+            mi, ai = bb, 1
+        else:
+            mi, ai = ii, 2
+        o, bb, ii = m + lo, m + lb, mi + li
+        back_all.append(am)
+        back_in.append(ai)
+    state = 0 if o >= bb and o >= ii else (1 if bb >= ii else 2)
+    path = [state]
+    for k in range(len(back_all) - 1, -1, -1):
+        state = back_in[k] if state == 2 else back_all[k]
+        path.append(state)
+    path.reverse()
+    return path
 
 
 def char_span(tok: TokenizedArticle, span: TokenSpan) -> tuple[int, int]:

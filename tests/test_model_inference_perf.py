@@ -235,6 +235,8 @@ def decode_bio_reference(tok, probs, tags):
 
 
 def decode_quotes_reference(tok, probs, types):
+    """The constrained B/I/O Viterbi of ``decode_quotes`` written as the textbook dynamic program:
+    a 3 x 3 transition table (O -> I forbidden, I cannot start), scores compared state by state."""
     from khabar.model.decoding import TokenSpan
 
     first = torch.tensor([w[0] for w in tok.words], dtype=torch.long)
@@ -242,14 +244,34 @@ def decode_quotes_reference(tok, probs, types):
     b, i_ = wp[:, 1::2], wp[:, 2::2]
     collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)
     type_mass = b + i_
-    best_p, best = collapsed.max(-1)
+    lp = collapsed.clamp(min=1e-12).log().tolist()
+    neg = float("-inf")
+    allowed = [[True, True, False], [True, True, True], [True, True, True]]  # [previous][current]
+    score, back = [lp[0][0], lp[0][1], neg], []
+    for w in range(1, len(lp)):
+        new, bk = [], []
+        for c in range(3):
+            best_p, best_v = 0, neg
+            for p_ in range(3):
+                if allowed[p_][c] and score[p_] > best_v:
+                    best_p, best_v = p_, score[p_]
+            new.append(best_v + lp[w][c])
+            bk.append(best_p)
+        score, back = new, back + [bk]
+    state = max(range(3), key=lambda k: (score[k], -k))
+    path = [state]
+    for bk in reversed(back):
+        state = bk[state]
+        path.append(state)
+    path.reverse()
     spans, start = [], None
-    for w, t in enumerate(best.tolist() + [0]):
+    for w, t in enumerate(path + [0]):
         if start is not None and t != 2:
             qtype = types[int(type_mass[start:w].sum(0).argmax())]
-            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, float(best_p[start:w].mean())))
+            chosen = torch.tensor([collapsed[k, path[k]].item() for k in range(start, w)])
+            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, float(chosen.mean())))
             start = None
-        if t == 1 or (t == 2 and start is None):
+        if t == 1:
             start = w
     return spans
 
