@@ -56,3 +56,23 @@ def test_bf16_model_with_context_lstm_predicts():
         assert b.text == a.text
         for e in b.entities:
             assert 0 <= e.start < e.end <= len(text)
+
+
+def test_bootstrap_cover_index_equals_the_scans():
+    import random
+
+    from khabar.bootstrap.pipeline import _Cover
+
+    class C:
+        def __init__(self, start, end):
+            self.start, self.end = start, end
+
+    rng = random.Random(0)
+    for _ in range(200):
+        cands = [C(s, s + rng.randint(0, 6)) for s in (rng.randint(0, 30) for _ in range(rng.randint(0, 8)))]
+        cover = _Cover(cands)
+        for x in range(-1, 38):
+            for c in cands + [C(0, 0)]:
+                assert cover.covers(x, c) == any(o is not c and o.start <= x < o.end for o in cands)
+            for end in range(x, 40):
+                assert cover.overlaps(x, end) == any(o.start < end and x < o.end for o in cands)

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from .cues import Cue
@@ -77,6 +78,13 @@ class ContentFinder:
         self.kt = kt
         self.pairs = pairs
         self.pair_at = {p.open: p for p in pairs}
+        # indexes for has_quote / _closes_inside (were scans over all pairs per call: quadratic
+        # in a long article); pairs are final once the marks stage is done
+        self._quote_opens = sorted(p.open for p in pairs if not p.name_like)
+        self._last_open_by_close: dict[int, int] = {}
+        for p in pairs:
+            if p.close is not None:
+                self._last_open_by_close[p.close] = max(p.open, self._last_open_by_close.get(p.close, p.open))
         self.cue_at = {c.index: c for c in cues}
         self.sentence_end = [0] * len(kt.tokens)
         self.sentence_start = [0] * len(kt.tokens)
@@ -172,10 +180,14 @@ class ContentFinder:
         return end
 
     def _closes_inside(self, close: int, start: int) -> bool:
-        return any(p.close == close and p.open >= start for p in self.pairs)
+        """Whether a pair closing at ``close`` opens at or after ``start``."""
+        last_open = self._last_open_by_close.get(close)
+        return last_open is not None and last_open >= start
 
     def has_quote(self, start: int, end: int) -> bool:
-        return any(p.open >= start and p.open < end and not p.name_like for p in self.pairs)
+        """Whether a quotation pair (not a quoted name) opens in ``[start, end)``."""
+        i = bisect_left(self._quote_opens, start)
+        return i < len(self._quote_opens) and self._quote_opens[i] < end
 
     # -- the stage ------------------------------------------------------------------------------
 

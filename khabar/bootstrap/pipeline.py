@@ -12,6 +12,8 @@ Stages (one class each): :class:`~khabar.bootstrap.marks.MarkPairer`,
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from .contents import Candidate, ContentFinder
 from .cues import Cue, CueFinder
 from .lexicon import Lexicon
@@ -33,6 +35,37 @@ _ADJUNCT_START = {"في", "خلال", "امام", "عبر", "لدي", "عند", 
 _SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
 _DOCUMENT_HEADS = {"البيان", "التقرير", "الصحيفه", "الوكاله", "الرساله", "الموقع", "القناه", "المحطه", "الحكومه", "الوزاره", "الشركه", "المنظمه", "الحزب", "الحركه", "الجيش"}
+
+
+class _Cover:
+    """Interval queries over candidates' ``[start, end)`` spans in O(log n) each (a long article
+    has hundreds of candidates; scanning them all per candidate was quadratic)."""
+
+    def __init__(self, cands: list[Candidate]):
+        order = sorted(cands, key=lambda o: o.start)
+        self.starts = [o.start for o in order]
+        # per prefix of ``order``: the largest end, the candidate with it, and the second largest end
+        self.best: list[tuple[int, Candidate | None, int]] = []
+        e1, o1, e2 = -1, None, -1
+        for o in order:
+            if o.end > e1:
+                e1, o1, e2 = o.end, o, e1
+            elif o.end > e2:
+                e2 = o.end
+            self.best.append((e1, o1, e2))
+
+    def covers(self, x: int, c: Candidate) -> bool:
+        """``any(o is not c and o.start <= x < o.end for o in cands)``."""
+        k = bisect_right(self.starts, x)
+        if k == 0:
+            return False
+        e1, o1, e2 = self.best[k - 1]
+        return (e2 if o1 is c else e1) > x
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """``any(o.start < end and start < o.end for o in cands)``."""
+        k = bisect_left(self.starts, end)
+        return k > 0 and self.best[k - 1][0] > start
 
 
 def _is_document(m: Mention) -> bool:
@@ -169,6 +202,11 @@ class Bootstrapper:
         out: list[Candidate] = []
         say_spans = [(c.start, c.end) for c in cands if c.cue is not None and not c.cue.according]
         toks = kt.tokens
+        inside_other = _Cover(cands)  # a candidate other than c covers token x
+        says = [o for o in cands if o.cue is not None and not o.cue.according]
+        say_cover = _Cover(says)
+        speech_cover = _Cover([o for o in says if o.cue.entry.lemma in _SPEECH])
+        kept: set[tuple[int, int]] = set()  # the spans in out
         for c in cands:
             if c.end <= c.start:
                 continue
@@ -176,18 +214,15 @@ class Bootstrapper:
                 continue  # "قال إن" and nothing after it
             if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
-            if c.cue is not None and c.speaker is None and any(
-                o is not c and o.start <= c.cue.index < o.end for o in cands
-            ):
+            if c.cue is not None and c.speaker is None and inside_other.covers(c.cue.index, c):
                 continue  # a subjectless cue inside another quotation's content belongs to it
-            if c.cue is not None and c.cue.according and any(
-                o is not c and o.cue is not None and not o.cue.according and o.start < c.end and c.start < o.end
-                and (c.extra.get("channel") or o.cue.entry.lemma in _SPEECH) for o in cands
-            ):
+            if c.cue is not None and c.cue.according and (say_cover if c.extra.get("channel") else speech_cover).overlaps(c.start, c.end):
+                # (c, an according candidate, is never among the say candidates)
                 continue  # "..., بحسب ما نقلت عنه وكالة" / '"...", قال X، وفقا لـ Y': Y is the channel
-            if any(o.start == c.start and o.end == c.end for o in out):
+            if (c.start, c.end) in kept:
                 continue
             out.append(c)
+            kept.add((c.start, c.end))
         return out
 
     def _continuations(self, kt: KeyText, cands: list[Candidate], pairs) -> list[Candidate]:
@@ -274,6 +309,7 @@ class Bootstrapper:
     def _resolve(self, kt: KeyText, cands: list[Candidate]) -> None:
         res = self.resolver
         toks = kt.tokens
+        keys = [c.cue.index if c.cue else c.start for c in cands]  # cands are sorted by these
         for c in cands:
             if c.speaker is not None and c.speaker.kind in ("name", "org"):
                 c.extra["cluster"] = res.add(c.speaker, rank_bonus=1)
@@ -306,7 +342,7 @@ class Bootstrapper:
                 c.speaker = prev.speaker
                 c.extra["nominal_name"] = prev.extra.get("nominal_name")
             elif m is None:
-                cl = self._dropped(c, pos, cands, occurrences, events, content, current)
+                cl = self._dropped(c, pos, cands, occurrences, events, content, current, keys)
                 c.speaker_rule = c.speaker_rule if cl is None else c.extra.get("drop_rule", "pro-drop")
             elif m.kind == "nominal":
                 cl = res.resolve_nominal(m, pos, current)
@@ -331,15 +367,22 @@ class Bootstrapper:
                 current = cl
                 events.append((pos, cl))
 
-    def _dropped(self, c, pos, cands, occurrences, events, content, current) -> Cluster | None:
+    def _dropped(self, c, pos, cands, occurrences, events, content, current, keys=None) -> Cluster | None:
         """The source of a quotation whose cue has no subject of its own."""
         toks = self.contents.kt.tokens
         sent = self.contents.sentence_start[pos]
-        same = [o for o in cands if o is not c and o.cue is not None and not o.cue.according
-                and sent <= o.cue.index < pos and o.extra.get("cluster") is not None]
-        if same:
-            c.extra["drop_rule"] = "pro-drop-sentence"
-            return same[-1].extra["cluster"]
+        # The last candidate (in cands order) with a say cue in [sent, pos) and a cluster: cands
+        # are sorted by key (the cue's index, or the start when there is no cue), so those are a
+        # run of keys just below pos, scanned backwards (was a scan of all cands: quadratic).
+        if keys is None:
+            keys = [o.cue.index if o.cue else o.start for o in cands]
+        for j in range(bisect_left(keys, pos) - 1, -1, -1):
+            if keys[j] < sent:
+                break
+            o = cands[j]
+            if o is not c and o.cue is not None and not o.cue.according and o.extra.get("cluster") is not None:
+                c.extra["drop_rule"] = "pro-drop-sentence"
+                return o.extra["cluster"]
         words_before = sum(1 for t in toks[sent:pos] if t.is_word)
         if words_before > 2:
             # A participle or a cue inside the sentence: the subject of the sentence's verb.
