@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--articles", type=int, default=64, help="number of articles (default: 64)")
     parser.add_argument("--data", metavar="JSONL", help="news JSONL ({\"text\"} per line) to take articles from "
                         "(default: ../shared/data/ant-news/news-00.jsonl when present, else copies of the seed article)")
-    parser.add_argument("--batch-size", type=int, help="khabar's windows per forward pass (default: the analyser's, 32 on a GPU, 4 on a CPU)")
+    parser.add_argument("--batch-size", type=int, help="khabar's windows per forward pass (default: the analyser's, 32 on a GPU, 16 on a CPU)")
     parser.add_argument("--pipeline-batch-sizes", default=",".join(map(str, DEFAULT_PIPELINE_BATCH_SIZES)),
                         help="batch sizes tried for the pipeline's best (default: %(default)s; 1 is always the default one)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; int8 is CPU only and skipped elsewhere")
