@@ -189,9 +189,12 @@ def _load(model_dir: str, device: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: int) -> list[tuple[Any, Any]]:
+def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: int) -> list[tuple[Any, Any, Any]]:
     """khabar's batches, as ``KhabarModel.predict`` builds them: the windows of a chunk of articles
-    (8 x batch_size windows, at least 64) sorted by length, padded per batch."""
+    (8 x batch_size windows, at least 64) sorted by length, padded per batch. Each batch is
+    ``(input_ids, attention_mask, lexical_ids)``; ``lexical_ids`` (batch, seq, n_attrs) is ``None``
+    unless the model reads lexical word features (then computed here, before the clock, like the
+    token ids)."""
     import torch
 
     from khabar.model.features import ArticleEncoder
@@ -199,30 +202,46 @@ def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: in
     encoder = ArticleEncoder.from_config(tokenizer, model.config)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     chunk = max(8 * batch_size, 64)
-    batches: list[tuple[Any, Any]] = []
+    batches: list[tuple[Any, Any, Any]] = []
 
-    def flush(seqs: list[list[int]]) -> None:
-        seqs.sort(key=len)
+    def flush(seqs: list[tuple[list[int], list[list[int]] | None]]) -> None:
+        seqs.sort(key=lambda x: len(x[0]))
         for b in range(0, len(seqs), batch_size):
             part = seqs[b : b + batch_size]
-            width = max(len(x) for x in part)
-            ids = torch.zeros((len(part), width), dtype=torch.long)
+            width = max(len(x) for x, _ in part)
+            ids = torch.zeros((len(part), width), dtype=torch.long)  # (batch, seq)
             mask = torch.zeros_like(ids)
-            for r, x in enumerate(part):
+            lex = None
+            if part[0][1] is not None:
+                lex = torch.zeros((len(part), width, len(part[0][1][0])), dtype=torch.long)  # (batch, seq, n_attrs)
+            for r, (x, rows) in enumerate(part):
                 ids[r, : len(x)] = torch.tensor(x)
                 mask[r, : len(x)] = 1
-            batches.append((ids, mask))
+                if lex is not None:
+                    lex[r, 1 : len(x) - 1] = torch.tensor(rows)  # row 0 (zero) at [CLS], [SEP], padding
+            batches.append((ids, mask, lex))
 
-    pending: list[list[int]] = []
+    pending: list[tuple[list[int], list[list[int]] | None]] = []
     for text in texts:
         tok = encoder.tokenize(text)
-        pending += [[cls_id] + tok.input_ids[s:e] + [sep_id] for s, e in tok.windows]
+        pending += [([cls_id] + tok.input_ids[s:e] + [sep_id], None if tok.lexical is None else tok.lexical[s:e])
+                    for s, e in tok.windows]
         if len(pending) >= chunk:
             flush(pending)
             pending = []
     if pending:
         flush(pending)
     return batches
+
+
+def encode_batches(model: Any, batches: list[tuple[Any, Any, Any]]) -> None:
+    """The pure forward pass: ``model.encode`` (encoder, lexical features, context LSTM) per batch."""
+    import torch
+
+    with torch.inference_mode():
+        for ids, mask, lex in batches:
+            kw = {} if lex is None else {"lexical_ids": lex.to(model.device)}
+            model.encode(ids.to(model.device), mask.to(model.device), **kw)
 
 
 def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
@@ -255,9 +274,7 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
         prepared = {id(warm): forward_batches(model, tokenizer, warm, bs), id(texts): forward_batches(model, tokenizer, texts, bs)}
 
         def go(xs: list[str]) -> None:
-            with torch.inference_mode():
-                for ids, mask in prepared[id(xs)]:
-                    model.encode(ids.to(model.device), mask.to(model.device))
+            encode_batches(model, prepared[id(xs)])
 
     elif variant == "pipeline":
         from transformers import pipeline
@@ -511,9 +528,7 @@ def scaling(model_dir: str, words: int, batch_size: int | None = None, device: s
         return time.perf_counter() - t0
 
     def forward(name: str) -> None:
-        with torch.inference_mode():
-            for ids, mask in batches[name]:
-                model.encode(ids.to(model.device), mask.to(model.device))
+        encode_batches(model, batches[name])
 
     times = {k: float("inf") for k in texts}
     fwd = dict(times)

@@ -71,3 +71,33 @@ def test_token_classifier_shares_the_weights(model_dir):
         ours = model(input_ids=ids, attention_mask=mask).entity_logits
         theirs = tc(input_ids=ids, attention_mask=mask).logits
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_forward_batches_carry_lexical_ids_like_predict():
+    """A model with lexical word features: the bench's forward pass gets the same lexical rows as
+    ``predict`` builds (encode would refuse the batch without them)."""
+    from model_helpers import tiny_model, tiny_tokenizer
+
+    from khabar.bench import encode_batches, forward_batches
+    from khabar.model.features import ArticleEncoder
+
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, lexical_features={"norm": [64, 4], "shape": [16, 2]}, context_lstm=True).eval()
+    texts = ['قال الرئيس: "سنواصل العمل".', "وأعلنت الأمم المتحدة في جنيف عن اجتماع جديد لمجلس الأمن الدولي."]
+    batches = forward_batches(model, tok, texts, 2)
+    encode_batches(model, batches)
+    enc = ArticleEncoder.from_config(tok, model.config)
+    windows = {}  # token ids of each window -> its lexical rows, as predict slices them
+    for text in texts:
+        t = enc.tokenize(text)
+        for s, e in t.windows:
+            windows[tuple(t.input_ids[s:e])] = t.lexical[s:e]
+    rows = 0
+    for ids, mask, lex in batches:
+        assert lex is not None and lex.shape[:2] == ids.shape
+        for r in range(ids.size(0)):
+            n = int(mask[r].sum()) - 2
+            assert lex[r, 1 : n + 1].tolist() == windows[tuple(ids[r, 1 : n + 1].tolist())]
+            assert not lex[r, 0].any() and not lex[r, n + 1 :].any()  # [CLS], [SEP], padding: row 0
+            rows += 1
+    assert rows == len(windows)
