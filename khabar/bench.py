@@ -408,7 +408,7 @@ def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------- the run
 
 
-def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
+def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
           device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None,
           repeat: int = 3) -> dict[str, Any]:
     from transformers import AutoConfig, AutoTokenizer
@@ -419,6 +419,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
     from khabar.data.normalise import normalise
     from khabar.quantize import bf16_supported
 
+    load_before = _load_average()
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     n_tokens = sum(len(tokenizer(normalise(t).text, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts)
@@ -489,6 +490,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 4, pipeline_batch_
         "threads": threads or _torch_threads(),
         "isolated": isolate,
         "rounds": repeat,
+        "load_average": [load_before, _load_average()],
         "variants": variants,
         "ratio_fp32": ratio("khabar_fp32", "pipeline_default"),
         "ratio_int8": ratio("khabar_int8", "pipeline_default"),
@@ -512,6 +514,7 @@ def scaling(model_dir: str, words: int, batch_size: int | None = None, device: s
     from khabar.analyzer import Analyzer
 
     quiet_loading()
+    load_before = _load_average()
     analyzer = Analyzer.from_pretrained(model_dir, device=device, batch_size=batch_size)
     model = analyzer.model
     texts = {"1x": long_text(words), "10x": long_text(10 * words)}
@@ -548,7 +551,17 @@ def scaling(model_dir: str, words: int, batch_size: int | None = None, device: s
         "overhead_1x": round(times["1x"] / fwd["1x"] - 1, 3),
         "overhead_10x": round(times["10x"] / fwd["10x"] - 1, 3),
         "rounds": max(1, repeat),
+        "load_average": [load_before, _load_average()],
     }
+
+
+def _load_average() -> float | None:
+    """The machine's 1-minute load average (other processes' work slows every variant: the
+    ratios are measured side by side, the seconds are only comparable at a similar load)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _torch_threads() -> int:
@@ -568,7 +581,7 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"{name:<18}{v['batch_size']:>6}{v['seconds']:>10.3f}{v['articles_per_s']:>12.2f}"
                      f"{v['tokens_per_s']:>11.0f}{v['peak_rss_delta_mb']:>10.1f}{v['peak_rss_mb']:>9.0f}")
     lines.append(f"pipeline batch sizes tried (articles/s): {r['variants']['pipeline_best']['tried']}")
-    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead"):
+    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead", "load_average"):
         lines.append(f"{key:<20}{r[key]}")
     return "\n".join(lines)
 
@@ -600,7 +613,7 @@ def run(args: argparse.Namespace) -> int:
               f"time(10x)/time(1x) = {r['scaling_ratio']:.2f} (10 = linear)\n"
               f"encoder forward alone: {r['forward_seconds_1x']:.3f} s, {r['forward_seconds_10x']:.3f} s "
               f"(ratio {r['forward_ratio']:.2f}); overhead over it: {r['overhead_1x']:.1%} (1x), "
-              f"{r['overhead_10x']:.1%} (10x); best of {r['rounds']} rounds")
+              f"{r['overhead_10x']:.1%} (10x); best of {r['rounds']} rounds; load average {r['load_average']}")
         return 0
     try:
         texts, source = load_texts(args.articles, args.data)

@@ -26,7 +26,7 @@ def test_bench_json_keys(capsys, model_dir):
     out, err = capsys.readouterr()
     assert rc == 0, err
     r = json.loads(out)
-    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "overhead", "ratio_fp32_vs_best", "articles", "tokens"):
+    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "overhead", "ratio_fp32_vs_best", "articles", "tokens", "load_average"):
         assert key in r
     assert r["articles"] == 3 and r["tokens"] > 0
     assert set(r["variants"]) - {"khabar_bf16"} == set(VARIANTS)  # bf16 where the CPU has bf16 instructions
