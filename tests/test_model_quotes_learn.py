@@ -11,7 +11,8 @@ over-fitted on 30 silver articles reaches 0.99); the loss was the word-by-word d
 tagged ``O`` in the middle of a long passage cut it in two, and the lenient ``I``-after-``O`` rule
 opened a fragment at every word after such a dip, so a half-trained head gave ~6 short spans per
 quotation. ``decode_quotes`` now takes the best valid B/I/O sequence (Viterbi): see the decoding
-tests below, and ``docs/default-model.md`` for the numbers.
+tests below. Measured on quotes-dev, model alone, same weights: the default model 0.044 -> 0.307
+overlap F1; 800 silver articles x 5 epochs 0.53 -> 0.68 (cue F1 0.66 -> 0.75).
 """
 
 from __future__ import annotations
