@@ -53,6 +53,11 @@ class KhabarConfig(PretrainedConfig):
     # Hashed word-level embeddings (khabar.model.lexical) added to the encoder's states before the
     # context LSTM and the heads: ``true`` = the default tables, or {attr: [rows, dim]}; null = off.
     lexical_features: Any = None
+    # Attributes of lexical_features that also get a frozen table on the same rows (skip-gram
+    # vectors): a list (same width as the trainable table) or {attr: width}.
+    lexical_frozen: Any = None
+    # Training only: the probability that a token's trainable lexical rows are blanked (word dropout).
+    lexical_word_dropout: float = 0.0
     # Quotations from rules + model (khabar.model.hybrid): None = the model's own; a number = the
     # bootstrapper's quotations of at least this confidence, plus the model's quotations (score >=
     # hybrid_model_score) that overlap none of them.

@@ -21,10 +21,12 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-# attribute -> (rows, dim): the default tables (about 5.4 M parameters, 10.8 MB in fp16)
+# attribute -> (rows, dim): the default trainable tables (1.7 M parameters). They only need to
+# remember which words of the training set are names; the skip-gram knowledge goes into the wider
+# frozen tables (``lexical_frozen``, e.g. {norm: 48, stem: 32}: 4.2 M more).
 DEFAULT_LEXICAL_FEATURES: dict[str, tuple[int, int]] = {
-    "norm": (65536, 64),
-    "stem": (32768, 32),
+    "norm": (65536, 16),
+    "stem": (32768, 16),
     "prefix": (4096, 16),
     "suffix": (4096, 16),
     "shape": (512, 8),
@@ -132,19 +134,57 @@ def lexical_spec(value: Any) -> dict[str, tuple[int, int]] | None:
     return out
 
 
-class LexicalEmbedding(nn.Module):
-    """Sum of per-attribute tables, concatenated and projected to the encoder's width."""
+def frozen_spec(frozen: Sequence[str] | Mapping[str, int] | None, spec: Mapping[str, Sequence[int]]) -> dict[str, int]:
+    """``lexical_frozen`` as ``{attr: dim}``: a list keeps each table's own width, a mapping sets it
+    (the frozen copy shares the trainable table's rows, not necessarily its width)."""
+    dims = dict(frozen) if isinstance(frozen, Mapping) else {a: int(spec[a][1]) for a in frozen or () if a in spec}
+    missing = [a for a in (frozen or ()) if a not in spec]
+    if missing:
+        raise ValueError(f"lexical_frozen: {missing} not among lexical_features {list(spec)}")
+    bad = {a: d for a, d in dims.items() if not isinstance(d, int) or d < 1}
+    if bad:
+        raise ValueError(f"lexical_frozen: widths must be positive integers; got {bad}")
+    return {a: int(d) for a, d in dims.items()}
 
-    def __init__(self, spec: Mapping[str, Sequence[int]], hidden: int, dropout: float):
+
+class LexicalEmbedding(nn.Module):
+    """Per-attribute tables, concatenated and projected to the encoder's width.
+
+    ``frozen`` attributes get a second, non-trainable table on the same rows (set from skip-gram
+    vectors): fine-tuning moves the vectors of the words seen in training away from those of the
+    words never seen, the frozen copy keeps both in one space, so an unseen name still lands
+    near the seen ones.
+    """
+
+    def __init__(self, spec: Mapping[str, Sequence[int]], hidden: int, dropout: float,
+                 frozen: Sequence[str] | Mapping[str, int] = (), word_dropout: float = 0.0):
         super().__init__()
+        self.word_dropout = float(word_dropout)
         self.attrs = list(spec)
         self.tables = nn.ModuleDict({a: nn.Embedding(int(r), int(d), padding_idx=0) for a, (r, d) in spec.items()})
-        width = sum(int(d) for _, d in spec.values())
+        frozen_dims = frozen_spec(frozen, spec)
+        self.frozen_attrs = [a for a in self.attrs if a in frozen_dims]
+        self.frozen = nn.ModuleDict({a: nn.Embedding(int(spec[a][0]), frozen_dims[a], padding_idx=0)
+                                     for a in self.frozen_attrs})
+        for table in self.frozen.values():
+            table.weight.requires_grad_(False)
+        width = sum(int(d) for _, d in spec.values()) + sum(frozen_dims[a] for a in self.frozen_attrs)
         self.norm = nn.LayerNorm(width)
         self.proj = nn.Linear(width, hidden)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         # ids: (batch, seq, n_attrs) -> (batch, seq, hidden)
-        x = torch.cat([self.tables[a](ids[..., i]) for i, a in enumerate(self.attrs)], -1)  # (batch, seq, width)
+        frozen_ids = ids
+        if self.training and self.word_dropout > 0:
+            # word dropout (Lample et al. 2016): a token's trainable rows are blanked at random, so the
+            # tagger learns to label words it has no memory of from context, affixes and the
+            # frozen vectors -- which is every name of the test set it never saw
+            drop = torch.rand(ids.shape[:-1], device=ids.device) < self.word_dropout  # (batch, seq)
+            keep = [a in ("shape",) for a in self.attrs]  # the shape class is never a memory of the word
+            blank = drop[..., None] & ~torch.tensor(keep, device=ids.device)  # (batch, seq, n_attrs)
+            ids = ids.masked_fill(blank, 0)
+        parts = [self.tables[a](ids[..., i]) for i, a in enumerate(self.attrs)]
+        parts += [self.frozen[a](frozen_ids[..., self.attrs.index(a)]) for a in self.frozen_attrs]
+        x = torch.cat(parts, -1)  # (batch, seq, width)
         return self.dropout(self.proj(self.dropout(self.norm(x))))

@@ -54,7 +54,8 @@ class KhabarModel(PreTrainedModel):
         self.attribution = AttributionScorer(hidden, config.attribution_size, config.attribution_feature_size, p)
         self.context = ContextLSTM(hidden, p) if getattr(config, "context_lstm", False) else None
         spec = getattr(config, "lexical_features", None)
-        self.lexical = LexicalEmbedding(spec, hidden, p) if spec else None
+        self.lexical = LexicalEmbedding(spec, hidden, p, getattr(config, "lexical_frozen", None) or (),
+                                        getattr(config, "lexical_word_dropout", 0.0)) if spec else None
         self.post_init()
 
     # -- construction -------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_buckets_are_stable_and_never_row_zero():
 
 
 def test_config_validation():
-    assert KhabarConfig(lexical_features=True).lexical_features["norm"] == [65536, 64]
+    assert KhabarConfig(lexical_features=True).lexical_features["norm"] == [65536, 16]
     assert KhabarConfig().lexical_features is None
     with pytest.raises(ValueError, match="unknown attribute"):
         KhabarConfig(lexical_features={"lemma": [10, 2]})
@@ -88,3 +88,39 @@ def test_model_needs_the_ids_trains_saves_reloads_and_predicts(tmp_path):
     for art, text in zip(again.predict(texts, tok), texts):
         for e in art.entities:
             assert e.text == text[e.start:e.end] if hasattr(e, "text") else 0 <= e.start < e.end <= len(text)
+
+
+def test_frozen_tables_keep_their_vectors_and_word_dropout_spares_them():
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, context_lstm=True, lexical_features=SMALL, lexical_frozen={"norm": 6},
+                       lexical_word_dropout=1.0, max_length=64, overlap=16)
+    lex = model.lexical
+    assert lex.frozen["norm"].weight.shape == (512, 6) and not lex.frozen["norm"].weight.requires_grad
+    assert lex.proj.in_features == 8 + 4 + 2 + 6
+    before = lex.frozen["norm"].weight.clone()
+    enc = ArticleEncoder.from_config(tok, model.config)
+    batch = collate([w for a in load_articles() for w in enc.encode(a, with_labels=True)])
+    model.train()
+    model(**batch).loss.backward()
+    # word dropout 1.0 blanks every trainable row but the shape class: no gradient reaches them
+    assert float(lex.tables["norm"].weight.grad.abs().sum()) == 0.0
+    assert float(lex.tables["shape"].weight.grad.abs().sum()) > 0.0
+    assert lex.frozen["norm"].weight.grad is None
+    torch.testing.assert_close(lex.frozen["norm"].weight, before)
+    with pytest.raises(ValueError, match="not among"):
+        tiny_model(tok, lexical_features=SMALL, lexical_frozen=["prefix"])
+
+
+def test_vectors_fit_a_narrower_table():
+    from khabar.training.lexical_vectors import fit_width
+
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(50, 8, generator=g) @ torch.diag(torch.tensor([5.0, 3, 1, 0.1, 0.1, 0.1, 0.1, 0.1]))
+    v[0] = 0
+    y = fit_width(v, 3)
+    assert y.shape == (50, 3) and float(y[0].abs().sum()) == 0.0
+    # the three strong directions are kept: distances between rows barely change
+    d_full, d_cut = torch.cdist(v[1:], v[1:]), torch.cdist(y[1:], y[1:])
+    ratio = (d_cut / d_full.clamp(min=1e-6))[d_full > 1]
+    assert float(ratio.std() / ratio.mean()) < 0.1
+    assert fit_width(v, 8) is v

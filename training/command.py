@@ -146,14 +146,24 @@ def load_lexical_vectors(model: Any, folder: str, where: Any) -> None:
                           "python -m khabar.training.lexical_vectors NEWS.jsonl... --out " + str(folder))
     import torch
 
-    for attr, vectors in load_file(str(path)).items():
+    loaded = load_file(str(path))
+    vectors_attrs = sorted(loaded)
+    from khabar.training.lexical_vectors import fit_width
+
+    for attr, vectors in loaded.items():
         table = model.lexical.tables[attr] if attr in model.lexical.tables else None
-        if table is None or tuple(table.weight.shape) != tuple(vectors.shape):
+        if table is None or table.weight.shape[0] != vectors.shape[0] or table.weight.shape[1] > vectors.shape[1]:
             have = tuple(table.weight.shape) if table is not None else "no such table"
-            raise ConfigError(f"{where}: {path}: table {attr!r} is {tuple(vectors.shape)}, the model's is {have}; "
-                              "rebuild the vectors for this model.extra.lexical_features")
+            raise ConfigError(f"{where}: {path}: table {attr!r} is {tuple(vectors.shape)}, the model's is {have} "
+                              "(same rows and at most as wide needed); rebuild the vectors for this "
+                              "model.extra.lexical_features")
+        targets = [table] + ([model.lexical.frozen[attr]] if attr in model.lexical.frozen else [])
         with torch.no_grad():
-            table.weight.copy_(vectors)
+            for t in targets:
+                t.weight.copy_(fit_width(vectors, t.weight.shape[1]))
+    unset = [a for a in model.lexical.frozen if a not in vectors_attrs]
+    if unset:
+        raise ConfigError(f"{where}: lexical_frozen {unset} but {path} has no vectors for them (it has {vectors_attrs})")
 
 
 def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:

@@ -60,6 +60,23 @@ def row_sequence(texts: Iterable[str], attr: str, rows: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+def fit_width(vectors: "torch.Tensor", dim: int) -> "torch.Tensor":
+    """``vectors`` (rows, D) cut to their ``dim`` principal components (dim <= D), with the same
+    per-element std; row 0 (padding) stays zero. D itself: returned unchanged."""
+    import torch
+
+    if dim == vectors.shape[1]:
+        return vectors
+    x = vectors.double()
+    seen = x.abs().sum(-1) > 0
+    mean = x[seen].mean(0, keepdim=True)
+    _, _, v = torch.linalg.svd(x[seen] - mean, full_matrices=False)  # v: (D, D), rows = components
+    y = (x - mean) @ v[:dim].T  # (rows, dim)
+    y = y * (x[seen].std() / y[seen].std().clamp(min=1e-12))
+    y[~seen] = 0.0
+    return y.to(vectors.dtype)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m khabar.training.lexical_vectors", description=__doc__.split("\n\n")[0])
     ap.add_argument("news", nargs="+", help="news JSONL files ({\"text\"} per line)")
@@ -77,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     spec = lexical_spec(True)
+    # vectors wider than the tables: each table takes its leading principal components (fit_width)
+    widths = {"norm": 64, "stem": 32}
     texts = list(news_texts(args.news))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     for attr in [a.strip() for a in args.attrs.split(",") if a.strip()]:
         if attr not in DEFAULT_LEXICAL_FEATURES:
             ap.error(f"--attrs: unknown table {attr!r}; known: {sorted(DEFAULT_LEXICAL_FEATURES)}")
-        rows, dim = spec[attr]
+        rows, dim = spec[attr][0], max(spec[attr][1], widths.get(attr, 0))
         t0 = time.time()
         seq = row_sequence(texts, attr, rows)
         vecs = train_skipgram(seq, rows, dim, window=args.window, epochs=args.epochs, n_special=1,
