@@ -58,6 +58,9 @@ class KhabarConfig(PretrainedConfig):
     lexical_frozen: Any = None
     # Training only: the probability that a token's trainable lexical rows are blanked (word dropout).
     lexical_word_dropout: float = 0.0
+    # Decoding: join a predicted entity to the one right before it when both have the same label
+    # and it does not begin with و (khabar.model.decoding.merge_adjacent).
+    entity_merge_adjacent: bool = False
     # Quotations from rules + model (khabar.model.hybrid): None = the model's own; a number = the
     # bootstrapper's quotations of at least this confidence, plus the model's quotations (score >=
     # hybrid_model_score) that overlap none of them.

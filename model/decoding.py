@@ -71,6 +71,30 @@ def decode_bio(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> l
     return spans
 
 
+# Words that open a new name after a name of the same type: «لبنان وإسرائيل», «بوش وبلير».
+_NEW_NAME_PREFIXES = ("و",)
+
+
+def merge_adjacent(tok: TokenizedArticle, spans: list[TokenSpan]) -> list[TokenSpan]:
+    """Join a span to the one right before it (no word or mark between) when both have the same
+    label and it does not begin with the conjunction و: a compact tagger often opens a new span
+    (B) on the second word of a name it never saw («كوفي» «أنان», «حزب» «الليكود»), whereas two
+    names of one type side by side are joined by و in news text (6 % of ANERcorp's B tags, nearly
+    all of them so)."""
+    out: list[TokenSpan] = []
+    for sp in spans:
+        prev = out[-1] if out else None
+        if (prev is not None and prev.end == sp.start and prev.label == sp.label
+                and not tok.text[tok.spans[sp.start][0]:].startswith(_NEW_NAME_PREFIXES)):
+            n_prev = len(tok.words_in(tok.spans[prev.start][0], tok.spans[prev.end - 1][1]))
+            n_sp = len(tok.words_in(tok.spans[sp.start][0], tok.spans[sp.end - 1][1]))
+            score = (prev.score * n_prev + sp.score * n_sp) / max(n_prev + n_sp, 1)
+            out[-1] = TokenSpan(prev.start, sp.end, prev.label, score)
+        else:
+            out.append(sp)
+    return out
+
+
 def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) -> list[TokenSpan]:
     """Quotation spans: the most probable valid B/I/O sequence over the words (Viterbi, ``I`` only
     after ``B`` or ``I``), on probabilities summed over types; the span's type by its summed type

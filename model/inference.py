@@ -24,6 +24,7 @@ from khabar.model.decoding import (
     decode_bio,
     decode_quotes,
     is_name,
+    merge_adjacent,
 )
 from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
 from khabar.model.heads import NEG
@@ -138,6 +139,8 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
     cfg = model.config
     text = tok.text
     entities_tok = decode_bio(tok, probs["entity"], entity_scheme(cfg.entity_labels))
+    if getattr(cfg, "entity_merge_adjacent", False):
+        entities_tok = merge_adjacent(tok, entities_tok)
     quotes_tok = decode_quotes(tok, probs["quote"], list(cfg.quote_types))
     cues_tok = decode_bio(tok, probs["cue"], ["O", "B", "I"])
     sources_tok = decode_bio(tok, probs["source"], ["O", "B", "I"])

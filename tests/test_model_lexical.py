@@ -124,3 +124,23 @@ def test_vectors_fit_a_narrower_table():
     ratio = (d_cut / d_full.clamp(min=1e-6))[d_full > 1]
     assert float(ratio.std() / ratio.mean()) < 0.1
     assert fit_width(v, 8) is v
+
+
+def test_merge_adjacent_joins_a_split_name_but_not_two_names_joined_by_wa():
+    from khabar.model.decoding import TokenSpan, merge_adjacent
+
+    tok = tiny_tokenizer()
+    enc = ArticleEncoder(tok, 64, 16)
+    t = enc.tokenize("قال كوفي أنان إن لبنان وإسرائيل اتفقتا")
+    words = [(a, b) for a, b, _, _ in t.words]
+
+    def span(i, label, score=0.9):
+        return TokenSpan(words[i][0], words[i][1], label, score)
+
+    merged = merge_adjacent(t, [span(1, "PER", 0.8), span(2, "PER", 0.6), span(4, "LOC"), span(5, "LOC")])
+    assert [(m.start, m.end, m.label) for m in merged] == [
+        (words[1][0], words[2][1], "PER"), (words[4][0], words[4][1], "LOC"), (words[5][0], words[5][1], "LOC")]
+    assert abs(merged[0].score - 0.7) < 1e-9
+    # different labels, or a word between: untouched
+    assert len(merge_adjacent(t, [span(1, "PER"), span(2, "LOC")])) == 2
+    assert len(merge_adjacent(t, [span(1, "PER"), span(3, "PER")])) == 2
