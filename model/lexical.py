@@ -5,8 +5,8 @@ people, places or organisations; a word-level table can (it memorises the names 
 set, and, initialised from skip-gram vectors of ANT news, places unseen names near seen ones). The
 features follow spaCy's ``MultiHashEmbed``: every word is looked up by several of its forms, each
 hashed (crc32, stable across processes and platforms) into its own table, so no vocabulary file is
-needed and any word has a row. Arabic forms: the normalised word, its stem without the article and
-its proclitics (وال، بال، لل ...), the stem's first and last three letters, and a coarse shape.
+needed and any word has a row. Arabic forms: the normalised word, its light stem (Light10's prefixes:
+و, وال، بال، لل ...), the stem's first and last three letters, and a coarse shape.
 
 All sub-word tokens of a word get its word's vector; ``[CLS]``/``[SEP]``/padding use row 0 (zero).
 The same module serves any BERT-family encoder (``KhabarConfig.lexical_features``; off by default).
@@ -35,8 +35,8 @@ DEFAULT_LEXICAL_FEATURES: dict[str, tuple[int, int]] = {
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # harakat, Quranic marks, tatweel
 _FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و", "ئ": "ي",
                        **{chr(0x660 + i): str(i) for i in range(10)}, **{chr(0x6F0 + i): str(i) for i in range(10)}})
-# The article with its proclitics, longest first. A lone و/ف/ب/ل is not stripped: too many names
-# begin with those letters («لبنان», «فرنسا», «واشنطن», «بغداد»).
+# The article with its proclitics, longest first. A lone ف/ب/ل is not stripped: too many names
+# begin with those letters («لبنان», «فرنسا», «بغداد»).
 _PROCLITICS = ("وبال", "وكال", "فبال", "فال", "وال", "بال", "كال", "ولل", "فلل", "لل", "ال")
 
 
@@ -46,7 +46,11 @@ def normalise_word(word: str) -> str:
 
 
 def stem(norm: str) -> str:
-    """The normalised word without the article and its proclitics («والعراق», «بالعراق» -> «عراق»)."""
+    """Light10's prefix rules (Larkey et al.): a leading و off a word of more than three letters, then
+    the article with its proclitics («والعراق», «بالعراق» -> «عراق»; «وطارق» -> «طارق»). Only used
+    beside the whole word, so the odd wrong cut («وزير» -> «زير») costs nothing."""
+    if norm.startswith("و") and len(norm) > 3:
+        norm = norm[1:]
     for p in _PROCLITICS:
         if norm.startswith(p) and len(norm) - len(p) >= 2:
             return norm[len(p):]

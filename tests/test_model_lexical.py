@@ -23,6 +23,7 @@ def test_word_forms():
     assert stem("لبنان") == "لبنان"  # a lone proclitic letter is not stripped: names begin with them
     assert stem("بغداد") == "بغداد"
     assert stem(normalise_word("للأمم")) == "امم"
+    assert stem("وطارق") == "طارق" and stem("وبغداد") == "بغداد" and stem("ولد") == "ولد"
     assert shape("Reuters") == "L7+cap"
     assert shape("«") == "p1"
 
