@@ -19,7 +19,9 @@ that load from other processes on a shared machine hits every variant alike).
 Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
 peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS, and
 ``ratio_fp32`` / ``ratio_int8`` / ``ratio_bf16`` (khabar articles/s ÷ default pipeline articles/s) and
-``overhead`` (khabar fp32 seconds ÷ forward seconds − 1).
+``overhead`` (khabar fp32 seconds ÷ forward seconds − 1, the forward pass timed in khabar_fp32's own
+process right after each of its passes, on the same model and batches; ``overhead_vs_forward_process``:
+the same against the separate ``forward`` variant).
 
 ``khabar bench --scaling`` times khabar on one long article and on one ten times longer and
 prints time(10×)/time(1×) (≈ 10 when time grows linearly), with the encoder forward pass alone on
@@ -269,6 +271,16 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
             for _ in analyzer.pipe(xs, batch_size=bs):
                 pass
 
+        if spec.get("paired_forward"):
+            # the pure forward pass of this very model on its own batches, timed right after each
+            # pass (same process, adjacent in time: the overhead is not at the mercy of how the
+            # load on the machine differed between two processes' turns)
+            batches = forward_batches(analyzer.model, analyzer.tokenizer, texts, bs or analyzer.batch_size)
+            encode_batches(analyzer.model, forward_batches(analyzer.model, analyzer.tokenizer, warm, bs or analyzer.batch_size))
+            go(warm)
+            run_all = _Paired(lambda: go(texts), lambda: encode_batches(analyzer.model, batches))
+            return run_all
+
     elif variant == "forward":
         model, tokenizer = _load(spec["model"], device)
         prepared = {id(warm): forward_batches(model, tokenizer, warm, bs), id(texts): forward_batches(model, tokenizer, texts, bs)}
@@ -300,6 +312,16 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
     return lambda: go(texts)
 
 
+class _Paired:
+    """A variant's pass plus the forward pass it is compared with, timed one after the other."""
+
+    def __init__(self, go: Callable[[], None], forward: Callable[[], None]):
+        self.go, self.forward = go, forward
+
+    def __call__(self) -> None:
+        self.go()
+
+
 def time_once(go: Callable[[], None]) -> dict[str, Any]:
     """One timed pass: seconds, peak RSS growth during it, the process's peak RSS so far, and on a
     GPU the peak of allocated GPU memory during the pass."""
@@ -322,6 +344,12 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
     }
     if gpu:
         r["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    if isinstance(go, _Paired):
+        t0 = time.perf_counter()
+        go.forward()
+        if gpu:
+            torch.cuda.synchronize()
+        r["paired_forward_seconds"] = time.perf_counter() - t0
     return r
 
 
@@ -427,7 +455,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
     plan: dict[str, dict[str, Any]] = {"pipeline@1": {**base, "variant": "pipeline", "batch_size": None}}
     for bs in sorted(set(pipeline_batch_sizes) - {1}):
         plan[f"pipeline@{bs}"] = {**base, "variant": "pipeline", "batch_size": bs}
-    plan["khabar_fp32"] = {**base, "variant": "khabar_fp32", "batch_size": batch_size}
+    plan["khabar_fp32"] = {**base, "variant": "khabar_fp32", "batch_size": batch_size, "paired_forward": True}
     if device == "cpu":
         plan["khabar_int8"] = {**base, "variant": "khabar_int8", "batch_size": batch_size}
     if bf16_supported(torch.device(device)):
@@ -466,6 +494,8 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
             "seconds_per_round": [round(r["seconds"], 4) for r in rs],
             **({"peak_gpu_mb": max(r["peak_gpu_mb"] for r in rs)} if "peak_gpu_mb" in rs[0] else {}),
+            **({"paired_forward_seconds": round(min(r["paired_forward_seconds"] for r in rs), 4)}
+               if "paired_forward_seconds" in rs[0] else {}),
         }
 
     pipelines = {name: summary(name) for name in plan if name.startswith("pipeline@")}
@@ -497,7 +527,8 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         "ratio_bf16": ratio("khabar_bf16", "pipeline_default"),
         "ratio_fp32_vs_best": ratio("khabar_fp32", "pipeline_best"),
         "ratio_int8_vs_best": ratio("khabar_int8", "pipeline_best"),
-        "overhead": round(variants["khabar_fp32"]["seconds"] / variants["forward"]["seconds"] - 1, 3),
+        "overhead": round(variants["khabar_fp32"]["seconds"] / variants["khabar_fp32"]["paired_forward_seconds"] - 1, 3),
+        "overhead_vs_forward_process": round(variants["khabar_fp32"]["seconds"] / variants["forward"]["seconds"] - 1, 3),
     }
 
 
@@ -581,7 +612,8 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"{name:<18}{v['batch_size']:>6}{v['seconds']:>10.3f}{v['articles_per_s']:>12.2f}"
                      f"{v['tokens_per_s']:>11.0f}{v['peak_rss_delta_mb']:>10.1f}{v['peak_rss_mb']:>9.0f}")
     lines.append(f"pipeline batch sizes tried (articles/s): {r['variants']['pipeline_best']['tried']}")
-    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead", "load_average"):
+    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead",
+                "overhead_vs_forward_process", "load_average"):
         lines.append(f"{key:<20}{r[key]}")
     return "\n".join(lines)
 

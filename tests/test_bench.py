@@ -26,7 +26,7 @@ def test_bench_json_keys(capsys, model_dir):
     out, err = capsys.readouterr()
     assert rc == 0, err
     r = json.loads(out)
-    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "overhead", "ratio_fp32_vs_best", "articles", "tokens", "load_average"):
+    for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "overhead", "overhead_vs_forward_process", "ratio_fp32_vs_best", "articles", "tokens", "load_average"):
         assert key in r
     assert r["articles"] == 3 and r["tokens"] > 0
     assert set(r["variants"]) - {"khabar_bf16"} == set(VARIANTS)  # bf16 where the CPU has bf16 instructions
@@ -101,3 +101,14 @@ def test_forward_batches_carry_lexical_ids_like_predict():
             assert not lex[r, 0].any() and not lex[r, n + 1 :].any()  # [CLS], [SEP], padding: row 0
             rows += 1
     assert rows == len(windows)
+
+
+def test_overhead_is_paired_with_the_forward_pass_in_the_same_process(capsys, model_dir):
+    rc = main(["bench", "--json", "--model", model_dir, "--articles", "2", "--threads", "1",
+               "--pipeline-batch-sizes", "2", "--no-isolate", "--repeat", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    r = json.loads(out)
+    k = r["variants"]["khabar_fp32"]
+    assert k["paired_forward_seconds"] > 0
+    assert r["overhead"] == pytest.approx(k["seconds"] / k["paired_forward_seconds"] - 1, rel=0.05, abs=0.01)  # rounded seconds
