@@ -307,3 +307,36 @@ def test_cli_bom_surrogates_out_is_input_and_parent_dirs(tmp_path):
     assert main(["bootstrap", str(src), "--out", str(src), "--workers", "1", "--no-progress"]) == 2
     assert src.read_bytes() == before
     assert main(["bootstrap", str(src), "--out", str(out), "--chunk-size", "0"]) == 2
+
+
+# -- noun-phrase objects and subjects before a relative clause (recall step, 2026-11-29) ----------
+
+
+def test_imperfect_of_a_defective_verb_is_a_cue(boot):
+    # ينفي ends in ي like the name راي that the past رأى is kept apart from
+    found = quotes(boot, "وقال الوزير سامي حداد إن الاتفاق صامد. وينفي الوزير سامي حداد أن يكون قد التقى المبعوث.")
+    assert ("indirect", "أن يكون قد التقى المبعوث", "وينفي", "سامي حداد", "سامي حداد") in found
+
+
+def test_np_object_one_definite_word_or_demonstrative_after_a_subject(boot):
+    text = "وقال المتحدث باسم الوزارة سامي حداد إن الوضع هادئ. لكن المتحدث سامي حداد نفى التقارير وقال إنها شائعات."
+    assert ("indirect", "التقارير", "نفى", "سامي حداد", "سامي حداد") in quotes(boot, text)
+    text = "وقال الوزير سامي حداد إن الاتفاق صامد. ونفى الوزير سامي حداد هذه الاتهامات."
+    assert ("indirect", "هذه الاتهامات", "ونفى", "سامي حداد", "سامي حداد") in quotes(boot, text)
+
+
+def test_np_object_of_consider_needs_a_subject_and_an_object(boot):
+    # تعتبر + subject + object + predicate: the object NP is the content
+    found = quotes(boot, "وتعتبر أنقرة الحزب الكردي منظمة إرهابية.")
+    assert [(t, c, s) for t, c, _, s, _ in found] == [("indirect", "الحزب الكردي منظمة إرهابية", "أنقرة")]
+    # "X is considered one of ...": a passive reading, no quotation
+    assert quotes(boot, "وتعتبر طهران أحد أبرز حلفاء دمشق.") == []
+    # no subject: "يعتبر هذا القرار الأول من نوعه" is "is considered"
+    assert quotes(boot, "ويعتبر هذا القرار الأول من نوعه في البلاد.") == []
+
+
+def test_subject_before_a_relative_clause(boot):
+    text = ("وقال الزعيم الشيعي مقتدى الصدر إن الانتخابات نزيهة. وكان الصدر الذي فاز تحالفه في الانتخابات "
+            "التي جرت في مايو الماضي، قد أكد على أن الحكومة المقبلة يجب أن تكون من التكنوقراط.")
+    found = quotes(boot, text)
+    assert ("indirect", "على أن الحكومة المقبلة يجب أن تكون من التكنوقراط", "أكد", "الصدر", "مقتدى الصدر") in found

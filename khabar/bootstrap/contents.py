@@ -47,6 +47,16 @@ _LINKERS = {"و", "كما", "فيما", "بينما", "لكن", "لكنه", "ل�
 _NOT_B_OBJECT = {"باسم", "باسمه", "باسمها", "بعد", "بين", "بشان", "بدوره", "بدورها", "بدورهم", "بيان", "بيانا", "بالنسبه", "بالتزامن", "بالاضافه", "بحسب", "بقياده", "بان", "بانه", "بانها", "بلاده", "بلادها", "بينها", "بينهم", "بينما", "بيد", "بدءا", "بناء", "بالمئه", "بالمائه", "بالاضافه", "بالتالي", "بروكسل", "بريطانيا", "بغداد", "بيروت", "بكين", "برلين", "باريس", "بيونغيانغ", "بوتين", "بومبيو", "بولتون", "بايدن", "بن"}
 
 
+# Words that open a predicate, not an object: after "يعتبر X" they make X the passive subject.
+_PREDICATE_STARTS = {"احد", "احدي", "من", "اكثر", "اكبر", "اول", "اولي", "ثاني", "ثالث", "اهم", "ابرز", "اقدم", "افضل", "اخطر", "اقوي", "جزءا", "بمثابه"}
+_DEMONSTRATIVES = {"هذا", "هذه", "هذين", "هاتين", "هؤلاء", "ذلك", "تلك", "اولئك"}
+
+
+def _definite(w: str) -> bool:
+    """A definite noun (key form): the article, not a pronoun-like word that starts like it."""
+    return w.startswith("ال") and len(w) > 3 and w not in ("الذي", "التي", "الذين", "الان", "اليه", "اليها", "اليهم")
+
+
 @dataclass
 class Candidate:
     """A quotation in the making: token spans into the key, filled in by the later stages."""
@@ -352,8 +362,10 @@ class ContentFinder:
         kind = "mixed" if self.has_quote(start, end) else "indirect"
         return Candidate(cue, start, end, kind, "according-after", (i + 1, self.sentence_end[i]), 0.85)
 
-    def object_after(self, cand: Candidate, subject_end: int) -> Candidate | None:
-        """Complete a noun-phrase-object candidate once the subject's end is known."""
+    def object_after(self, cand: Candidate, subject_end: int, has_subject: bool = False) -> Candidate | None:
+        """Complete a noun-phrase-object candidate once the subject's end is known. ``has_subject``:
+        the cue's subject was read, so a lone definite noun after it is the object (``نفى المتحدث
+        التقارير``), not the subject of a verb whose source dropped."""
         toks = self.kt.tokens
         j = subject_end
         end_s = self.sentence_end[cand.cue.index] if cand.cue else len(toks)
@@ -365,8 +377,8 @@ class ContentFinder:
                 while j < end_s and toks[j].is_word and (toks[j].text.endswith(("يه", "ي")) or self.lexicon.is_("adjuncts", toks[j].text)):
                     j += 1
                 continue
-            if toks[j].is_word and not self.lexicon.is_("adjuncts", w):
-                break
+            if toks[j].is_word and (not self.lexicon.is_("adjuncts", w) or w in _DEMONSTRATIVES and j + 1 < end_s and _definite(toks[j + 1].text)):
+                break  # ("هذه الاتهامات" is the object; a lone "هذا" is an adjunct word)
             if self.is_sentence_end(j) or self.pair_at.get(j) is not None:
                 break
             j += 1
@@ -376,10 +388,13 @@ class ContentFinder:
         if self.lexicon.is_("titles", w) and not w.startswith("ال") and j + 2 < end_s:
             j += 2  # "وأكد رومان جوردان محامي المدعية التقدم ...": an apposition after the subject
             w = toks[j].text
-        if j in self.cue_at or self.lexicon.is_("stops", w):
-            return None
+        demonstrative = w in _DEMONSTRATIVES and j + 1 < end_s and _definite(toks[j + 1].text)
+        if cand.cue is not None and cand.cue.entry.np_needs_subject and w in _PREDICATE_STARTS:
+            return None  # "وتعتبر طهران أحد أبرز حلفاء دمشق": "is considered one of", a passive reading
+        if j in self.cue_at or (self.lexicon.is_("stops", w) and not demonstrative):
+            return None  # ("ينفي هذه الاتهامات": a demonstrative before a definite noun opens the object)
         end = self.clause_end(j, np_mode=True)
-        if end - j < 2:
+        if end - j < 2 and not (has_subject and end - j == 1 and _definite(w) and not self.lexicon.is_("adjuncts", w)):
             return None
         cand.start, cand.end, cand.pending_object = j, end, False
         cand.type = "mixed" if self.has_quote(j, end) else "indirect"

@@ -49,8 +49,8 @@ class CueFinder:
             form = self.lexicon.cue(t.text)
             if form is None or t.text in _IMPERSONAL:
                 continue
-            if form.entry.lemma.endswith("ى") and kt.plain[t.end - 1] == "ي" and t.text.endswith("ي"):
-                continue  # "كاثرين راي" is a name; the verb is written رأى
+            if form.kind == "past" and form.entry.lemma.endswith("ى") and kt.plain[t.end - 1] == "ي" and t.text.endswith("ي"):
+                continue  # "كاثرين راي" is a name; the verb is written رأى (the imperfect ينفي ends in ي)
             if form.entry.role == "according":
                 nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
                 if nxt in _MANNER:

@@ -14,7 +14,7 @@ from pathlib import Path
 from .text import fold
 
 RESOURCES = "khabar.bootstrap"
-COMPLEMENTS = ("that", "quote", "np", "إلى", "من", "على", "ب", "عن", "ل")
+COMPLEMENTS = ("that", "quote", "np", "np-subj", "إلى", "من", "على", "ب", "عن", "ل")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,13 @@ class CueEntry:
     weight: float
 
     def takes_prep(self) -> list[str]:
-        return [fold(c) for c in self.takes if c not in ("that", "quote", "np")]
+        return [fold(c) for c in self.takes if c not in ("that", "quote", "np", "np-subj")]
+
+    @property
+    def np_needs_subject(self) -> bool:
+        """``np-subj``: a noun-phrase object only after an explicit subject (``تعتبر أنقرة الحزب
+        ...``); with none, ``يعتبر X ...`` is as often the passive "X is considered"."""
+        return "np-subj" in self.takes
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,8 @@ def parse_cues(text: str, source: str = "cues.tsv") -> list[tuple[CueEntry, dict
             raise ValueError(f"{source}:{lineno}: expected {len(cols)} tab-separated columns {cols}, got {len(parts)}")
         d = dict(zip(cols, (p.strip() for p in parts)))
         takes = frozenset(t.strip() for t in d["takes"].split(",") if t.strip() and t.strip() != "-")
+        if "np-subj" in takes:
+            takes |= {"np"}
         unknown = takes - set(COMPLEMENTS)
         if unknown:
             raise ValueError(f"{source}:{lineno}: takes: unknown complement(s) {sorted(unknown)}; known: {COMPLEMENTS}")

@@ -153,7 +153,8 @@ class Bootstrapper:
         cand.speaker = m
         if m is None:
             cand.speaker_rule = "none"
-        if cand.rule in ("prep", "that") and "np" in cue.entry.takes and not self._prep_close(cand, m):
+        if cand.rule in ("prep", "that") and "np" in cue.entry.takes and not cue.entry.np_needs_subject \
+                and not self._prep_close(cand, m):
             # "نفت السلطات البريطانية الاتهامات الروسية ووصفتها بأنها": the complement belongs to
             # another verb; the cue's own object is the noun phrase after its subject.
             cand.rule, cand.pending_object, cand.weight = "np", True, 0.75
@@ -164,7 +165,10 @@ class Bootstrapper:
             subject_end = m.end if (m is not None and cand.speaker_rule == "vso") else cue.index + 1
             if m is not None and cand.speaker_rule == "vso" and m.end < cue.index:
                 subject_end = cue.index + 1
-            if self.contents.object_after(cand, subject_end) is None:
+            has_subject = m is not None and cand.speaker_rule in ("vso", "svo", "relative")
+            if not has_subject and cue.entry.np_needs_subject:
+                return None
+            if self.contents.object_after(cand, subject_end, has_subject) is None:
                 return None
         return cand
 
@@ -210,8 +214,8 @@ class Bootstrapper:
         for c in cands:
             if c.end <= c.start:
                 continue
-            if sum(1 for t in toks[c.start : c.end] if t.is_word) < (1 if c.type == "direct" else 2):
-                continue  # "قال إن" and nothing after it
+            if sum(1 for t in toks[c.start : c.end] if t.is_word) < (1 if c.type == "direct" or c.rule == "np" else 2):
+                continue  # "قال إن" and nothing after it (a noun-phrase object may be one word: نفى التقارير)
             if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
             if c.cue is not None and c.speaker is None and inside_other.covers(c.cue.index, c):

@@ -434,7 +434,39 @@ class SourceFinder:
             np = self._svo_from(j, k)
             if np is not None:
                 return np
-        return None
+        return self._relative_subject(s0, k, i)
+
+    def _relative_subject(self, s0: int, k: int, cue: int) -> Mention | None:
+        """"وكان الصدر الذي فاز ... في الانتخابات، قد أكد": a known source opening the sentence,
+        then a relative clause, then the main verb. The relative clause must hold no cue (its verb
+        would be the speech verb) and the cue must be the main verb: after قد or a comma, or an
+        imperfect with no conjunction ("لكن رمضان الذي يعد ... ينفي")."""
+        toks = self.kt.tokens
+        form = self.contents.cue_at[cue].form
+        if form.conjunction or not (toks[cue - 1].text in ("قد", "وقد", "،", ",") or form.kind == "present"):
+            return None
+        # the subject opens the sentence or a clause after "لكن", "بينما", ... (nearest first)
+        starts = [x + 1 for x in range(max(s0, cue - 30), k) if toks[x].text in _CLAUSE_OPENERS][::-1] + [s0]
+        for j in starts:
+            while j < k and (not toks[j].is_word or any(v in _SVO_OPENERS for v in variants(toks[j].text))):
+                j += 1
+            if j >= k or cue - j > 30:
+                continue
+            np = self.noun_phrase(j, k)
+            if np is not None and np.end < k and toks[np.end].text in _RELATIVES:
+                break
+        else:
+            return None
+        trusted = self._known_at(np.start) or np.kind == "name" \
+            or (np.kind == "org" and self._in("org_heads", toks[np.start].text)) or np.kind == "nominal"
+        if not trusted:
+            return None
+        if any(x in self.contents.cue_at or toks[x].text in COMPLEMENTISERS for x in range(np.end + 1, cue)):
+            return None
+        known = self._known_at(np.start)
+        if known and np.kind != "name":
+            return self._mention(np.start, np.start + known, "name")  # "الصدر" of "مقتدى الصدر": a name
+        return np
 
     def _svo_from(self, j: int, k: int) -> Mention | None:
         toks = self.kt.tokens
