@@ -243,12 +243,41 @@ def test_arabert_config_builds_around_the_hub_encoder(monkeypatch, tokenizer_dir
         from transformers import BertConfig
 
         return real(BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                                   intermediate_size=32, vocab_size=500), max_length=32, window_overlap=8)  # fmt: skip
+                                                   intermediate_size=32, vocab_size=500), max_length=32, window_overlap=8,
+                    lexical_features={"norm": [65536, 2], "stem": [32768, 2]}, lexical_frozen=["norm"])  # fmt: skip
 
     monkeypatch.setattr(KhabarModel, "from_encoder", staticmethod(fake_from_encoder))
     cfg = load_config(REPO / "configs" / "arabert-base.yaml", check_files=False)
+    cfg.model.lexical_vectors = None  # runs/lexical-vectors is built from ../shared; loading is tested below
     build_model(cfg, AutoTokenizer.from_pretrained(str(tokenizer_dir)))
-    assert calls == [("aubmindlab/bert-base-arabertv02", {"context_lstm": True, "max_length": 512, "window_overlap": 64})]
+    assert calls == [("aubmindlab/bert-base-arabertv02", {**cfg.model.extra, "max_length": 512, "window_overlap": 64})]
+    assert calls[0][1]["lexical_features"] is True and calls[0][1]["context_lstm"] is True
+
+
+def test_lexical_vectors_load_into_trainable_and_frozen_tables(tmp_path, tokenizer_dir):
+    from safetensors.torch import save_file
+
+    from khabar.training.config import ConfigError
+
+    path = tiny_config(tmp_path, tokenizer_dir, [{"kind": "conll", "path": CONLL}])
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw["model"]["extra"].update(lexical_features={"norm": [64, 2], "shape": [8, 2]}, lexical_frozen={"norm": 3})
+    raw["model"]["lexical_vectors"] = str(tmp_path / "vec")
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    cfg = load_config(path, check_files=False)
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    with pytest.raises(ConfigError, match="lexical_vectors"):
+        build_model(cfg, tok)  # no file yet: the error says how to build it
+    (tmp_path / "vec").mkdir()
+    vec = torch.randn(64, 3)
+    vec[0] = 0
+    save_file({"norm": vec}, str(tmp_path / "vec" / "vectors.safetensors"))
+    model = build_model(cfg, tok)
+    assert torch.equal(model.lexical.frozen["norm"].weight, vec)  # at its own width: as written
+    assert model.lexical.tables["norm"].weight.shape == (64, 2)  # narrower: the 2 principal components
+    save_file({"norm": torch.randn(32, 3)}, str(tmp_path / "vec" / "vectors.safetensors"))
+    with pytest.raises(ConfigError, match="same rows"):
+        build_model(cfg, tok)
 
 
 @pytest.mark.slow
@@ -287,18 +316,29 @@ def test_arabert_recipe_trains_one_step_and_predicts(monkeypatch, tmp_path, toke
         return real(arabert_base_encoder(), **kwargs)  # the config's model options, untouched
 
     monkeypatch.setattr(KhabarModel, "from_encoder", staticmethod(random_arabert))
-    overrides = [f"model.tokenizer.path={tokenizer_dir}", "training.max_steps=1", "training.disable_tqdm=true"]
+    vectors = tmp_path / "vectors"
+    _tiny_lexical_vectors(vectors)
+    overrides = [f"model.tokenizer.path={tokenizer_dir}", "training.max_steps=1", "training.disable_tqdm=true",
+                 f"model.lexical_vectors={vectors}"]
     cfg = load_config(REPO / "configs" / "arabert-base.yaml", overrides, output_dir=str(tmp_path / "run"), check_files=False)
-    recipe = [(s.kind, s.split, s.limit) for s in cfg.data.sources]
-    assert recipe == [("conll", "train", 3573), ("silver_jsonl", "train", 300), ("gold_jsonl", "eval", None)]
+    compact = load_config(REPO / "configs" / "compact-default.yaml", overrides, output_dir=str(tmp_path / "c"), check_files=False)
+    recipe = [(s.kind, s.split, s.limit, s.skip, s.layers) for s in cfg.data.sources]
+    assert recipe == [(s.kind, s.split, s.limit, s.skip, s.layers) for s in compact.data.sources]  # the same data
+    assert cfg.model.extra == compact.model.extra  # the same lexical features, BiLSTM and decoding
+    assert [(k, s) for k, s, *_ in recipe] == [("conll", "train")] * 3 + [("silver_jsonl", "train"), ("conll", "eval"),
+                                              ("gold_jsonl", "eval")]
     fixture = {"conll": CONLL, "silver_jsonl": SILVER, "gold_jsonl": GOLD}
     for source in cfg.data.sources:
         source.path = fixture[source.kind]
+        source.limit, source.skip = None, 0  # the fixtures are small
 
     run = train(cfg)
-    assert calls == [("aubmindlab/bert-base-arabertv02", {"context_lstm": True, "max_length": 512, "window_overlap": 64})]
+    assert len(calls) == 1 and calls[0][0] == "aubmindlab/bert-base-arabertv02"
+    assert calls[0][1] == {**compact.model.extra, "max_length": 512, "window_overlap": 64}
     model = run.model.eval()
     assert model.config.context_lstm and model.context is not None
+    assert model.lexical is not None and model.config.lexical_frozen == {"norm": 48, "stem": 32}
+    assert torch.equal(model.lexical.frozen["norm"].weight[1], torch.full((48,), 0.5))  # the vectors were loaded
     assert model.config.encoder["hidden_size"] == 768 and model.config.encoder["vocab_size"] == 64000
     assert run.metrics["global_step"] == 1 and "eval_attribution_f1" in run.metrics
     assert run.scores["quotes"]["n_articles"] == 6  # quotes-dev's stand-in is the only eval source
@@ -306,6 +346,21 @@ def test_arabert_recipe_trains_one_step_and_predicts(monkeypatch, tmp_path, toke
     predicted = model.predict(texts(), run.tokenizer)
     assert [a.text for a in predicted] == texts()
     assert all(a.entities is not None and a.quotes is not None for a in predicted)
+
+
+def _tiny_lexical_vectors(folder: Path) -> None:
+    """A vectors file of the default tables' shapes: norm row 1 = 0.5 everywhere (after fit_width
+    to 48 columns of constant rows it stays recognisable only if the width is kept: 64 -> 48 is a
+    PCA, so the file is written at the frozen widths directly)."""
+    from safetensors.torch import save_file
+
+    from khabar.model.lexical import DEFAULT_LEXICAL_FEATURES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    norm = torch.zeros(DEFAULT_LEXICAL_FEATURES["norm"][0], 48)
+    norm[1] = 0.5
+    stem = torch.zeros(DEFAULT_LEXICAL_FEATURES["stem"][0], 32)
+    save_file({"norm": norm, "stem": stem}, str(folder / "vectors.safetensors"))
 
 
 def test_sampler_is_a_function_of_seed_and_epoch():

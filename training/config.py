@@ -4,7 +4,7 @@ A config file has four sections::
 
     output_dir: runs/tiny-anercorp
     model:    {encoder | encoder_config, tokenizer, max_length, window_overlap, extra, lexical_vectors}
-    data:     {sources: [{kind, path, split, layers, limit}, ...]}
+    data:     {sources: [{kind, path, split, layers, limit, skip}, ...]}
     training: {epochs, batch_size, learning_rate, ...}
 
 Paths may start with ``${shared}``: the shared data folder, taken from ``--shared``, else
@@ -81,6 +81,9 @@ class SourceConfig:
     layers: list[str] | None = None
     # Keep only the first N articles (CoNLL: sentences) of the file; None keeps all.
     limit: int | None = None
+    # Drop the first N articles (CoNLL: sentences) before ``limit``: with ``limit`` on another source
+    # of the same file, one file gives a train part and a held-out part.
+    skip: int = 0
 
     def layer_set(self) -> tuple[str, ...]:
         return tuple(self.layers) if self.layers is not None else DEFAULT_LAYERS[self.kind]

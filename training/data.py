@@ -78,6 +78,8 @@ def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
     else:
         # Training on a file with broken lines would silently learn from less: stop at the first one.
         articles = list(read_articles(path, on_error=None))
+    if source.skip:
+        articles = articles[source.skip :]
     if source.limit is not None:
         articles = articles[: source.limit]
     layers = source.layer_set()

@@ -71,8 +71,11 @@ def fit_width(vectors: "torch.Tensor", dim: int) -> "torch.Tensor":
     seen = x.abs().sum(-1) > 0
     mean = x[seen].mean(0, keepdim=True)
     _, _, v = torch.linalg.svd(x[seen] - mean, full_matrices=False)  # v: (D, D), rows = components
-    y = (x - mean) @ v[:dim].T  # (rows, dim)
-    y = y * (x[seen].std() / y[seen].std().clamp(min=1e-12))
+    y = (x - mean) @ v[:dim].T  # (rows, k), k = min(dim, rows seen)
+    if y.shape[1] < dim:  # fewer rows than columns: the missing components are zero
+        y = torch.cat([y, y.new_zeros(len(y), dim - y.shape[1])], 1)
+    if int(seen.sum()) > 1:
+        y = y * (x[seen].std() / y[seen].std().clamp(min=1e-12))
     y[~seen] = 0.0
     return y.to(vectors.dtype)
 
