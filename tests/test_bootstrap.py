@@ -326,11 +326,15 @@ def test_np_object_one_definite_word_or_demonstrative_after_a_subject(boot):
 
 
 def test_np_object_of_consider_needs_a_subject_and_an_object(boot):
-    # تعتبر + subject + object + predicate: the object NP is the content
-    found = quotes(boot, "وتعتبر أنقرة الحزب الكردي منظمة إرهابية.")
+    # اعتبر + subject + object + predicate: the object NP is the content
+    found = quotes(boot, "واعتبرت أنقرة الحزب الكردي منظمة إرهابية.")
     assert [(t, c, s) for t, c, _, s, _ in found] == [("indirect", "الحزب الكردي منظمة إرهابية", "أنقرة")]
-    # "X is considered one of ...": a passive reading, no quotation
-    assert quotes(boot, "وتعتبر طهران أحد أبرز حلفاء دمشق.") == []
+    # the plural imperfect is active; a demonstrative opens the object
+    found = quotes(boot, "وقال مراقبون دوليون إن التصويت سار بهدوء. والمراقبون يعتبرون هذا الختم حصانة من التزوير.")
+    assert ("indirect", "هذا الختم حصانة من التزوير", "يعتبرون") in [(t, c, cue) for t, c, cue, _, _ in found]
+    # "X is considered (one of) ...": the singular imperfect is read as a passive, no quotation
+    assert quotes(boot, "واعتبرت طهران أحد أبرز حلفاء دمشق.") == []
+    assert quotes(boot, "وتعتبر ليبيا نقطة الانطلاق الرئيسية للمهاجرين.") == []
     # no subject: "يعتبر هذا القرار الأول من نوعه" is "is considered"
     assert quotes(boot, "ويعتبر هذا القرار الأول من نوعه في البلاد.") == []
 
@@ -340,3 +344,33 @@ def test_subject_before_a_relative_clause(boot):
             "التي جرت في مايو الماضي، قد أكد على أن الحكومة المقبلة يجب أن تكون من التكنوقراط.")
     found = quotes(boot, text)
     assert ("indirect", "على أن الحكومة المقبلة يجب أن تكون من التكنوقراط", "أكد", "الصدر", "مقتدى الصدر") in found
+
+
+def test_np_object_stops_at_but_and_any_opens_it(boot):
+    text = "وقال المتحدث باسم الحزب سامي حداد إن الحزب لا يميز بين الطوائف. وينفي الحزب أي تحيز لكنه يقول إنه يعارض سياسة الاسترضاء."
+    found = [(t, c, cue) for t, c, cue, _, _ in quotes(boot, text)]
+    assert ("indirect", "أي تحيز", "وينفي") in found
+    assert ("indirect", "إنه يعارض سياسة الاسترضاء", "يقول") in found
+
+
+def test_np_object_after_a_pronoun_subject_is_not_guessed(boot):
+    # "غير أنه ينفي": the pronoun's referent is not the article's last source
+    text = "وقال وزير الداخلية سامي حداد إن الداعية المعارض مسؤول عن الانقلاب. غير أنه ينفي أي ضلوع له بذلك."
+    assert [c for _, c, _, _, _ in quotes(boot, text)] == ["إن الداعية المعارض مسؤول عن الانقلاب"]
+
+
+def test_relative_clause_after_a_place(boot):
+    text = "وتتهم السلطات البحرينية المعارضين بالارتباط مع إيران التي تنفي أن يكون لها أي دور في الاضطرابات."
+    assert ("indirect", "أن يكون لها أي دور في الاضطرابات", "تنفي", "إيران", "إيران") in quotes(boot, text)
+
+
+def test_cue_inside_a_source_after_clause_keeps_its_quotation(boot):
+    text = ('وقال الرئيس التركي رجب طيب أردوغان إن الوضع خطير. وتابع: "أقولها بوضوح، ما تقوم به إسرائيل إرهاب دولة"، '
+            'وفقا لما نقلته وكالة الأناضول.')
+    assert ("direct", "أقولها بوضوح، ما تقوم به إسرائيل إرهاب دولة", "وتابع", "رجب طيب أردوغان", "رجب طيب أردوغان") \
+        in quotes(boot, text)
+
+
+def test_where_it_was_said_ends_the_clause(boot):
+    text = "وقال رئيس الوزراء سامي حداد إن الحطام جزء من طائرة مسيرة، في مؤتمر للأمن في ميونخ."
+    assert [c for _, c, _, _, _ in quotes(boot, text)] == ["إن الحطام جزء من طائرة مسيرة"]

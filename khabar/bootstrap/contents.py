@@ -40,7 +40,10 @@ _NOT_COMPLEMENT_BEFORE = {"بعد", "قبل", "منذ", "دون", "بدون", "�
 _PREP_BEFORE_COMPLEMENT = {"من", "علي", "الي", "عن", "في"}  # key forms: على -> علي، إلى -> الي
 # After a comma, these open a clause that comments on the quotation rather than continuing it.
 _BREAKERS = {"الامر", "وهو", "وهي", "وذلك", "دون", "بدون", "في اشاره", "علي حد", "حسب", "بحسب", "وفق", "وفقا", "طبقا", "نقلا", "حسبما", "بينما", "فيما", "ما", "مما"}
-_BREAK_PHRASES = ("الامر الذي", "وهو", "وهي", "في اشاره", "علي حد", "دون ان", "بدون ان", "وذلك في", "وذلك خلال", "وذلك بعد", "وذلك عقب")
+_BREAK_PHRASES = ("الامر الذي", "وهو", "وهي", "في اشاره", "علي حد", "دون ان", "بدون ان", "وذلك في", "وذلك خلال", "وذلك بعد", "وذلك عقب",
+                  # where it was said, after the quotation: "...، في مؤتمر للأمن في ميونخ"
+                  "في مؤتمر", "خلال مؤتمر", "في كلمه", "خلال كلمه", "في تصريح", "في تصريحات", "في حديث", "خلال حديث",
+                  "في مقابله", "خلال مقابله", "خلال لقاء", "في تغريده", "عبر حسابه", "عبر حسابها")
 # Words that may stand between a comma and the cue that starts a new quotation.
 _LINKERS = {"و", "كما", "فيما", "بينما", "لكن", "لكنه", "لكنها", "ولكن", "ولكنه", "الا", "انه", "انها", "ثم", "قبل", "بعد", "ان", "حيث", "اذ"}
 # ب-words that are not a prepositional object.
@@ -49,6 +52,10 @@ _NOT_B_OBJECT = {"باسم", "باسمه", "باسمها", "بعد", "بين", "
 
 # Words that open a predicate, not an object: after "يعتبر X" they make X the passive subject.
 _PREDICATE_STARTS = {"احد", "احدي", "من", "اكثر", "اكبر", "اول", "اولي", "ثاني", "ثالث", "اهم", "ابرز", "اقدم", "افضل", "اخطر", "اقوي", "جزءا", "بمثابه"}
+# Conjunctions and subordinators that open a new clause: a noun-phrase object does not run past them.
+_NP_CLAUSE_OPENERS = {"لكن", "لكنه", "لكنها", "لكنهم", "ولكن", "ولكنه", "ولكنها", "بينما", "فيما", "حيث", "اذ", "عندما", "حين",
+                      "كما", "ما", "مما", "الا", "غير", "بل"}
+_NP_BUT = {"لكن", "لكنه", "لكنها", "لكنهم", "ولكن", "ولكنه", "ولكنها", "بل"}
 _DEMONSTRATIVES = {"هذا", "هذه", "هذين", "هاتين", "هؤلاء", "ذلك", "تلك", "اولئك"}
 
 
@@ -157,8 +164,11 @@ class ContentFinder:
             if t.text in ("،", ",", "؛", ";") and k > start:
                 if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
                     break
-                if np_mode and k + 1 < n and toks[k + 1].is_word and toks[k + 1].text[0] == "و" and len(toks[k + 1].text) > 3:
-                    break  # "إلغاء كافة الفعاليات، وألغى المركز ...": a noun-phrase object ends at a new clause
+                if np_mode and k + 1 < n and toks[k + 1].is_word and (toks[k + 1].text[0] == "و" and len(toks[k + 1].text) > 3
+                                                                     or toks[k + 1].text in _NP_CLAUSE_OPENERS):
+                    break  # "إلغاء كافة الفعاليات، وألغى المركز ...", "...، كما فعل": a noun-phrase object ends at a new clause
+            elif np_mode and k > start and t.text in _NP_BUT:
+                break  # "وينفي الحزب أي تحيز لكنه يقول ...": even without a comma
             elif k > start and k in self.cue_at and (self.cue_at[k].kind == "participle" or self.cue_at[k].form.conjunction
                     and self.cue_at[k].kind in ("past", "present") and self.cue_at[k].entry.lemma in STRONG_LEMMAS):
                 # "... وقال" / "... وأضاف" with no comma: a new quotation starts.
@@ -384,15 +394,19 @@ class ContentFinder:
             j += 1
         if j >= end_s or self.is_sentence_end(j) or self._is_complementiser(j):
             return None
+        if has_subject and j == subject_end and j + 1 < end_s and len(toks[j].text) > 3 and toks[j].text[0] == "و" \
+                and self.lexicon.is_("places", toks[j].text[1:]):
+            j += 1  # "وينفي الحوثيون وطهران هذه الاتهامات": a second conjunct of the subject
         w = toks[j].text
         if self.lexicon.is_("titles", w) and not w.startswith("ال") and j + 2 < end_s:
             j += 2  # "وأكد رومان جوردان محامي المدعية التقدم ...": an apposition after the subject
             w = toks[j].text
-        demonstrative = w in _DEMONSTRATIVES and j + 1 < end_s and _definite(toks[j + 1].text)
+        # "ينفي هذه الاتهامات", "نفى أي علاقة": a demonstrative before a definite noun, or "any", opens the object
+        demonstrative = (w in _DEMONSTRATIVES and j + 1 < end_s and _definite(toks[j + 1].text)) or w in ("اي", "ايه")
         if cand.cue is not None and cand.cue.entry.np_needs_subject and w in _PREDICATE_STARTS:
             return None  # "وتعتبر طهران أحد أبرز حلفاء دمشق": "is considered one of", a passive reading
         if j in self.cue_at or (self.lexicon.is_("stops", w) and not demonstrative):
-            return None  # ("ينفي هذه الاتهامات": a demonstrative before a definite noun opens the object)
+            return None
         end = self.clause_end(j, np_mode=True)
         if end - j < 2 and not (has_subject and end - j == 1 and _definite(w) and not self.lexicon.is_("adjuncts", w)):
             return None

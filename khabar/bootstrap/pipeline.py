@@ -34,6 +34,11 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 _ADJUNCT_START = {"في", "خلال", "امام", "عبر", "لدي", "عند", "اثناء", "بعد", "قبل", "مع", "علي", "الي", "ل", "من", "حول", "بشان"}
 _SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
+# Lemmas whose singular imperfect is mostly passive in news prose (يُعتبر "is considered").
+_PASSIVE_PRONE = {"اعتبر"}
+_PRONOUNS = {"انه", "انها", "انهم", "وهو", "هو", "وهي", "هي", "وهم", "هم", "لكنه", "لكنها", "ولكنه", "ولكنها"}
+_RELATIVE_PRONOUNS = {"الذي", "التي", "الذين", "والذي", "والتي", "والذين"}
+_DEMONSTRATIVE_WORDS = {"هذا", "هذه", "ذلك", "تلك", "هؤلاء"}
 _DOCUMENT_HEADS = {"البيان", "التقرير", "الصحيفه", "الوكاله", "الرساله", "الموقع", "القناه", "المحطه", "الحكومه", "الوزاره", "الشركه", "المنظمه", "الحزب", "الحركه", "الجيش"}
 
 
@@ -166,11 +171,33 @@ class Bootstrapper:
             if m is not None and cand.speaker_rule == "vso" and m.end < cue.index:
                 subject_end = cue.index + 1
             has_subject = m is not None and cand.speaker_rule in ("vso", "svo", "relative")
-            if not has_subject and cue.entry.np_needs_subject:
+            if cue.entry.np_needs_subject and not (has_subject and self._speaker_like(m)
+                                                   and (cue.kind != "present" or cue.entry.lemma not in _PASSIVE_PRONE
+                                                        or self.contents.kt.tokens[cue.index].text.endswith("ون"))):
+                # "ويعتبر هذا التصويت تاريخيا": only a source-like subject; "وتعتبر ليبيا نقطة الانطلاق":
+                # the singular imperfect of اعتبر is as often the passive "is considered", so only its
+                # perfect and its plural imperfect (يعتبرون) are trusted
+                return None
+            if m is None and cue.index > 0 and self.contents.kt.tokens[cue.index - 1].text in _RELATIVE_PRONOUNS | _PRONOUNS:
+                # "السكان الذين نفوا ...", "غير أنه ينفي ...", "وهو ينفي ...": the verb's subject is a
+                # pronoun or a relative clause's antecedent, which the dropped-source rules (the
+                # sentence's or the article's last source) get wrong more often than right here
                 return None
             if self.contents.object_after(cand, subject_end, has_subject) is None:
                 return None
         return cand
+
+    def _speaker_like(self, m: Mention) -> bool:
+        """A subject that can hold an opinion: a person's or an organisation's name, a country, a
+        person's title, an organisation or group head (not "هذا الموقف", "الإسلام")."""
+        toks = self.contents.kt.tokens
+        w = toks[m.start].text
+        if w in _DEMONSTRATIVE_WORDS:
+            return False
+        if m.kind == "name":
+            return bool(m.title) or bool(self.sources._known_at(m.start)) or self.lexicon.is_("places", w)
+        return any(self.lexicon.is_("org_heads", v) or self.lexicon.is_("titles", v) or self.lexicon.is_("person_titles", v)
+                   for v in variants(w))
 
     def _prep_close(self, cand: Candidate, m: Mention | None) -> bool:
         """A prepositional object must follow the subject (or the cue) closely: "وصف الاتحاد
@@ -206,7 +233,9 @@ class Bootstrapper:
         out: list[Candidate] = []
         say_spans = [(c.start, c.end) for c in cands if c.cue is not None and not c.cue.according]
         toks = kt.tokens
-        inside_other = _Cover(cands)  # a candidate other than c covers token x
+        # a candidate other than c covers token x; source-after quotations do not count: in
+        # '"وتابع: "..."، وفقا لما نقلته الوكالة' the cue's own quotation is the one to keep
+        inside_other = _Cover([o for o in cands if o.cue is None or not o.cue.according])
         says = [o for o in cands if o.cue is not None and not o.cue.according]
         say_cover = _Cover(says)
         speech_cover = _Cover([o for o in says if o.cue.entry.lemma in _SPEECH])

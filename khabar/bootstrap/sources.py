@@ -96,6 +96,8 @@ class SourceFinder:
         w = t.text
         if w == "علي" and self.kt.plain[t.start : t.end] == "علي":
             return False  # the name Ali, not the preposition على (both fold to علي)
+        if w in ("اي", "ايه") and self.kt.plain[t.start : t.end] in ("أي", "أية"):
+            return True  # "وينفي الحزب أي تحيز": "any" opens the object (آي of "آي نيوز" is a name)
         return (
             self.is_("stops", w) or self.is_("adjuncts", w) or self.is_("addressees", w)
             or j in self.contents.cue_at or w in COMPLEMENTISERS or self.contents.is_sentence_end(j)
@@ -457,7 +459,9 @@ class SourceFinder:
                 break
         else:
             return None
-        trusted = self._known_at(np.start) or np.kind == "name" \
+        if any(self.is_("stops", v) for v in variants(toks[np.start].text)):
+            return None  # "وفي البلد الذي ...": a prepositional phrase, not a subject
+        trusted = self._known_at(np.start) or (np.kind == "name" and (np.title or self.is_("places", toks[np.start].text))) \
             or (np.kind == "org" and self._in("org_heads", toks[np.start].text)) or np.kind == "nominal"
         if not trusted:
             return None
@@ -496,8 +500,10 @@ class SourceFinder:
             return None
         w = toks[k].text
         a0 = max(0, k - 3)
-        if not (any(self._known_at(x) for x in range(a0, k + 1)) or self._in("org_heads", w) or self.is_("anaphoric", w)
-                or self._title(w) or self._in("titles", toks[max(0, k - 1)].text)):
+        if self._in("places", w):
+            return self._mention(k, k + 1, "name")  # "إيران التي تنفي"
+        if not (any(self._known_at(x) for x in range(a0, k + 1)) or self._in("org_heads", w) or self._in("anaphoric", w)
+                or self._in("titles", w) or self._in("titles", toks[max(0, k - 1)].text)):  # (فالرئيس الذي: و/ف attached)
             return None  # "المرة الأولى التي يصف": not a source
         if _is_def(w):
             a = k
