@@ -374,3 +374,23 @@ def test_cue_inside_a_source_after_clause_keeps_its_quotation(boot):
 def test_where_it_was_said_ends_the_clause(boot):
     text = "وقال رئيس الوزراء سامي حداد إن الحطام جزء من طائرة مسيرة، في مؤتمر للأمن في ميونخ."
     assert [c for _, c, _, _, _ in quotes(boot, text)] == ["إن الحطام جزء من طائرة مسيرة"]
+
+
+def test_document_after_fi_speaks(boot):
+    text = "وجاء في البيان الصادر عن وزارة الخارجية أن الوزير سيزور باريس الأسبوع المقبل."
+    assert quotes(boot, text) == [("indirect", "أن الوزير سيزور باريس الأسبوع المقبل", "وجاء", "وزارة الخارجية", "وزارة الخارجية")]
+    text = "وورد في تقرير للأمم المتحدة أن الوضع الإنساني كارثي."
+    assert [(c, n) for _, c, _, _, n in quotes(boot, text)] == [("أن الوضع الإنساني كارثي", "الأمم المتحدة")]
+    # memoirs are their writer's words
+    text = "وجاء في مذكرات خلخالي أن تدمير القبر استغرق عشرين يوما."
+    assert [(c, n) for _, c, _, _, n in quotes(boot, text)] == [("أن تدمير القبر استغرق عشرين يوما", "خلخالي")]
+    # "came": no document, no complement, no quotation
+    assert quotes(boot, "وجاء في المرتبة الثانية فريق برشلونة.") == []
+    assert [c for _, _, c, _, _ in quotes(boot, "وجاء ذلك بعد أن أعلنت الحكومة تشكيل لجنة للتحقيق.")] == ["أعلنت"]
+
+
+def test_tweeted(boot):
+    text = "وغرد الرئيس الأمريكي دونالد ترامب على تويتر \"القمة كانت نجاحا كبيرا\"."
+    assert quotes(boot, text) == [("direct", "القمة كانت نجاحا كبيرا", "وغرد", "دونالد ترامب", "دونالد ترامب")]
+    text = 'وغرد ماكرون بكلمة واحدة عبر "تويتر".'
+    assert quotes(boot, text) == []  # a quoted name after عبر is not what he wrote

@@ -35,7 +35,7 @@ COMPLEMENTISERS = {
     "بانه", "بانها", "بانهم", "بانهما", "باننا", "بانني",
 }
 _ADJUNCT_PREPS = {"في", "خلال", "امام", "عبر", "لدي"}
-_BARE_PREPS = {"عن", "من", "علي", "الي", "في", "حول", "ب", "ل", "بشان", "ك"}
+_BARE_PREPS = {"عن", "من", "علي", "الي", "في", "حول", "ب", "ل", "بشان", "ك", "عبر"}
 _NOT_COMPLEMENT_BEFORE = {"بعد", "قبل", "منذ", "دون", "بدون", "حتي", "لحين", "ريثما", "الا", "رغم", "برغم", "غير", "مجرد", "بمجرد", "ما"}
 _PREP_BEFORE_COMPLEMENT = {"من", "علي", "الي", "عن", "في"}  # key forms: على -> علي، إلى -> الي
 # After a comma, these open a clause that comments on the quotation rather than continuing it.

@@ -14,7 +14,8 @@ from pathlib import Path
 from .text import fold
 
 RESOURCES = "khabar.bootstrap"
-COMPLEMENTS = ("that", "quote", "np", "np-subj", "إلى", "من", "على", "ب", "عن", "ل")
+COMPLEMENTS = ("that", "quote", "np", "np-subj", "source-in", "إلى", "من", "على", "ب", "عن", "ل")
+_NOT_PREPS = ("that", "quote", "np", "np-subj", "source-in")
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,13 @@ class CueEntry:
     weight: float
 
     def takes_prep(self) -> list[str]:
-        return [fold(c) for c in self.takes if c not in ("that", "quote", "np", "np-subj")]
+        return [fold(c) for c in self.takes if c not in _NOT_PREPS]
+
+    @property
+    def source_in(self) -> bool:
+        """``source-in``: the source is the document after في (``وجاء في البيان أن``, ``ورد في
+        التقرير أن``), never the verb's subject; no such phrase, no quotation."""
+        return "source-in" in self.takes
 
     @property
     def np_needs_subject(self) -> bool:

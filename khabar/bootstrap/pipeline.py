@@ -137,6 +137,10 @@ class Bootstrapper:
             m, cand.speaker_rule = src.after_according(cand), "according"
             if m is None:
                 return None
+        elif cue.entry.source_in:
+            m, cand.speaker_rule = src.after_in(cand), "vso"
+            if m is None:
+                return None  # "وجاء ذلك بعد ...", "جاء فيه أن": no document named
         elif cue.kind in ("past", "present"):
             if cue.entry.lemma == "نقل":
                 m, cand.speaker_rule = src.after_an(cand), "an"

@@ -121,6 +121,11 @@ class SourceFinder:
             m = self._name(j, limit)
         if m is not None and m.words and any(v in _DOCUMENTS for v in variants(m.words[0])):
             m = self._author(m, limit) or m
+        if m is not None and m.words and m.words[0] in ("مذكرات", "يوميات") and m.start + 1 < limit:
+            # "مذكرات خلخالي": memoirs are their writer's words
+            k = self._name_run(m.start + 1, limit)
+            if k > m.start + 1 and not _is_def(toks[m.start + 1].text):
+                return self._mention(m.start + 1, k, "name")
         return m
 
     def _author(self, m: Mention, limit: int) -> Mention | None:
@@ -542,6 +547,15 @@ class SourceFinder:
         if np is None and toks[j].text.startswith("ل") and len(toks[j].text) > 3:
             np = self._org(j, b)
         return np
+
+    def after_in(self, cand: Candidate) -> Mention | None:
+        """``وجاء في البيان أن``, ``ورد في مذكرات خلخالي أن``: the document after في speaks (its
+        author when it names one)."""
+        a, b = cand.gap
+        toks = self.kt.tokens
+        if a >= b or toks[a].text != "في":
+            return None
+        return self.noun_phrase(a + 1, b)
 
     def after_an(self, cand: Candidate) -> Mention | None:
         """``نقلت X عن Y``: Y speaks."""
