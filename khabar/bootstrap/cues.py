@@ -55,6 +55,8 @@ class CueFinder:
                 nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
                 if nxt in _MANNER:
                     continue
+            if form.entry.source_in and (i + 1 >= len(tokens) or tokens[i + 1].text != "في"):
+                continue  # "التي جاءت من بلدة", "بيانا جاء فيه": not "وجاء في البيان"
             prev = tokens[i - 1].text if i > 0 else ""
             if form.entry.role == "say" and (prev in _NEGATION or (prev in ("ان", "لان") and form.kind == "present")):
                 continue  # "لم يؤكد", "أن يؤكد", "لا تعترف": nothing was said
