@@ -394,3 +394,16 @@ def test_tweeted(boot):
     assert quotes(boot, text) == [("direct", "القمة كانت نجاحا كبيرا", "وغرد", "دونالد ترامب", "دونالد ترامب")]
     text = 'وغرد ماكرون بكلمة واحدة عبر "تويتر".'
     assert quotes(boot, text) == []  # a quoted name after عبر is not what he wrote
+
+
+def test_accused_after_the_verb_is_not_the_accuser(boot):
+    text = "وقالت الصحيفة إن الشكوى ليست الأولى التي تتهم رمضان بالاغتصاب."
+    assert all(n != "رمضان" for _, _, _, _, n in quotes(boot, text))
+    # with an object pronoun the noun phrase after the verb is the subject
+    text = 'وحمل الأمين العام للرابطة بيتر دوسن الحكومات المسؤولية، التي تتهمها "بالمساهمة بخلق سوق للمخدرات".'
+    assert ("direct", "بالمساهمة بخلق سوق للمخدرات", "تتهمها") in [(t, c, cue) for t, c, cue, _, _ in quotes(boot, text)]
+
+
+def test_one_word_b_object(boot):
+    text = "وقال المستشار النمساوي سيباستيان كورتز إن الأمر مرفوض، متوعدا برد فعل قوي."
+    assert ("indirect", "برد فعل قوي", "متوعدا", "سيباستيان كورتز") in [(t, c, cue, n) for t, c, cue, _, n in quotes(boot, text)]

@@ -46,6 +46,8 @@ _BREAK_PHRASES = ("الامر الذي", "وهو", "وهي", "في اشاره", 
                   "في مقابله", "خلال مقابله", "خلال لقاء", "في تغريده", "عبر حسابه", "عبر حسابها")
 # Words that may stand between a comma and the cue that starts a new quotation.
 _LINKERS = {"و", "كما", "فيما", "بينما", "لكن", "لكنه", "لكنها", "ولكن", "ولكنه", "الا", "انه", "انها", "ثم", "قبل", "بعد", "ان", "حيث", "اذ"}
+# Three-letter ب-words that are a prepositional object (برد فعل); the others are mostly pronouns (بها).
+_SHORT_B_OBJECTS = {"برد", "بحل", "بدعم", "بوقف"}
 # ب-words that are not a prepositional object.
 _NOT_B_OBJECT = {"باسم", "باسمه", "باسمها", "بعد", "بين", "بشان", "بدوره", "بدورها", "بدورهم", "بيان", "بيانا", "بالنسبه", "بالتزامن", "بالاضافه", "بحسب", "بقياده", "بان", "بانه", "بانها", "بلاده", "بلادها", "بينها", "بينهم", "بينما", "بيد", "بدءا", "بناء", "بالمئه", "بالمائه", "بالاضافه", "بالتالي", "بروكسل", "بريطانيا", "بغداد", "بيروت", "بكين", "برلين", "باريس", "بيونغيانغ", "بوتين", "بومبيو", "بولتون", "بايدن", "بن"}
 
@@ -243,6 +245,9 @@ class ContentFinder:
                     continue
                 if "quote" in takes:
                     return self._direct(cue, j, pair)
+                a, b = pair.inner
+                if preps and a < b and self._prep_object(toks[a].text, preps, a, a) and toks[a].text[0] == "ب":
+                    return self._direct(cue, j, pair)  # 'تتهمها "بالمساهمة بخلق سوق ..."': the object in marks
                 return None
             if w == ":":
                 nxt = self.pair_at.get(j + 1)
@@ -272,8 +277,8 @@ class ContentFinder:
                     j += 1
                     continue
                 end = self.clause_end(j)
-                if end <= j + 1:
-                    return None
+                if end <= j + 1 and not (w.startswith("ب") and len(w) > 4):
+                    return None  # (one word is enough when ب is attached to it: "تتهم رمضان باغتصابها")
                 kind = "mixed" if self.has_quote(j, end) else "indirect"
                 return Candidate(cue, j, end, kind, "prep", (i + 1, j), 0.9)
             j += 1
@@ -317,7 +322,7 @@ class ContentFinder:
             if w == "من" and self.lexicon.is_("quantity", prev):
                 return False
             return True
-        if "ب" in preps and w.startswith("ب") and len(w) > 3 and w not in _NOT_B_OBJECT and not w.startswith("باسم"):
+        if "ب" in preps and w.startswith("ب") and (len(w) > 3 or w in _SHORT_B_OBJECTS) and w not in _NOT_B_OBJECT and not w.startswith("باسم"):
             return True
         if "ل" in preps and w.startswith("ل") and len(w) > 3 and j == i + 1:
             return True

@@ -34,6 +34,8 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 _ADJUNCT_START = {"في", "خلال", "امام", "عبر", "لدي", "عند", "اثناء", "بعد", "قبل", "مع", "علي", "الي", "ل", "من", "حول", "بشان"}
 _SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
+# Lemmas whose object (the accused, the described) comes right after the verb: اتهم X بـ، وصف X بـ.
+_OBJECT_FIRST = {"اتهم", "وصف"}
 # Lemmas whose singular imperfect is mostly passive in news prose (يُعتبر "is considered").
 _PASSIVE_PRONE = {"اعتبر"}
 _PRONOUNS = {"انه", "انها", "انهم", "وهو", "هو", "وهي", "هي", "وهم", "هم", "لكنه", "لكنها", "ولكنه", "ولكنها"}
@@ -153,6 +155,15 @@ class Bootstrapper:
                 if m is not None and cand.pending_object and m.kind == "name" and not m.title and not src._known_at(m.start) \
                         and not self.lexicon.is_("places", toks[m.start].text):
                     m = None  # "أكد مواصلة مساعيه": an unknown bare "name" after the verb is its object
+                if m is not None and cand.rule == "prep" and cue.entry.lemma in _OBJECT_FIRST \
+                        and not self._object_pronoun(cue) \
+                        and not any(t.is_word for t in toks[m.end : cand.start]):
+                    # "التي تتهم رمضان بالاغتصاب": one noun phrase between the verb and ب is the
+                    # accused, not the accuser (who stands before the verb or was dropped); with an
+                    # object pronoun ("اتهمه X بـ") the noun phrase is the subject
+                    m = None
+                    if not svo_first:
+                        m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is None and not svo_first:
                 m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is not None and cand.speaker_rule == "svo" and cue.index > 0 and toks[cue.index - 1].text in ("الذي", "التي", "الذين", "والذي", "والتي"):
@@ -190,6 +201,17 @@ class Bootstrapper:
             if self.contents.object_after(cand, subject_end, has_subject) is None:
                 return None
         return cand
+
+    def _object_pronoun(self, cue: Cue) -> bool:
+        """The cue carries an object pronoun (اتهمه، تتهمها): the word without the suffix is itself
+        a form of the same lemma (تتهم is not تت + هم)."""
+        w = self.contents.kt.tokens[cue.index].text[len(cue.form.conjunction):]
+        for suffix in ("هما", "ها", "هم", "ه"):
+            if w.endswith(suffix):
+                form = self.lexicon.cue(w[: -len(suffix)])
+                if form is not None and form.entry is cue.entry:
+                    return True
+        return False
 
     def _speaker_like(self, m: Mention) -> bool:
         """A subject that can hold an opinion: a person's or an organisation's name, a country, a
@@ -247,7 +269,7 @@ class Bootstrapper:
         for c in cands:
             if c.end <= c.start:
                 continue
-            if sum(1 for t in toks[c.start : c.end] if t.is_word) < (1 if c.type == "direct" or c.rule == "np" else 2):
+            if sum(1 for t in toks[c.start : c.end] if t.is_word) < (1 if c.type == "direct" or c.rule in ("np", "prep") else 2):
                 continue  # "قال إن" and nothing after it (a noun-phrase object may be one word: نفى التقارير)
             if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
