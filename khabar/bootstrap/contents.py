@@ -247,7 +247,10 @@ class ContentFinder:
                     return self._direct(cue, j, pair)
                 a, b = pair.inner
                 if preps and a < b and self._prep_object(toks[a].text, preps, a, a) and toks[a].text[0] == "ب":
-                    return self._direct(cue, j, pair)  # 'تتهمها "بالمساهمة بخلق سوق ..."': the object in marks
+                    found = self._direct(cue, j, pair)  # 'تتهمها "بالمساهمة بخلق سوق ..."': the object in marks
+                    if found is not None:
+                        found.extra["object_at"] = j  # where the ب object starts (its opening mark)
+                    return found
                 return None
             if w == ":":
                 nxt = self.pair_at.get(j + 1)

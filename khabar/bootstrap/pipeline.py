@@ -34,8 +34,8 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 _ADJUNCT_START = {"في", "خلال", "امام", "عبر", "لدي", "عند", "اثناء", "بعد", "قبل", "مع", "علي", "الي", "ل", "من", "حول", "بشان"}
 _SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
-# Lemmas whose object (the accused, the described) comes right after the verb: اتهم X بـ، وصف X بـ.
-_OBJECT_FIRST = {"اتهم", "وصف"}
+# Lemmas whose object (the accused, the described) comes right after the verb: اتهم X بـ، وصف X بـ، طالب X بـ.
+_OBJECT_FIRST = {"اتهم", "وصف", "طالب"}
 # Lemmas whose singular imperfect is mostly passive in news prose (يُعتبر "is considered").
 _PASSIVE_PRONE = {"اعتبر"}
 _PRONOUNS = {"انه", "انها", "انهم", "وهو", "هو", "وهي", "هي", "وهم", "هم", "لكنه", "لكنها", "ولكنه", "ولكنها"}
@@ -155,14 +155,19 @@ class Bootstrapper:
                 if m is not None and cand.pending_object and m.kind == "name" and not m.title and not src._known_at(m.start) \
                         and not self.lexicon.is_("places", toks[m.start].text):
                     m = None  # "أكد مواصلة مساعيه": an unknown bare "name" after the verb is its object
-                if m is not None and cand.rule == "prep" and cue.entry.lemma in _OBJECT_FIRST \
+                object_at = cand.start if cand.rule == "prep" else cand.extra.get("object_at")
+                if m is not None and object_at is not None and cue.entry.lemma in _OBJECT_FIRST \
                         and not self._object_pronoun(cue) \
-                        and not any(t.is_word for t in toks[m.end : cand.start]):
+                        and not any(t.is_word for t in toks[m.end : object_at]):
                     # "التي تتهم رمضان بالاغتصاب": one noun phrase between the verb and ب is the
                     # accused, not the accuser (who stands before the verb or was dropped); with an
-                    # object pronoun ("اتهمه X بـ") the noun phrase is the subject
+                    # object pronoun ("اتهمه X بـ") the noun phrase is the subject. "وتتهم السعودية
+                    # إيران بـ" read as one phrase: the place at its end is the accused.
+                    last = m.end - 1
                     m = None
-                    if not svo_first:
+                    if last > cand.gap[0] and self.lexicon.is_("places", toks[last].text):
+                        m = src.noun_phrase(cand.gap[0], last)
+                    if m is None and not svo_first:
                         m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is None and not svo_first:
                 m, cand.speaker_rule = src.before_cue(cand), "svo"
