@@ -34,8 +34,8 @@ DEFAULT_MIN_CONFIDENCE = 0.5
 _ADJUNCT_START = {"في", "خلال", "امام", "عبر", "لدي", "عند", "اثناء", "بعد", "قبل", "مع", "علي", "الي", "ل", "من", "حول", "بشان"}
 _SPEECH = {"قال", "أضاف", "تابع", "صرح"}
 _OPENERS = {"كما", "وكما", "ثم", "بدوره", "بدورها", "قد", "وقد", "لقد", "فقد", "كذلك", "وكذلك", "ايضا"}
-# Lemmas whose object (the accused, the described) comes right after the verb: اتهم X بـ، وصف X بـ، طالب X بـ.
-_OBJECT_FIRST = {"اتهم", "وصف", "طالب"}
+# Lemmas whose object (the accused, the described) comes right after the verb: اتهم X بـ، وصف X بـ.
+_OBJECT_FIRST = {"اتهم", "وصف"}
 # Lemmas whose singular imperfect is mostly passive in news prose (يُعتبر "is considered").
 _PASSIVE_PRONE = {"اعتبر"}
 _PRONOUNS = {"انه", "انها", "انهم", "وهو", "هو", "وهي", "هي", "وهم", "هم", "لكنه", "لكنها", "ولكنه", "ولكنها"}
@@ -157,12 +157,14 @@ class Bootstrapper:
                     m = None  # "أكد مواصلة مساعيه": an unknown bare "name" after the verb is its object
                 object_at = cand.start if cand.rule == "prep" else cand.extra.get("object_at")
                 if m is not None and object_at is not None and cue.entry.lemma in _OBJECT_FIRST \
-                        and not self._object_pronoun(cue) \
+                        and not self._object_pronoun(cue) and (m.kind == "name" or m.end - m.start > 1
+                                                               and self.lexicon.is_("places", toks[m.end - 1].text)) \
                         and not any(t.is_word for t in toks[m.end : object_at]):
-                    # "التي تتهم رمضان بالاغتصاب": one noun phrase between the verb and ب is the
-                    # accused, not the accuser (who stands before the verb or was dropped); with an
-                    # object pronoun ("اتهمه X بـ") the noun phrase is the subject. "وتتهم السعودية
-                    # إيران بـ" read as one phrase: the place at its end is the accused.
+                    # "التي تتهم رمضان بالاغتصاب": one name between the verb and ب is the accused,
+                    # not the accuser (who stands before the verb or was dropped); with an object
+                    # pronoun ("اتهمه X بـ") it is the subject. An organisation or a title there
+                    # ("ويتهم القضاء ...", "واتهم مسؤول أفغاني الحركة ...") is kept as the subject.
+                    # "وتتهم السعودية إيران بـ" read as one phrase: the place at its end is the accused.
                     last = m.end - 1
                     m = None
                     if last > cand.gap[0] and self.lexicon.is_("places", toks[last].text):
