@@ -280,8 +280,10 @@ class ContentFinder:
                     j += 1
                     continue
                 end = self.clause_end(j)
-                if end <= j + 1 and not (w.startswith("ب") and len(w) > 4):
-                    return None  # (one word is enough when ب is attached to it: "تتهم رمضان باغتصابها")
+                if end <= j + 1 and not (w.startswith("بال") or w.startswith("ب") and w.endswith(("ه", "ها", "هم", "هما"))):
+                    # one word is enough for a ب object that is a definite or possessed noun ("تتهم رمضان
+                    # باغتصابها", "بالمثمر"), not for a word that merely starts with ب ("ناشطون بحرينيون")
+                    return None
                 kind = "mixed" if self.has_quote(j, end) else "indirect"
                 return Candidate(cue, j, end, kind, "prep", (i + 1, j), 0.9)
             j += 1
