@@ -407,3 +407,11 @@ def test_accused_after_the_verb_is_not_the_accuser(boot):
 def test_one_word_b_object(boot):
     text = "وقال المستشار النمساوي سيباستيان كورتز إن الأمر مرفوض، متوعدا برد فعل قوي."
     assert ("indirect", "برد فعل قوي", "متوعدا", "سيباستيان كورتز") in [(t, c, cue, n) for t, c, cue, _, n in quotes(boot, text)]
+
+
+def test_topic_after_amma_and_demonstrative_object(boot):
+    text = "وقالت الجامعة العربية إن القانون عنصري. أما أنقرة، فاعتبرت أن القانون يخالف القانون الدولي."
+    assert ("أن القانون يخالف القانون الدولي", "أنقرة") in [(c, n) for _, c, _, _, n in quotes(boot, text)]
+    # "ويصف هذه الدعوات بالمدمرة": the demonstrative phrase is what is described, not who speaks
+    text = "وقالت الصحيفة إن الرئيس غاضب. ويصف هذه الدعوات بالمدمرة."
+    assert all(n != "الدعوات" for _, _, _, _, n in quotes(boot, text))

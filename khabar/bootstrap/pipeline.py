@@ -157,6 +157,9 @@ class Bootstrapper:
                     m = None  # "أكد مواصلة مساعيه": an unknown bare "name" after the verb is its object
                 object_at = cand.start if cand.rule == "prep" else cand.extra.get("object_at")
                 if m is not None and object_at is not None and cue.entry.lemma in _OBJECT_FIRST \
+                        and toks[cue.index + 1].text in _DEMONSTRATIVE_WORDS:
+                    m = None  # "ويصف هذه الدعوات بالمدمرة": a demonstrative phrase is the object
+                if m is not None and object_at is not None and cue.entry.lemma in _OBJECT_FIRST \
                         and not self._object_pronoun(cue) and (m.kind == "name" or m.end - m.start > 1
                                                                and self.lexicon.is_("places", toks[m.end - 1].text)) \
                         and not any(t.is_word for t in toks[m.end : object_at]):

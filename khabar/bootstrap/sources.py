@@ -441,7 +441,17 @@ class SourceFinder:
             np = self._svo_from(j, k)
             if np is not None:
                 return np
-        return self._relative_subject(s0, k, i)
+        return self._topic(s0, k, i) or self._relative_subject(s0, k, i)
+
+    def _topic(self, s0: int, k: int, cue: int) -> Mention | None:
+        """"أما أنقرة، فاعتبرت أن ...": the topic after أما is the subject of the ف-verb."""
+        toks = self.kt.tokens
+        if toks[s0].text not in ("اما", "واما") or self.contents.cue_at[cue].form.conjunction != "ف":
+            return None
+        np = self.noun_phrase(s0 + 1, k + 1)
+        if np is None or np.end > k or toks[np.end].text not in ("،", ",") or np.end + 1 != cue:
+            return None
+        return np
 
     def _relative_subject(self, s0: int, k: int, cue: int) -> Mention | None:
         """"وكان الصدر الذي فاز ... في الانتخابات، قد أكد": a known source opening the sentence,
