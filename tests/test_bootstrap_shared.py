@@ -25,8 +25,8 @@ def test_seed_article(shared_dir, boot):
     pred = boot(gold)
     pairs = match_quotes(gold.quotes, pred.quotes)
     assert len(pairs) == len(gold.quotes) == 13  # every quotation found (overlap/union >= 0.5)
-    assert sum(correctly_attributed(gold.quotes[i], pred.quotes[j]) for i, j in pairs) >= 12
-    assert len(pred.quotes) - len(pairs) <= 1  # at most one spurious
+    assert sum(correctly_attributed(gold.quotes[i], pred.quotes[j]) for i, j in pairs) == 13
+    assert len(pred.quotes) == len(pairs)  # nothing spurious
     quoted = [gold.text[q.start : q.end] for q in pred.quotes]
     assert "داعش" not in quoted  # the scare quote is not reported
 
@@ -36,5 +36,6 @@ def test_quotes_dev_thresholds(shared_dir, boot):
     result = score(gold, [boot(a) for a in gold])
     overlap, attribution = result["quotes"]["overlap"], result["attribution"]
     assert overlap["precision"] >= 0.92, overlap
-    assert overlap["recall"] >= 0.75, overlap
-    assert attribution["precision"] >= 0.80, attribution
+    assert overlap["recall"] >= 0.80, overlap  # 0.820 when written (0.786 before the noun-phrase objects)
+    assert attribution["precision"] >= 0.83, attribution
+    assert attribution["f1"] >= 0.79, attribution  # 0.802 when written
