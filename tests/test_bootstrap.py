@@ -415,3 +415,10 @@ def test_topic_after_amma_and_demonstrative_object(boot):
     # "ويصف هذه الدعوات بالمدمرة": the demonstrative phrase is what is described, not who speaks
     text = "وقالت الصحيفة إن الرئيس غاضب. ويصف هذه الدعوات بالمدمرة."
     assert all(n != "الدعوات" for _, _, _, _, n in quotes(boot, text))
+
+
+def test_as_x_announced_and_thus_said(boot):
+    text = "قتل أربعة أشخاص في إطلاق نار بمدينة لييج، كما أعلنت النيابة العامة الثلاثاء، ما أثار صدمة في البلاد."
+    assert quotes(boot, text) == [("indirect", "قتل أربعة أشخاص في إطلاق نار بمدينة لييج", "أعلنت", "النيابة العامة", "النيابة العامة")]
+    text = '"رمزية جميلة ودالة على وحدة هذا الشعب".. هكذا رأى الرئيس المصري عبدالفتاح السيسي، الثلاثاء، تزامن الاحتفالين.'
+    assert quotes(boot, text) == [("direct", "رمزية جميلة ودالة على وحدة هذا الشعب", "رأى", "عبدالفتاح السيسي", "عبدالفتاح السيسي")]

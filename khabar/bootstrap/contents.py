@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from .cues import Cue
 from .lexicon import Lexicon
 from .marks import MarkPair
-from .text import KeyText, SENTENCE_END
+from .text import KeyText, QUOTE_CHARS, SENTENCE_END
 
 MAX_GAP = 30
 # Speech verbs that start a new quotation even without a comma before them ("... وقال").
@@ -308,18 +308,41 @@ class ContentFinder:
         """"..., كتبت صحيفة لوريون لوجور.": the cue and its subject close the sentence."""
         toks = self.kt.tokens
         i = cue.index
-        if cue.kind not in ("past", "present") or i == 0 or toks[i - 1].text not in ("،", ","):
+        if cue.kind not in ("past", "present") or i == 0:
+            return None
+        if toks[i - 1].text == "هكذا":
+            return self._thus(cue)
+        # "..., كتبت صحيفة لوريون لوجور." / "..., كما أعلن الرئيس الأمريكي قبلا، ما ينذر ..."
+        comma = i - 2 if toks[i - 1].text == "كما" and i >= 2 else i - 1
+        if toks[comma].text not in ("،", ","):
             return None
         s0, s1 = self.sentence_start[i], self.sentence_end[i]
-        if sum(1 for t in toks[i + 1 : s1] if t.is_word) > 6:
+        tail = s1
+        if comma == i - 2:  # after "كما" (as X said) the source may end at a comma and the sentence go on
+            tail = next((k for k in range(i + 1, s1) if toks[k].text in ("،", ",")), s1)
+        if sum(1 for t in toks[i + 1 : tail] if t.is_word) > 6:
             return None
-        if any(k in self.cue_at for k in range(i + 1, s1)) or any(self._is_complementiser(k) for k in range(i + 1, s1)):
+        if any(k in self.cue_at for k in range(i + 1, tail)) or any(self._is_complementiser(k) for k in range(i + 1, tail)):
             return None
-        end = self._trim(s0, i - 1)
+        end = self._trim(s0, comma)
         if sum(1 for t in toks[s0:end] if t.is_word) < 4:
             return None
         kind = "mixed" if self.has_quote(s0, end) else "indirect"
-        return Candidate(cue, s0, end, kind, "postposed", (i + 1, s1), 0.85)
+        return Candidate(cue, s0, end, kind, "postposed", (i + 1, tail), 0.85)
+
+    def _thus(self, cue: Cue) -> Candidate | None:
+        """'"رمزية جميلة ...".. هكذا رأى الرئيس': the quotation just before هكذا."""
+        toks = self.kt.tokens
+        k = cue.index - 2
+        while k >= 0 and not toks[k].is_word and toks[k].text not in QUOTE_CHARS:
+            k -= 1  # ".." "،" between the closing mark and هكذا
+        opened = self._last_open_by_close.get(k) if k >= 0 else None
+        if opened is None:
+            return None
+        a, b = self.pair_at[opened].inner
+        if not any(t.is_word for t in toks[a:b]):
+            return None
+        return Candidate(cue, a, b, "direct", "thus", (cue.index + 1, self.sentence_end[cue.index]), 0.9)
 
     def _prep_object(self, w: str, preps: set[str], j: int, i: int) -> bool:
         if w in preps and w in ("الي", "من", "علي", "عن"):
