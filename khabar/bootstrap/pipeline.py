@@ -180,6 +180,10 @@ class Bootstrapper:
                 cand.speaker_rule = "relative"
         elif cue.kind == "other":
             m, cand.speaker_rule = self._an_before(cand), "an"
+        if m is None and cand.rule == "prep" and cue.kind in ("past", "present"):
+            m = self._subject_after_object(cand)
+            if m is not None:
+                cand.speaker_rule = "vso"
         cand.speaker = m
         if m is None:
             cand.speaker_rule = "none"
@@ -211,6 +215,24 @@ class Bootstrapper:
             if self.contents.object_after(cand, subject_end, has_subject) is None:
                 return None
         return cand
+
+    def _subject_after_object(self, cand: Candidate) -> Mention | None:
+        """Verb, object, subject: "وأعلن عن هذه الخطة المستشار النمساوي سيباستيان كورتز". A person's
+        title right after a definite word of a short object, opening a titled name, is the subject;
+        the object ends before it. (After an indefinite word it is a genitive: "دعم الرئيس عباس".)"""
+        toks = self.contents.kt.tokens
+        for k in range(cand.start + 2, min(cand.end, cand.start + 6)):
+            if not toks[k].is_word or not toks[k - 1].is_word:
+                return None
+            w, prev = toks[k].text, toks[k - 1].text
+            if self.lexicon.is_("person_titles", w) and w.startswith("ال") and prev.startswith("ال") \
+                    and not self.lexicon.is_("person_titles", prev) and not self.lexicon.is_("titles", prev):
+                m = self.sources.noun_phrase(k, cand.end)
+                if m is not None and m.kind == "name" and m.title:
+                    cand.end = k
+                    return m
+                return None
+        return None
 
     def _object_pronoun(self, cue: Cue) -> bool:
         """The cue carries an object pronoun (اتهمه، تتهمها): the word without the suffix is itself
