@@ -432,3 +432,9 @@ def test_verb_object_subject(boot):
     found = [(c, n) for _, c, cue, _, n in quotes(boot, text) if cue == "ودعا"]
     assert [c for c, _ in found] == ["إلى دعم الرئيس الفلسطيني محمود عباس في مواجهة الضغوط"]
     assert found[0][1] != "محمود عباس"
+
+
+def test_relative_clause_on_the_subject_before_the_complement(boot):
+    text = ('أعلنت شركة "كريم" لسيارات الأجرة والتي تعد منافسة لشركة "أوبر" في الشرق الأوسط، الاثنين أنها '
+            'تعرضت لهجوم إلكتروني.')
+    assert [(t, c) for t, c, _, _, _ in quotes(boot, text)] == [("indirect", "أنها تعرضت لهجوم إلكتروني")]

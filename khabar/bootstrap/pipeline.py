@@ -268,6 +268,12 @@ class Bootstrapper:
         first = next((t for t in toks[start : cand.start] if t.is_word), None)
         if cand.rule == "that" and (first is None or first.text in _ADJUNCT_START or toks[start].text in ("،", ",", ":")):
             return True  # "أكدت، في مؤتمر صحافي ...، أن": adjuncts between the subject and the clause
+        if cand.rule == "that" and first is not None and first.text in _RELATIVE_PRONOUNS:
+            # 'أعلنت شركة "كريم" ... والتي تعد منافسة لشركة "أوبر"، الاثنين أنها': a relative clause on
+            # the subject, closed by a comma, then only adjuncts before the complement
+            commas = [k for k in range(start, cand.start) if toks[k].text in ("،", ",")]
+            if commas and all(not t.is_word or self.lexicon.is_("adjuncts", t.text) for t in toks[commas[-1] + 1 : cand.start]):
+                return True
         for t in toks[start : cand.start]:
             depth += t.text == "("
             depth -= t.text == ")"
