@@ -308,8 +308,8 @@ class ContentFinder:
         """"..., كتبت صحيفة لوريون لوجور.": the cue and its subject close the sentence."""
         toks = self.kt.tokens
         i = cue.index
-        if cue.kind not in ("past", "present") or i == 0:
-            return None
+        if cue.kind not in ("past", "present") or i == 0 or cue.form.conjunction:
+            return None  # ("...، وتعتبر سقطرى أكبر ...": a verb with و starts a new clause)
         if toks[i - 1].text == "هكذا":
             return self._thus(cue)
         # "..., كتبت صحيفة لوريون لوجور." / "..., كما أعلن الرئيس الأمريكي قبلا، ما ينذر ..."
