@@ -36,6 +36,6 @@ def test_quotes_dev_thresholds(shared_dir, boot):
     result = score(gold, [boot(a) for a in gold])
     overlap, attribution = result["quotes"]["overlap"], result["attribution"]
     assert overlap["precision"] >= 0.92, overlap
-    assert overlap["recall"] >= 0.80, overlap  # 0.820 when written (0.786 before the noun-phrase objects)
+    assert overlap["recall"] >= 0.80, overlap  # 0.830 when written (0.786 before the noun-phrase objects)
     assert attribution["precision"] >= 0.83, attribution
-    assert attribution["f1"] >= 0.79, attribution  # 0.802 when written
+    assert attribution["f1"] >= 0.79, attribution  # 0.810 when written (0.781 before)
