@@ -161,12 +161,22 @@ class KhabarModel(PreTrainedModel):
     def predict(self, texts: list[str], tokenizer: Any, batch_size: int = 16) -> list[Any]:
         """Entities and quotations (with cue, speaker, speaker_name, score) of whole articles;
         character offsets index each text exactly as given. Returns ``khabar.data.Article`` objects."""
-        from khabar.model.hybrid import RuleQuotes
         from khabar.model.inference import predict
 
         articles = predict(self, texts, tokenizer, batch_size=batch_size)
-        rules = RuleQuotes.from_config(self.config)  # configured rules + model quotations, if any
+        rules = self._rule_quotes()  # configured rules + model quotations, if any
         return [rules(a) for a in articles] if rules is not None else articles
+
+    def _rule_quotes(self) -> Any:
+        """The configured bootstrapper, built once per setting (it reads its lexicon from disk)."""
+        from khabar.model.hybrid import RuleQuotes
+
+        key = (self.config.hybrid_rule_confidence, self.config.hybrid_model_score)
+        cached = self.__dict__.get("_rules_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, RuleQuotes.from_config(self.config))
+            self.__dict__["_rules_cache"] = cached
+        return cached[1]
 
     def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
         """Save config + safetensors weights (no Python object serialisation) and a ``README.md`` model card."""
