@@ -99,10 +99,10 @@ class ArticleEncoder:
         self.entity_tags = {t: i for i, t in enumerate(entity_scheme(self.entity_labels))}
         self.quote_tags = {t: i for i, t in enumerate(quote_scheme(self.quote_types))}
         self.attribution_candidates = attribution_candidates
-        from khabar.model.lexical import LexicalHasher, lexical_spec
+        from khabar.model.lexical import lexical_spec, shared_hasher
 
         spec = lexical_spec(lexical_features)
-        self.lexical = LexicalHasher(spec) if spec else None
+        self.lexical = shared_hasher(spec) if spec else None
 
     @classmethod
     def from_config(cls, tokenizer: Any, config: Any) -> "ArticleEncoder":

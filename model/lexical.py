@@ -119,6 +119,18 @@ class LexicalHasher:
         return len(self.attrs)
 
 
+_HASHERS: dict[tuple, LexicalHasher] = {}
+
+
+def shared_hasher(spec: Mapping[str, Sequence[int]]) -> LexicalHasher:
+    """One :class:`LexicalHasher` per table layout for the whole process, so its word cache
+    outlives each ``predict`` call (an analyser builds a new ArticleEncoder per batch)."""
+    key = tuple((a, int(rd[0])) for a, rd in spec.items())
+    if key not in _HASHERS:
+        _HASHERS[key] = LexicalHasher(spec)
+    return _HASHERS[key]
+
+
 def lexical_spec(value: Any) -> dict[str, tuple[int, int]] | None:
     """``KhabarConfig.lexical_features`` as ``{attr: (rows, dim)}``: ``True`` = the defaults."""
     if value is None or value is False:
