@@ -17,6 +17,7 @@ from bisect import bisect_left, bisect_right
 from .contents import Candidate, ContentFinder
 from .cues import Cue, CueFinder
 from .lexicon import Lexicon
+from .lookup import ClaimedPoints, LastByKey
 from .marks import MarkPairer
 from .resolution import Cluster, Resolver
 from .sources import Mention, SourceFinder
@@ -295,7 +296,6 @@ class Bootstrapper:
 
     def _filter(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
         out: list[Candidate] = []
-        say_spans = [(c.start, c.end) for c in cands if c.cue is not None and not c.cue.according]
         toks = kt.tokens
         # a candidate other than c covers token x; source-after quotations do not count: in
         # '"وتابع: "..."، وفقا لما نقلته الوكالة' the cue's own quotation is the one to keep
@@ -327,12 +327,22 @@ class Bootstrapper:
         opens the next paragraph becomes a quotation of the same source with no cue."""
         toks = kt.tokens
         new: list[Candidate] = []
-        by_end = sorted(cands, key=lambda c: c.end)
-        claimed = [(c.start, c.end) for c in cands]
+        # Indexes instead of scans over all candidates per quotation mark (quadratic in a long
+        # article): the candidate ending last at or before a mark (the first of equal ends in
+        # by_end order, as max() over by_end kept; a joined candidate's end moves), whether a
+        # claimed span covers a mark, and word counts before each token.
+        by_end = LastByKey[Candidate]()
+        handle = {id(c): by_end.add(c.end, c) for c in sorted(cands, key=lambda c: c.end)}
+        claimed = ClaimedPoints(p.open for p in pairs)
+        for c in cands:
+            claimed.claim(c.start, c.end)
+        words_before = [0]
+        for t in toks:
+            words_before.append(words_before[-1] + t.is_word)
         for p in pairs:
             if p.name_like or p.close is None:
                 continue
-            if any(s <= p.open < e for s, e in claimed):
+            if claimed.claimed(p.open):
                 continue
             a, b = p.inner
             if sum(1 for t in toks[a:b] if t.is_word) < 4:
@@ -344,23 +354,22 @@ class Bootstrapper:
                 continue
             if any(i in self.contents.cue_at for i in range(s_start, s_end) if not (a <= i < b)):
                 continue
-            prev = [c for c in by_end if c.end <= p.open]
-            if not prev:
+            last = by_end.last_at_most(p.open)
+            if last is None:
                 continue
-            last = max(prev, key=lambda c: c.end)
-            gap_words = [t for t in toks[last.end : p.open] if t.is_word]
-            if gap_words:
-                continue
+            if words_before[p.open] > words_before[last.end]:
+                continue  # words between the candidate and the quotation
             if toks[p.open].paragraph == toks[max(last.end - 1, 0)].paragraph:
                 last.end = p.close + 1
+                by_end.move(handle[id(last)], last.end)
                 last.type = "mixed"
-                claimed.append((p.open, p.close + 1))
+                claimed.claim(p.open, p.close + 1)
             elif last.type == "direct" and toks[p.close - 1].text in (".", "!", "?", "؟", "…"):
                 c = Candidate(None, a, b, "direct", "continuation", (0, 0), 0.85)
                 c.extra["follows"] = last
                 c.speaker_rule = "continuation"
                 new.append(c)
-                claimed.append((a, b))
+                claimed.claim(a, b)
         return new
 
     def _headlines(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
@@ -370,7 +379,7 @@ class Bootstrapper:
         by_para: dict[int, list[int]] = {}
         for i, t in enumerate(toks):
             by_para.setdefault(t.paragraph, []).append(i)
-        taken = [(c.start, c.end) for c in cands]
+        taken = _Cover(cands)  # any(s < b and start < e for the candidates' spans), by bisection
         for idx in by_para.values():
             a, b = idx[0], idx[-1] + 1
             if toks[b - 1].text in (".", "!", "?", "؟", ":") or sum(1 for t in toks[a:b] if t.is_word) > 25:
@@ -385,7 +394,7 @@ class Bootstrapper:
             if any(not t.is_word for t in toks[x0:colon]) or colon - x0 != len(head):
                 continue
             start = colon + 1
-            if sum(1 for t in toks[start:b] if t.is_word) < 3 or any(s < b and start < e for s, e in taken):
+            if sum(1 for t in toks[start:b] if t.is_word) < 3 or taken.overlaps(start, b):
                 continue
             m = self.sources.noun_phrase(x0, colon)
             if m is None or m.end != colon and m.kind != "name" or any(t.text[0] == "و" for t in head[1:]):
@@ -411,23 +420,33 @@ class Bootstrapper:
             if c.speaker is not None and c.speaker.kind in ("name", "org"):
                 c.extra["cluster"] = res.add(c.speaker, rank_bonus=1)
         occurrences = res.find_mentions()
+        # (one sort per cluster, not one per new mention: a long article's speakers have hundreds)
+        known: dict[int, set[tuple[int, int]]] = {}
+        touched: dict[int, Cluster] = {}
         for s, e, cl in occurrences:
-            if (s, e) not in cl.mentions:
+            have = known.setdefault(id(cl), set(cl.mentions))
+            if (s, e) not in have:
+                have.add((s, e))
                 cl.mentions.append((s, e))
-                cl.mentions.sort()
+                touched[id(cl)] = cl
+        for cl in touched.values():
+            cl.mentions.sort()
+        occurrence_starts = [s for s, _, _ in occurrences]  # find_mentions reads left to right
         content = [False] * len(toks)
         for c in cands:
             for i in range(c.start, min(c.end, len(toks))):
                 content[i] = True
         # Sentence-initial subjects outside quotations ("وبارك بن دغر ...", "غريفيث أكد ...").
-        events: list[tuple[int, Cluster]] = []
+        # The last event before a position (the first added of equal positions, as max() over the
+        # list kept), by bisection: scanning all events per dropped source was quadratic.
+        events = LastByKey[Cluster]()
         for s, e, cl in occurrences:
             if content[s]:
                 continue
             s0 = self.contents.sentence_start[s]
             words_before = [t for t in toks[s0:s] if t.is_word]
             if len(words_before) <= 1 or (len(words_before) <= 2 and words_before[0].text in ("وكان", "وكانت", "كما", "لكن", "يذكر")):
-                events.append((s, cl))
+                events.add(s, cl)
         current: Cluster | None = None
         for c in cands:
             pos = c.cue.index if c.cue else c.start
@@ -439,7 +458,7 @@ class Bootstrapper:
                 c.speaker = prev.speaker
                 c.extra["nominal_name"] = prev.extra.get("nominal_name")
             elif m is None:
-                cl = self._dropped(c, pos, cands, occurrences, events, content, current, keys)
+                cl = self._dropped(c, pos, cands, occurrences, events, content, current, keys, occurrence_starts)
                 c.speaker_rule = c.speaker_rule if cl is None else c.extra.get("drop_rule", "pro-drop")
             elif m.kind == "nominal":
                 cl = res.resolve_nominal(m, pos, current)
@@ -462,10 +481,12 @@ class Bootstrapper:
             c.extra["cluster"] = cl
             if cl is not None and not (c.cue is not None and c.cue.according and c.rule != "according-first"):
                 current = cl
-                events.append((pos, cl))
+                events.add(pos, cl)
 
-    def _dropped(self, c, pos, cands, occurrences, events, content, current, keys=None) -> Cluster | None:
-        """The source of a quotation whose cue has no subject of its own."""
+    def _dropped(self, c, pos, cands, occurrences, events: LastByKey[Cluster], content, current, keys=None,
+                 occurrence_starts=None) -> Cluster | None:
+        """The source of a quotation whose cue has no subject of its own. ``events``: the sentence-
+        initial subjects and the sources so far, by position."""
         toks = self.contents.kt.tokens
         sent = self.contents.sentence_start[pos]
         # The last candidate (in cands order) with a say cue in [sent, pos) and a cluster: cands
@@ -487,14 +508,20 @@ class Bootstrapper:
             if subj is not None:
                 c.extra["drop_rule"] = "pro-drop-sentence"
                 return subj
-            first = [cl for s, e, cl in occurrences if sent <= s < pos and not content[s]]
-            if first:
-                c.extra["drop_rule"] = "pro-drop-sentence"
-                return first[0]
-        prior = [(p, cl) for p, cl in events if p < pos]
-        if prior:
+            # The first known name in [sent, pos) outside quotations (occurrences are in text order).
+            if occurrence_starts is None:
+                occurrence_starts = [s for s, _, _ in occurrences]
+            for j in range(bisect_left(occurrence_starts, sent), len(occurrences)):
+                s, _, cl = occurrences[j]
+                if s >= pos:
+                    break
+                if not content[s]:
+                    c.extra["drop_rule"] = "pro-drop-sentence"
+                    return cl
+        prior = events.last_below(pos)
+        if prior is not None:
             c.extra["drop_rule"] = "pro-drop"
-            return max(prior, key=lambda x: x[0])[1]
+            return prior
         return current
 
     def _sentence_subject(self, sent: int, pos: int) -> Cluster | None:

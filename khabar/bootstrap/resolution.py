@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 
 from .contents import Candidate
@@ -41,9 +42,17 @@ class Cluster:
     surfaces: dict[tuple[str, ...], str] = field(default_factory=dict)  # key words -> original text
     titles: list[tuple[str, ...]] = field(default_factory=list)
     mentions: list[tuple[int, int]] = field(default_factory=list)  # token spans, in text order
+    # the distinct titles (a long article repeats one title hundreds of times; the tests on titles
+    # only ask whether some title matches)
+    title_set: set[tuple[str, ...]] = field(default_factory=set)
     kind: str = "name"
     best: tuple[str, ...] = ()
     best_rank: tuple = ()
+
+    def add_title(self, title: tuple[str, ...]) -> None:
+        """Titles are added here, so that ``title_set`` stays the set of ``titles``."""
+        self.titles.append(title)
+        self.title_set.add(title)
 
     def words(self) -> set[str]:
         return {w for f in self.forms for w in f}
@@ -80,6 +89,7 @@ class Resolver:
         self.sources = sources
         self.clusters: list[Cluster] = []
         self.by_mention: dict[tuple[int, int], Cluster] = {}
+        self._lead_words: int | None = None  # word tokens of the first paragraph, counted once
 
     # -- clusters -------------------------------------------------------------------------------
 
@@ -101,7 +111,9 @@ class Resolver:
         words = tuple(m.words)
         key = (m.start, m.end)
         toks = self.kt.tokens
-        in_body = 1 if toks[m.start].paragraph > 0 or sum(1 for t in toks if t.paragraph == 0 and t.is_word) > 12 else 0
+        if toks[m.start].paragraph == 0 and self._lead_words is None:
+            self._lead_words = sum(1 for t in toks if t.paragraph == 0 and t.is_word)
+        in_body = 1 if toks[m.start].paragraph > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
         # A coordination ("وزارة الخزانة والحكومة الإماراتية") is never the fullest name of one source.
         single = 0 if any(w.startswith("و") and len(w) > 3 for w in words[1:]) else 1
         rank = (single, len(_core(words)), in_body, 1 if m.title else 0, rank_bonus, -m.start)
@@ -127,9 +139,8 @@ class Resolver:
             self.clusters.append(found)
         found.offer(words, self.surface(m), rank)
         if m.title:
-            found.titles.append(m.title)
-        found.mentions.append(key)
-        found.mentions.sort()
+            found.add_title(m.title)
+        insort(found.mentions, key)  # mentions stay sorted (was append + sort: quadratic)
         self.by_mention[key] = found
         return found
 
@@ -218,16 +229,16 @@ class Resolver:
         specific = "باسم" in words  # "المتحدث باسم الضريح" names its own source
         best = None
         for c in self.clusters:
-            ok = any(words and words <= set(t) for t in c.titles) and (not specific or len(words) > 2)
+            ok = any(words and words <= set(t) for t in c.title_set) and (not specific or len(words) > 2)
             if not ok and not specific:
-                ok = bool(heads & {f[0] for f in c.forms if f}) or any(t and t[0] in heads for t in c.titles)
+                ok = bool(heads & {f[0] for f in c.forms if f}) or any(t and t[0] in heads for t in c.title_set)
                 ok = ok and not (tuple(m.words) in c.forms and len(c.forms) == 1)
             if not ok or not c.mentions:
                 continue
-            prior = [s for s, _ in c.mentions if s < before]
-            if not prior and not any(words and words <= set(t) for t in c.titles):
+            k = bisect_left(c.mentions, (before,))  # mentions starting before ``before``
+            if not k and not any(words and words <= set(t) for t in c.title_set):
                 continue  # a head noun refers back, never forward
-            score = (1, prior[-1]) if prior else (0, -c.mentions[0][0])
+            score = (1, c.mentions[k - 1][0]) if k else (0, -c.mentions[0][0])
             if best is None or score > best[0]:
                 best = (score, c)
         if best:
@@ -247,6 +258,7 @@ class Resolver:
         return None
 
     def nearest_mention(self, c: Cluster, before: int) -> tuple[int, int] | None:
-        prior = [m for m in c.mentions if m[0] < before]
-        return prior[-1] if prior else (c.mentions[0] if c.mentions else None)
+        """The last mention starting before ``before``, else the first one (mentions are sorted)."""
+        k = bisect_left(c.mentions, (before,))
+        return c.mentions[k - 1] if k else (c.mentions[0] if c.mentions else None)
 

@@ -1,0 +1,63 @@
+"""The bootstrapper's index helpers answer exactly what the scans they replace answered."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from khabar.bootstrap.lookup import ClaimedPoints, LastByKey
+
+
+def _brute_last(items: list[tuple[int, str]], ok) -> str | None:
+    prior = [(k, x) for k, x in items if ok(k)]
+    return max(prior, key=lambda p: p[0])[1] if prior else None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "move", "at_most", "below"]), st.integers(0, 30), st.integers(0, 30)),
+                max_size=60))
+def test_last_by_key_matches_max_over_a_scan(ops) -> None:
+    index: LastByKey[str] = LastByKey()
+    items: list[list] = []  # [key, name] in order of addition; keys move like a candidate's end
+    for op, a, b in ops:
+        if op == "add":
+            items.append([a, f"x{len(items)}"])
+            assert index.add(a, items[-1][1]) == len(items) - 1
+        elif op == "move" and items:
+            h = b % len(items)
+            items[h][0] = a
+            index.move(h, a)
+        elif op == "at_most":
+            assert index.last_at_most(a) == _brute_last([(k, x) for k, x in items], lambda k: k <= a)
+        elif op == "below":
+            assert index.last_below(a) == _brute_last([(k, x) for k, x in items], lambda k: k < a)
+
+
+def test_last_by_key_ties_go_to_the_first_added() -> None:
+    index: LastByKey[str] = LastByKey()
+    for key, name in ((5, "a"), (7, "b"), (7, "c"), (3, "d")):
+        index.add(key, name)
+    assert index.last_at_most(7) == "b"
+    assert index.last_below(7) == "a"
+    assert index.last_below(3) is None
+    index.move(1, 9)  # "b" moves past 7: "c" is now the last at most 7
+    assert index.last_at_most(8) == "c"
+    assert index.last_at_most(9) == "b"
+
+
+def test_claimed_points_match_any_over_the_claims() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        points = [rng.randrange(40) for _ in range(rng.randrange(1, 15))]
+        index = ClaimedPoints(points)
+        claims: list[tuple[int, int]] = []
+        for _ in range(rng.randrange(12)):
+            if rng.random() < 0.5:
+                s = rng.randrange(40)
+                e = s + rng.randrange(-2, 20)  # empty and reversed spans claim nothing
+                claims.append((s, e))
+                index.claim(s, e)
+            for x in points:
+                assert index.claimed(x) == any(s <= x < e for s, e in claims)
