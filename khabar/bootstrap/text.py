@@ -38,7 +38,7 @@ def fold(word: str) -> str:
     return _DELETE_RE.sub("", word).translate(_FOLD)
 
 
-@dataclass
+@dataclass(slots=True)  # a long article has tens of thousands: no per-token __dict__
 class Token:
     text: str  # key form
     start: int  # key offsets
