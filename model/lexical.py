@@ -189,6 +189,13 @@ class LexicalEmbedding(nn.Module):
         self.proj = nn.Linear(width, hidden)
         self.dropout = nn.Dropout(dropout)
 
+    def train(self, mode: bool = True) -> "LexicalEmbedding":
+        # keep the frozen tables out of the optimiser (Trainer collects requires_grad parameters)
+        # even after a from_pretrained reload, which gives them requires_grad=True
+        for table in self.frozen.values():
+            table.weight.requires_grad_(False)
+        return super().train(mode)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         # ids: (batch, seq, n_attrs) -> (batch, seq, hidden)
         frozen_ids = ids
@@ -201,6 +208,9 @@ class LexicalEmbedding(nn.Module):
             blank = drop[..., None] & ~torch.tensor(keep, device=ids.device)  # (batch, seq, n_attrs)
             ids = ids.masked_fill(blank, 0)
         parts = [self.tables[a](ids[..., i]) for i, a in enumerate(self.attrs)]
-        parts += [self.frozen[a](frozen_ids[..., self.attrs.index(a)]) for a in self.frozen_attrs]
+        # detached: from_pretrained hands back the frozen tables with requires_grad=True (it replaces
+        # the parameters), and a model fine-tuned after reloading must not move them either
+        parts += [nn.functional.embedding(frozen_ids[..., self.attrs.index(a)], self.frozen[a].weight.detach(), 0)
+                  for a in self.frozen_attrs]
         x = torch.cat(parts, -1)  # (batch, seq, width)
         return self.dropout(self.proj(self.dropout(self.norm(x))))

@@ -158,6 +158,11 @@ def load_lexical_vectors(model: Any, folder: str, where: Any) -> None:
                               "(same rows and at most as wide needed); rebuild the vectors for this "
                               "model.extra.lexical_features")
         targets = [table] + ([model.lexical.frozen[attr]] if attr in model.lexical.frozen else [])
+        wide = [t for t in targets if t.weight.shape[1] > vectors.shape[1]]
+        if wide:  # fit_width would pad the missing columns with zeros
+            raise ConfigError(f"{where}: {path}: table {attr!r} has {vectors.shape[1]} columns, the model's frozen "
+                              f"table {tuple(wide[0].weight.shape)} is wider; lower model.extra.lexical_frozen.{attr} "
+                              "or rebuild the vectors wider")
         with torch.no_grad():
             for t in targets:
                 t.weight.copy_(fit_width(vectors, t.weight.shape[1]))

@@ -418,6 +418,10 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
         for layer in s.layers or []:
             if layer not in LAYERS:
                 raise ConfigError(f"'data.sources[{i}].layers' in {where}: unknown layer {layer!r}; layers are {list(LAYERS)}")
+        # a negative slice bound would silently keep the END of the file (skip: -100 = the last 100)
+        if s.skip < 0 or (s.limit is not None and s.limit < 0):
+            raise ConfigError(f"'data.sources[{i}]' in {where}: 'skip' and 'limit' must be >= 0, got "
+                              f"skip={s.skip}, limit={s.limit}")
         if s.kind == "conll" and "quotes" in s.layer_set():
             raise ConfigError(f"'data.sources[{i}].layers' in {where}: CoNLL files carry entities only")
     if not cfg.sources("train"):

@@ -1,0 +1,60 @@
+"""Review fixes around the lexical word features: frozen tables after a reload, vectors narrower
+than a frozen table, negative source skip/limit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from model_helpers import load_articles, tiny_model, tiny_tokenizer
+
+from khabar.model import KhabarModel
+from khabar.model.features import ArticleEncoder, collate
+
+SMALL = {"norm": [512, 8], "stem": [256, 4], "shape": [32, 2]}
+
+
+def test_frozen_table_stays_frozen_after_from_pretrained(tmp_path):
+    torch.set_num_threads(1)
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, lexical_features=SMALL, lexical_frozen={"norm": 6})
+    model.save_pretrained(tmp_path)
+    again = KhabarModel.from_pretrained(tmp_path)
+    again.train()
+    assert not again.lexical.frozen["norm"].weight.requires_grad  # the Trainer's optimiser skips it
+    again.lexical.frozen["norm"].weight.requires_grad_(True)  # even so, no gradient reaches it
+    enc = ArticleEncoder.from_config(tok, again.config)
+    batch = collate([w for a in load_articles()[:2] for w in enc.encode(a, with_labels=True)])
+    again(**batch).loss.backward()
+    assert again.lexical.frozen["norm"].weight.grad is None
+    assert again.lexical.tables["norm"].weight.grad is not None
+
+
+def test_vectors_narrower_than_a_frozen_table_are_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from khabar.training.command import load_lexical_vectors
+    from khabar.training.config import ConfigError
+
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, lexical_features=SMALL, lexical_frozen={"norm": 12})  # trainable 8, frozen 12
+    vec = torch.randn(512, 10)
+    vec[0] = 0
+    save_file({"norm": vec}, str(tmp_path / "vectors.safetensors"))
+    with pytest.raises(ConfigError, match="frozen"):
+        load_lexical_vectors(model, str(tmp_path), "cfg.yaml")
+
+
+@pytest.mark.parametrize("source", [{"skip": -5}, {"limit": -1}])
+def test_negative_skip_or_limit_is_an_error(tmp_path, source):
+    from khabar.training.config import ConfigError, load_config
+
+    cfg = {"output_dir": str(tmp_path / "run"),
+           "model": {"encoder_config": {"hidden_size": 32}, "tokenizer": str(tmp_path / "tok")},
+           "data": {"sources": [{"kind": "conll", "path": "x.txt", "split": "train", **source}]},
+           "training": {"batch_size": 2, "load_best_model_at_end": False}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        load_config(path, check_files=False)
