@@ -61,3 +61,36 @@ def test_claimed_points_match_any_over_the_claims() -> None:
                 index.claim(s, e)
             for x in points:
                 assert index.claimed(x) == any(s <= x < e for s, e in claims)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 5)), max_size=12))
+def test_offset_map_indexes_like_the_list_of_kept_positions(runs) -> None:
+    from bisect import bisect_left
+
+    from khabar.bootstrap.text import OffsetMap
+
+    offsets = OffsetMap()
+    brute: list[int] = []
+    pos = 0
+    for kept, length in runs:  # alternating kept and deleted stretches of the original
+        if kept:
+            offsets.add_run(pos, pos + length)
+            brute.extend(range(pos, pos + length))
+        pos += length
+    assert len(offsets) == len(brute)
+    for i in range(-len(brute), len(brute)):
+        assert offsets[i] == brute[i]
+    for index in range(pos + 2):
+        assert offsets.first_at_or_after(index) == bisect_left(brute, index)
+
+
+def test_key_text_maps_diacritics_back() -> None:
+    from khabar.bootstrap.text import KeyText
+
+    text = "قالَ الوزيرُ: «إنّ الوضعَ صعبٌ»"
+    kt = KeyText.build(text)
+    assert kt.key == "قال الوزير: «ان الوضع صعب»"
+    words = [kt.original_text(i, i + 1) for i, t in enumerate(kt.tokens) if t.is_word]
+    assert words == ["قالَ", "الوزيرُ", "إنّ", "الوضعَ", "صعبٌ"]
+    assert kt.from_original(text.index("الوزير")) == kt.key.index("الوزير")
