@@ -33,7 +33,12 @@ def collate(features: Sequence[dict[str, Any]] | Sequence[Sequence[dict[str, Any
 
     batch["input_ids"] = pad("input_ids", 0)  # pad id is irrelevant under a zero attention mask
     batch["attention_mask"] = pad("attention_mask", 0)
-    if all("lexical_ids" in f for f in feats):
+    n_lex = sum("lexical_ids" in f for f in feats)
+    if 0 < n_lex < len(feats):  # dropping them would surface later as a misleading 'pass lexical_ids'
+        raise ValueError(f"collate: {n_lex} of {len(feats)} windows carry lexical_ids: the windows come from "
+                         "ArticleEncoders with and without lexical_features; encode them all with "
+                         "ArticleEncoder.from_config(tokenizer, model.config)")
+    if n_lex:
         k = len(feats[0]["lexical_ids"][0])
         batch["lexical_ids"] = torch.tensor(  # (batch, seq, n_attrs), row 0 (zero) on padding
             [f["lexical_ids"] + [[0] * k] * (width - len(f["lexical_ids"])) for f in feats], dtype=torch.long)

@@ -58,3 +58,29 @@ def test_negative_skip_or_limit_is_an_error(tmp_path, source):
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     with pytest.raises(ConfigError, match="must be >= 0"):
         load_config(path, check_files=False)
+
+
+def test_collate_refuses_windows_with_and_without_lexical_ids():
+    tok = tiny_tokenizer()
+    art = load_articles()[0]
+    with_lex = ArticleEncoder(tok, 64, 16, lexical_features=SMALL).encode(art)
+    without = ArticleEncoder(tok, 64, 16).encode(art)
+    assert collate(with_lex)["lexical_ids"].shape[-1] == 3
+    assert "lexical_ids" not in collate(without)
+    with pytest.raises(ValueError, match="lexical_features"):
+        collate(with_lex + without)
+
+
+def test_predict_edge_articles_with_lexical_features():
+    """Empty, blank, punctuation-only and one-word articles beside a long one, windows of a few
+    tokens, batches of 2: every article comes back, in order, with offsets inside its text."""
+    torch.set_num_threads(1)
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, context_lstm=True, lexical_features=SMALL, lexical_frozen=["stem"],
+                       lexical_word_dropout=0.5, entity_merge_adjacent=True, max_length=16, overlap=4)
+    texts = ["", " ", "«» ، . !", "قال", load_articles()[0].text, "،"]
+    for order in (texts, texts[::-1]):
+        out = model.predict(order, tok, batch_size=2)
+        assert [a.text for a in out] == order
+        for a in out:
+            assert all(0 <= e.start < e.end <= len(a.text) for e in a.entities)
