@@ -59,14 +59,15 @@ class MarkPairer:
         tokens, key = kt.tokens, kt.key
         pairs: list[MarkPair] = []
         stack: list[tuple[str, int]] = []  # (kind, token index)
-        sent_end = {}
+        # End of each token's sentence (the text's end for a token outside every sentence); a list,
+        # not a dict: a long article has tens of thousands of tokens.
+        sent_end = [len(tokens)] * len(tokens)
         for a, b in kt.sentences:
-            for i in range(a, b):
-                sent_end[i] = b
+            sent_end[a:b] = [b] * (b - a)
 
         def flush() -> None:
             for _, ti in stack:
-                pairs.append(MarkPair(ti, None, self._unclosed_end(kt, ti, sent_end.get(ti, len(tokens)))))
+                pairs.append(MarkPair(ti, None, self._unclosed_end(kt, ti, sent_end[ti])))
             stack.clear()
 
         para = -1

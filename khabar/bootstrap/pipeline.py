@@ -376,12 +376,11 @@ class Bootstrapper:
         """A headline line "X: words" (no final full stop) quotes X: "السيسي: ما حدث لن يتكرر"."""
         toks = kt.tokens
         out: list[Candidate] = []
-        by_para: dict[int, list[int]] = {}
-        for i, t in enumerate(toks):
-            by_para.setdefault(t.paragraph, []).append(i)
+        # Each paragraph's token range (paragraph numbers never decrease along the tokens).
+        bounds = [i for i in range(1, len(toks)) if toks[i].paragraph != toks[i - 1].paragraph]
+        paragraphs = list(zip([0] + bounds, bounds + [len(toks)])) if toks else []
         taken = _Cover(cands)  # any(s < b and start < e for the candidates' spans), by bisection
-        for idx in by_para.values():
-            a, b = idx[0], idx[-1] + 1
+        for a, b in paragraphs:
             if toks[b - 1].text in (".", "!", "?", "؟", ":") or sum(1 for t in toks[a:b] if t.is_word) > 25:
                 continue
             colon = next((i for i in range(a, b) if toks[i].text == ":"), None)
