@@ -85,7 +85,11 @@ def merge_adjacent(tok: TokenizedArticle, spans: list[TokenSpan]) -> list[TokenS
     for sp in spans:
         prev = out[-1] if out else None
         if (prev is not None and prev.end == sp.start and prev.label == sp.label
-                and not tok.text[tok.spans[sp.start][0]:].startswith(_NEW_NAME_PREFIXES)):
+                and not tok.text[tok.spans[sp.start][0]:].startswith(_NEW_NAME_PREFIXES)
+                # adjacent tokens may still sit on two lines (a dateline, a headline and its
+                # first sentence) or in two sentences: never one name
+                and tok.sentence[prev.end - 1] == tok.sentence[sp.start]
+                and "\n" not in tok.text[tok.spans[prev.end - 1][1]:tok.spans[sp.start][0]]):
             n_prev = len(tok.words_in(tok.spans[prev.start][0], tok.spans[prev.end - 1][1]))
             n_sp = len(tok.words_in(tok.spans[sp.start][0], tok.spans[sp.end - 1][1]))
             score = (prev.score * n_prev + sp.score * n_sp) / max(n_prev + n_sp, 1)

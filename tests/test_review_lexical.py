@@ -84,3 +84,18 @@ def test_predict_edge_articles_with_lexical_features():
         assert [a.text for a in out] == order
         for a in out:
             assert all(0 <= e.start < e.end <= len(a.text) for e in a.entities)
+
+
+def test_merge_adjacent_never_joins_across_a_line_or_sentence():
+    from khabar.model.decoding import TokenSpan, merge_adjacent
+
+    tok = tiny_tokenizer()
+    for text in ("القاهرة\n\nالعراق يعلن", "القاهرة\nالعراق يعلن"):
+        t = ArticleEncoder(tok, 64, 16).tokenize(text)
+        words = [(a, b) for a, b, _, _ in t.words]
+        spans = [TokenSpan(words[0][0], words[0][1], "LOC", 0.9), TokenSpan(words[1][0], words[1][1], "LOC", 0.9)]
+        assert len(merge_adjacent(t, spans)) == 2, text
+    t = ArticleEncoder(tok, 64, 16).tokenize("قال كوفي أنان")
+    words = [(a, b) for a, b, _, _ in t.words]
+    spans = [TokenSpan(words[1][0], words[1][1], "PER", 0.9), TokenSpan(words[2][0], words[2][1], "PER", 0.9)]
+    assert len(merge_adjacent(t, spans)) == 1  # a name split in two on one line still joins
