@@ -90,6 +90,22 @@ class Resolver:
         self.clusters: list[Cluster] = []
         self.by_mention: dict[tuple[int, int], Cluster] = {}
         self._lead_words: int | None = None  # word tokens of the first paragraph, counted once
+        # Clusters by the skeleton words of their forms: two cores one inside the other share a
+        # word, so only these clusters can take a new name (scanning every cluster's every form per
+        # name was quadratic in a long article's number of names).
+        self._by_word: dict[str, set[int]] = {}
+        self._cores: dict[tuple[str, ...], set[str]] = {}
+
+    def _core_of(self, words: tuple[str, ...]) -> set[str]:
+        core = self._cores.get(words)
+        if core is None:
+            core = self._cores[words] = _core(words)
+        return core
+
+    def _offer(self, c: Cluster, words: tuple[str, ...], surface: str, rank: tuple) -> None:
+        c.offer(words, surface, rank)
+        for w in self._core_of(words):
+            self._by_word.setdefault(w, set()).add(c.id)
 
     # -- clusters -------------------------------------------------------------------------------
 
@@ -116,19 +132,25 @@ class Resolver:
         in_body = 1 if toks[m.start].paragraph > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
         # A coordination ("وزارة الخزانة والحكومة الإماراتية") is never the fullest name of one source.
         single = 0 if any(w.startswith("و") and len(w) > 3 for w in words[1:]) else 1
-        rank = (single, len(_core(words)), in_body, 1 if m.title else 0, rank_bonus, -m.start)
+        core = self._core_of(words)
+        rank = (single, len(core), in_body, 1 if m.title else 0, rank_bonus, -m.start)
         if key in self.by_mention:
             c = self.by_mention[key]
-            c.offer(words, self.surface(m), rank)
+            self._offer(c, words, self.surface(m), rank)
             return c
-        core = _core(words)
         found = None
-        if m.kind == "name" or m.kind == "org":
-            for c in reversed(self.clusters):
+        if (m.kind == "name" or m.kind == "org") and core:
+            # the latest cluster (highest id) of the same kind with a form inside this name or
+            # containing it
+            sharing: set[int] = set()
+            for w in core:
+                sharing |= self._by_word.get(w, set())
+            for cid in sorted(sharing, reverse=True):
+                c = self.clusters[cid]
                 if c.kind != m.kind and not (m.kind == "name" and c.kind == "name"):
                     continue
                 for f in c.forms:
-                    fc = _core(f)
+                    fc = self._core_of(f)
                     if core and fc and (core <= fc or fc <= core):
                         found = c
                         break
@@ -137,7 +159,7 @@ class Resolver:
         if found is None:
             found = Cluster(len(self.clusters), kind=m.kind)
             self.clusters.append(found)
-        found.offer(words, self.surface(m), rank)
+        self._offer(found, words, self.surface(m), rank)
         if m.title:
             found.add_title(m.title)
         insort(found.mentions, key)  # mentions stay sorted (was append + sort: quadratic)
