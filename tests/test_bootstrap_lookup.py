@@ -94,3 +94,37 @@ def test_key_text_maps_diacritics_back() -> None:
     words = [kt.original_text(i, i + 1) for i, t in enumerate(kt.tokens) if t.is_word]
     assert words == ["قالَ", "الوزيرُ", "إنّ", "الوضعَ", "صعبٌ"]
     assert kt.from_original(text.index("الوزير")) == kt.key.index("الوزير")
+
+
+def test_resolver_cluster_index_finds_what_a_scan_of_all_clusters_finds() -> None:
+    from pathlib import Path
+
+    from khabar.bootstrap import Bootstrapper
+    from khabar.bootstrap.resolution import _core
+
+    seed = Path(__file__).resolve().parents[1] / "seeds" / "000_777ec913e064ed28.txt"
+    text = seed.read_text(encoding="utf-8") if seed.is_file() else ""
+    text += "\nوقال الرئيس الأمريكي دونالد ترامب إن الاتفاق سيئ. وقال جوزيف دانفورد إن الجيش مستعد."
+    text += "\nوأكد دانفورد أن القوات جاهزة. وقالت وزارة الخارجية الروسية إن الوضع خطير."
+    b = Bootstrapper()
+    b(text)
+    res = b.resolver
+    assert len(res.clusters) >= 3
+
+    def scan(core: set[str], kind: str):
+        for c in reversed(res.clusters):
+            if c.kind != kind:
+                continue
+            for f in c.forms:
+                fc = _core(f)
+                if core and fc and (core <= fc or fc <= core):
+                    return c
+        return None
+
+    cores = [_core(f) for c in res.clusters for f in c.forms]
+    rng = random.Random(3)
+    words = sorted({w for core in cores for w in core}) + ["زيد"]
+    probes = cores + [{w} for w in words] + [set(rng.sample(words, min(3, len(words)))) for _ in range(200)] + [set()]
+    for core in probes:
+        for kind in ("name", "org", "nominal"):
+            assert res._matching_cluster(core, kind) is scan(core, kind)

@@ -138,24 +138,7 @@ class Resolver:
             c = self.by_mention[key]
             self._offer(c, words, self.surface(m), rank)
             return c
-        found = None
-        if (m.kind == "name" or m.kind == "org") and core:
-            # the latest cluster (highest id) of the same kind with a form inside this name or
-            # containing it
-            sharing: set[int] = set()
-            for w in core:
-                sharing |= self._by_word.get(w, set())
-            for cid in sorted(sharing, reverse=True):
-                c = self.clusters[cid]
-                if c.kind != m.kind and not (m.kind == "name" and c.kind == "name"):
-                    continue
-                for f in c.forms:
-                    fc = self._core_of(f)
-                    if core and fc and (core <= fc or fc <= core):
-                        found = c
-                        break
-                if found:
-                    break
+        found = self._matching_cluster(core, m.kind) if m.kind in ("name", "org") else None
         if found is None:
             found = Cluster(len(self.clusters), kind=m.kind)
             self.clusters.append(found)
@@ -165,6 +148,24 @@ class Resolver:
         insort(found.mentions, key)  # mentions stay sorted (was append + sort: quadratic)
         self.by_mention[key] = found
         return found
+
+    def _matching_cluster(self, core: set[str], kind: str) -> Cluster | None:
+        """The latest cluster (highest id) of this kind with a form whose core is inside ``core``
+        or contains it; what scanning ``reversed(self.clusters)`` found."""
+        if not core:
+            return None
+        sharing: set[int] = set()
+        for w in core:
+            sharing |= self._by_word.get(w, set())
+        for cid in sorted(sharing, reverse=True):
+            c = self.clusters[cid]
+            if c.kind != kind:
+                continue
+            for f in c.forms:
+                fc = self._core_of(f)
+                if fc and (core <= fc or fc <= core):
+                    return c
+        return None
 
     def harvest_titles(self) -> None:
         """Names next to a title anywhere in the article (outside quotation marks) join the
