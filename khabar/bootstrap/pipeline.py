@@ -423,7 +423,9 @@ class Bootstrapper:
         known: dict[int, set[tuple[int, int]]] = {}
         touched: dict[int, Cluster] = {}
         for s, e, cl in occurrences:
-            have = known.setdefault(id(cl), set(cl.mentions))
+            have = known.get(id(cl))
+            if have is None:
+                have = known[id(cl)] = set(cl.mentions)
             if (s, e) not in have:
                 have.add((s, e))
                 cl.mentions.append((s, e))
