@@ -96,11 +96,10 @@ def test_key_text_maps_diacritics_back() -> None:
     assert kt.from_original(text.index("الوزير")) == kt.key.index("الوزير")
 
 
-def test_resolver_cluster_index_finds_what_a_scan_of_all_clusters_finds() -> None:
+def _resolver_after_an_article():
     from pathlib import Path
 
     from khabar.bootstrap import Bootstrapper
-    from khabar.bootstrap.resolution import _core
 
     seed = Path(__file__).resolve().parents[1] / "seeds" / "000_777ec913e064ed28.txt"
     text = seed.read_text(encoding="utf-8") if seed.is_file() else ""
@@ -108,8 +107,14 @@ def test_resolver_cluster_index_finds_what_a_scan_of_all_clusters_finds() -> Non
     text += "\nوأكد دانفورد أن القوات جاهزة. وقالت وزارة الخارجية الروسية إن الوضع خطير."
     b = Bootstrapper()
     b(text)
-    res = b.resolver
-    assert len(res.clusters) >= 3
+    assert len(b.resolver.clusters) >= 3
+    return b.resolver
+
+
+def test_resolver_cluster_index_finds_what_a_scan_of_all_clusters_finds() -> None:
+    from khabar.bootstrap.resolution import _core
+
+    res = _resolver_after_an_article()
 
     def scan(core: set[str], kind: str):
         for c in reversed(res.clusters):
@@ -128,3 +133,21 @@ def test_resolver_cluster_index_finds_what_a_scan_of_all_clusters_finds() -> Non
     for core in probes:
         for kind in ("name", "org", "nominal"):
             assert res._matching_cluster(core, kind) is scan(core, kind)
+
+
+def test_nominal_candidates_hold_every_cluster_the_tests_accept() -> None:
+    res = _resolver_after_an_article()
+    assert any(c.titles for c in res.clusters)
+    vocabulary = sorted({w for c in res.clusters for t in c.titles + c.forms for w in t}) + ["الحزب", "المتحدث", "باسم"]
+    rng = random.Random(5)
+    probes = [set(t) for c in res.clusters for t in c.titles] + [set(rng.sample(vocabulary, rng.randrange(1, 4))) for _ in range(300)]
+    for words in probes:
+        for heads in ({rng.choice(vocabulary)}, {w for w in list(words)[:1]}, {"حزب", "الحزب"}):
+            for specific in (False, True):
+                # resolve_nominal's acceptance tests, on every cluster
+                accepted = [c for c in res.clusters
+                            if any(words and words <= set(t) for t in c.titles)
+                            or not specific and (bool(heads & {f[0] for f in c.forms if f}) or any(t and t[0] in heads for t in c.titles))]
+                got = res._nominal_candidates(words, heads, specific)
+                assert [c.id for c in got] == sorted(c.id for c in got)
+                assert {c.id for c in accepted} <= {c.id for c in got}

@@ -95,6 +95,10 @@ class Resolver:
         # name was quadratic in a long article's number of names).
         self._by_word: dict[str, set[int]] = {}
         self._cores: dict[tuple[str, ...], set[str]] = {}
+        # For resolve_nominal, which would otherwise test every cluster per nominal mention:
+        # clusters by each word of their titles, and by the first word of their forms and titles.
+        self._by_title_word: dict[str, set[int]] = {}
+        self._by_head: dict[str, set[int]] = {}
 
     def _core_of(self, words: tuple[str, ...]) -> set[str]:
         core = self._cores.get(words)
@@ -106,6 +110,15 @@ class Resolver:
         c.offer(words, surface, rank)
         for w in self._core_of(words):
             self._by_word.setdefault(w, set()).add(c.id)
+        if words:
+            self._by_head.setdefault(words[0], set()).add(c.id)
+
+    def _add_title(self, c: Cluster, title: tuple[str, ...]) -> None:
+        c.add_title(title)
+        for w in title:
+            self._by_title_word.setdefault(w, set()).add(c.id)
+        if title:
+            self._by_head.setdefault(title[0], set()).add(c.id)
 
     # -- clusters -------------------------------------------------------------------------------
 
@@ -144,7 +157,7 @@ class Resolver:
             self.clusters.append(found)
         self._offer(found, words, self.surface(m), rank)
         if m.title:
-            found.add_title(m.title)
+            self._add_title(found, m.title)
         insort(found.mentions, key)  # mentions stay sorted (was append + sort: quadratic)
         self.by_mention[key] = found
         return found
@@ -251,7 +264,7 @@ class Resolver:
         heads = set(_SYNONYMS.get(head, ())) | {bare, head}
         specific = "باسم" in words  # "المتحدث باسم الضريح" names its own source
         best = None
-        for c in self.clusters:
+        for c in self._nominal_candidates(words, heads, specific):
             ok = any(words and words <= set(t) for t in c.title_set) and (not specific or len(words) > 2)
             if not ok and not specific:
                 ok = bool(heads & {f[0] for f in c.forms if f}) or any(t and t[0] in heads for t in c.title_set)
@@ -279,6 +292,18 @@ class Resolver:
                 m.extra_guess = True  # type: ignore[attr-defined]
                 return max(untitled, key=lambda c: (len(c.mentions), c.mentions[-1][0]))
         return None
+
+    def _nominal_candidates(self, words: set[str], heads: set[str], specific: bool) -> list[Cluster]:
+        """The clusters, in order, that resolve_nominal's tests can accept: a title holding all of
+        ``words`` holds each of them; a form or title headed by one of ``heads`` (tested only
+        when not ``specific``)."""
+        ids: set[int] = set()
+        for w in words:
+            ids |= self._by_title_word.get(w, set())
+        if not specific:
+            for h in heads:
+                ids |= self._by_head.get(h, set())
+        return [self.clusters[i] for i in sorted(ids)]
 
     def nearest_mention(self, c: Cluster, before: int) -> tuple[int, int] | None:
         """The last mention starting before ``before``, else the first one (mentions are sorted)."""
