@@ -151,3 +151,31 @@ def test_nominal_candidates_hold_every_cluster_the_tests_accept() -> None:
                 got = res._nominal_candidates(words, heads, specific)
                 assert [c.id for c in got] == sorted(c.id for c in got)
                 assert {c.id for c in accepted} <= {c.id for c in got}
+
+
+def test_find_mentions_matches_the_scan_over_every_form() -> None:
+    res = _resolver_after_an_article()
+    toks = res.kt.tokens
+    index: dict = {}
+    for c in res.clusters:
+        if c.kind != "name":
+            continue
+        for f in c.forms:
+            if f:
+                index.setdefault(f[0], []).append((f, c))
+                if len(f) > 1 and len(f[-1]) > 2 and not res.lexicon.is_("name_particles", f[-1]):
+                    index.setdefault(f[-1], []).append(((f[-1],), c))
+    expected, j = [], 0
+    while j < len(toks):
+        best = None
+        for f, c in index.get(toks[j].text.lstrip("#"), ()):
+            if tuple(t.text.lstrip("#") for t in toks[j : j + len(f)]) == f and (best is None or len(f) > best[0]):
+                best = (len(f), c)
+        if best:
+            expected.append((j, j + best[0], best[1]))
+            j += best[0]
+        else:
+            j += 1
+    got = res.find_mentions()
+    assert len(got) > 5
+    assert [(s, e, c.id) for s, e, c in got] == [(s, e, c.id) for s, e, c in expected]

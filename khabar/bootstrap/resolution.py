@@ -223,26 +223,33 @@ class Resolver:
     def find_mentions(self) -> list[tuple[int, int, Cluster]]:
         """Every occurrence of a known name in the article (longest first, no overlaps)."""
         toks = self.kt.tokens
-        index: dict[str, list[tuple[tuple[str, ...], Cluster]]] = {}
+        # word -> form length -> form -> the first cluster listing it (of equal lengths the first
+        # listed won): one lookup per length, not a comparison per form starting with the word
+        # (a long article has many names sharing a first name)
+        index: dict[str, dict[int, dict[tuple[str, ...], Cluster]]] = {}
         for c in self.clusters:
             if c.kind != "name":
                 continue
             for f in c.forms:
                 if f:
-                    index.setdefault(f[0], []).append((f, c))
+                    index.setdefault(f[0], {}).setdefault(len(f), {}).setdefault(f, c)
                     last = f[-1]
                     if len(f) > 1 and len(last) > 2 and not self.lexicon.is_("name_particles", last):
-                        index.setdefault(last, []).append(((last,), c))
+                        index.setdefault(last, {}).setdefault(1, {}).setdefault((last,), c)
+        lengths = {w: sorted(by_len, reverse=True) for w, by_len in index.items()}
         out = []
         j = 0
         n = len(toks)
         while j < n:
             w = toks[j].text.lstrip("#")
             best = None
-            for f, c in index.get(w, ()):
-                L = len(f)
-                if tuple(t.text.lstrip("#") for t in toks[j : j + L]) == f and (best is None or L > best[0]):
-                    best = (L, c)
+            by_len = index.get(w)
+            if by_len is not None:
+                for L in lengths[w]:
+                    c = by_len[L].get(tuple(t.text.lstrip("#") for t in toks[j : j + L]))
+                    if c is not None:
+                        best = (L, c)
+                        break
             if best:
                 out.append((j, j + best[0], best[1]))
                 j += best[0]
