@@ -111,6 +111,10 @@ class Bootstrapper:
         kt = KeyText.build(text)
         if not kt.tokens:
             return []
+        # word tokens before each token index: word counts of spans in O(1), not by a scan per span
+        self._words_before = [0]
+        for t in kt.tokens:
+            self._words_before.append(self._words_before[-1] + t.is_word)
         pairs = self.marks(kt)
         cues = self.cues(kt)
         self.contents.prepare(kt, pairs, cues)
@@ -336,9 +340,7 @@ class Bootstrapper:
         claimed = ClaimedPoints(p.open for p in pairs)
         for c in cands:
             claimed.claim(c.start, c.end)
-        words_before = [0]
-        for t in toks:
-            words_before.append(words_before[-1] + t.is_word)
+        words_before = self._words_before
         for p in pairs:
             if p.name_like or p.close is None:
                 continue
@@ -445,8 +447,9 @@ class Bootstrapper:
             if content[s]:
                 continue
             s0 = self.contents.sentence_start[s]
-            words_before = [t for t in toks[s0:s] if t.is_word]
-            if len(words_before) <= 1 or (len(words_before) <= 2 and words_before[0].text in ("وكان", "وكانت", "كما", "لكن", "يذكر")):
+            n_words = self._words_before[s] - self._words_before[s0]
+            if n_words <= 1 or (n_words <= 2 and next(toks[k] for k in range(s0, s) if toks[k].is_word).text
+                                in ("وكان", "وكانت", "كما", "لكن", "يذكر")):
                 events.add(s, cl)
         current: Cluster | None = None
         for c in cands:
@@ -488,7 +491,6 @@ class Bootstrapper:
                  occurrence_starts=None) -> Cluster | None:
         """The source of a quotation whose cue has no subject of its own. ``events``: the sentence-
         initial subjects and the sources so far, by position."""
-        toks = self.contents.kt.tokens
         sent = self.contents.sentence_start[pos]
         # The last candidate (in cands order) with a say cue in [sent, pos) and a cluster: cands
         # are sorted by key (the cue's index, or the start when there is no cue), so those are a
@@ -502,8 +504,7 @@ class Bootstrapper:
             if o is not c and o.cue is not None and not o.cue.according and o.extra.get("cluster") is not None:
                 c.extra["drop_rule"] = "pro-drop-sentence"
                 return o.extra["cluster"]
-        words_before = sum(1 for t in toks[sent:pos] if t.is_word)
-        if words_before > 2:
+        if self._words_before[pos] - self._words_before[sent] > 2:
             # A participle or a cue inside the sentence: the subject of the sentence's verb.
             subj = self._sentence_subject(sent, pos)
             if subj is not None:
