@@ -49,6 +49,10 @@ def test_config_validation():
         KhabarConfig(lexical_features={"lemma": [10, 2]})
     with pytest.raises(ValueError, match="rows >= 2"):
         KhabarConfig(lexical_features={"norm": [1, 2]})
+    with pytest.raises(ValueError, match=r"\['norm'\]"):
+        KhabarConfig(lexical_features=True, lexical_frozen="norm")
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        KhabarConfig(lexical_features=True, lexical_word_dropout=1.5)
 
 
 def test_every_subword_of_a_word_gets_its_words_rows():
