@@ -100,8 +100,8 @@ class KhabarConfig(PretrainedConfig):
         if isinstance(self.lexical_frozen, str):
             raise ValueError(f"KhabarConfig: lexical_frozen={self.lexical_frozen!r}; give a list of attributes "
                              f"(e.g. [{self.lexical_frozen!r}]) or a mapping attribute -> width")
-        if not 0.0 <= float(self.lexical_word_dropout) < 1.0:
-            raise ValueError(f"KhabarConfig: lexical_word_dropout={self.lexical_word_dropout} must be in [0, 1)")
+        if not 0.0 <= float(self.lexical_word_dropout) <= 1.0:
+            raise ValueError(f"KhabarConfig: lexical_word_dropout={self.lexical_word_dropout} must be in [0, 1]")
         if self.initializer_range is None:
             self.initializer_range = float(self.encoder.get("initializer_range", 0.02))
         super().__post_init__(**kwargs)

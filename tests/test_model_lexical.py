@@ -51,7 +51,7 @@ def test_config_validation():
         KhabarConfig(lexical_features={"norm": [1, 2]})
     with pytest.raises(ValueError, match=r"\['norm'\]"):
         KhabarConfig(lexical_features=True, lexical_frozen="norm")
-    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
         KhabarConfig(lexical_features=True, lexical_word_dropout=1.5)
 
 
