@@ -9,7 +9,7 @@ One run times, on the same encoder weights and the same articles:
 - ``pipeline_best``: the same at the best of several batch sizes (``--pipeline-batch-sizes``);
 - ``khabar_fp32`` / ``khabar_int8`` / ``khabar_bf16`` (where bf16 is fast: GPU, AVX512-BF16/AMX
   CPU): :class:`khabar.Analyzer` (all heads, attribution, decoding);
-- ``forward``: the pure encoder forward pass over khabar's own batches (tokenisation done before
+- ``forward``: the pure forward pass (``model.encode``: encoder, lexical features, BiLSTM) over khabar's own batches (tokenisation done before
   the clock starts), the floor khabar's overhead is measured against.
 
 Every variant is loaded in its own subprocess (``--no-isolate``: all in this one, quicker but with
