@@ -20,12 +20,16 @@ def model_dir(tmp_path_factory):
     return str(tiny_model_dir(tmp_path_factory))
 
 
-def test_bench_json_keys(capsys, model_dir):
-    rc = main(["bench", "--json", "--model", model_dir, "--articles", "3", "--threads", "1",
-               "--pipeline-batch-sizes", "2", "--no-isolate", "--repeat", "2"])
+def _bench_json(capsys, model_dir, articles: int, repeat: int) -> dict:
+    rc = main(["bench", "--json", "--model", model_dir, "--articles", str(articles), "--threads", "1",
+               "--pipeline-batch-sizes", "2", "--no-isolate", "--repeat", str(repeat)])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    r = json.loads(out)
+    return json.loads(out)
+
+
+def test_bench_json_keys(capsys, model_dir):
+    r = _bench_json(capsys, model_dir, articles=3, repeat=2)
     for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "overhead", "overhead_vs_forward_process", "ratio_fp32_vs_best", "articles", "tokens", "load_average"):
         assert key in r
     assert r["articles"] == 3 and r["tokens"] > 0
@@ -104,11 +108,7 @@ def test_forward_batches_carry_lexical_ids_like_predict():
 
 
 def test_overhead_is_paired_with_the_forward_pass_in_the_same_process(capsys, model_dir):
-    rc = main(["bench", "--json", "--model", model_dir, "--articles", "2", "--threads", "1",
-               "--pipeline-batch-sizes", "2", "--no-isolate", "--repeat", "1"])
-    out, err = capsys.readouterr()
-    assert rc == 0, err
-    r = json.loads(out)
+    r = _bench_json(capsys, model_dir, articles=2, repeat=1)
     k = r["variants"]["khabar_fp32"]
     assert k["paired_forward_seconds"] > 0
     assert r["overhead"] == pytest.approx(k["seconds"] / k["paired_forward_seconds"] - 1, rel=0.05, abs=0.01)  # rounded seconds
