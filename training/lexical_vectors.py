@@ -18,45 +18,24 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
-from khabar.model.lexical import ATTRIBUTES, DEFAULT_LEXICAL_FEATURES, bucket, lexical_spec, normalise_word, stem
+from khabar.data.news import iter_news
+from khabar.model.lexical import DEFAULT_LEXICAL_FEATURES, LexicalHasher, lexical_spec
 
 # words as BERT's pre-tokenizer cuts them: runs of letters/digits (marks included), or one symbol
 _WORDS = re.compile(r"[\w\u0610-\u061a\u064b-\u065f\u0670\u0640]+|[^\w\s]")
 
 
-def news_texts(paths: Iterable[str]) -> Iterator[str]:
-    """Texts of ``{"text": ...}`` JSONL files; lines that are not such objects are skipped (counted on stderr)."""
-    for path in paths:
-        bad = 0
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            for line in fh:
-                try:
-                    text = json.loads(line).get("text")
-                except (json.JSONDecodeError, AttributeError):
-                    bad += 1
-                    continue
-                if isinstance(text, str):
-                    yield text
-        if bad:
-            print(f"{path}: {bad} line(s) skipped (not a JSON object with a text)", file=sys.stderr)
-
-
 def row_sequence(texts: Iterable[str], attr: str, rows: int) -> np.ndarray:
-    """Every word of every text as its row in the ``attr`` table (int64)."""
-    cache: dict[str, int] = {}
-    form = ATTRIBUTES[attr]
+    """Every word of every text as its row in the ``attr`` table (int64), hashed exactly as the
+    model's ArticleEncoder hashes it (one :class:`LexicalHasher` with that table alone)."""
+    hasher = LexicalHasher({attr: (rows, 1)})
     out: list[int] = []
     for text in texts:
-        for w in _WORDS.findall(text):
-            r = cache.get(w)
-            if r is None:
-                n = normalise_word(w)
-                r = cache[w] = bucket(attr, form(w, n, stem(n)), rows)
-            out.append(r)
+        out.extend(hasher(w)[0] for w in _WORDS.findall(text))
     return np.asarray(out, dtype=np.int64)
 
 
@@ -99,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = lexical_spec(True)
     # vectors wider than the tables: each table takes its leading principal components (fit_width)
     widths = {"norm": 64, "stem": 32}
-    texts = list(news_texts(args.news))
+    texts = [a.text for a in iter_news(args.news)]  # a malformed line: reported with file and line, skipped
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tensors, meta = {}, {"news": args.news, "articles": len(texts), "tables": {}}
