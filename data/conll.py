@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 
 from khabar.data.article import Article, Entity, InputError, _raise, warn
 
-__all__ = ["ConllCorpus", "read_conll", "DEFAULT_LABEL_MAP", "WOJOOD_LABEL_MAP"]
+__all__ = ["ConllCorpus", "read_conll", "DEFAULT_LABEL_MAP", "WOJOOD_LABEL_MAP", "WOJOOD_ANERCORP_LABEL_MAP", "LABEL_MAPS"]
 
 # Source entity type -> our label (``None``: read as O on purpose).
 DEFAULT_LABEL_MAP: dict[str, str | None] = {
@@ -39,6 +39,17 @@ WOJOOD_LABEL_MAP: dict[str, str | None] = {
     "NORP": "MISC", "EVENT": "MISC", "PRODUCT": "MISC", "LAW": "MISC", "LANGUAGE": "MISC",
     "OCC": None, "DATE": None, "TIME": None, "CARDINAL": None, "ORDINAL": None, "PERCENT": None,
     "QUANTITY": None, "UNIT": None, "MONEY": None, "CURR": None, "WEBSITE": None,
+}
+
+# Wojood read as ANERcorp annotates (checked on ANERcorp train): nationality adjectives
+# («الفلسطينية», Wojood NORP) are O there, currencies («دولار», Wojood CURR) are MISC.
+WOJOOD_ANERCORP_LABEL_MAP: dict[str, str | None] = {**WOJOOD_LABEL_MAP, "NORP": None, "CURR": "MISC"}
+
+# Named maps for configs (``data.sources[].label_map``).
+LABEL_MAPS: dict[str, dict[str, str | None]] = {
+    "default": DEFAULT_LABEL_MAP,
+    "wojood": WOJOOD_LABEL_MAP,
+    "wojood-anercorp": WOJOOD_ANERCORP_LABEL_MAP,
 }
 
 _TAG_RE = re.compile(r"^(?:O|([BI])-(\S+))$")

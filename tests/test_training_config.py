@@ -192,3 +192,23 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert main(["train", "--config", str(write(tmp_path, cfg))]) == 2
     err = capsys.readouterr().err
     assert "khabar train: error: unknown key 'lerning_rate'" in err and "did you mean 'learning_rate'?" in err
+
+
+def test_conll_label_map_by_name(tmp_path):
+    from khabar.training.data import read_source
+
+    conll = tmp_path / "w.conll"
+    # Wojood-style: nationality (NORP) and currency (CURR) are read as ANERcorp annotates them
+    conll.write_text("قال O\nالرئيس B-OCC\nالفلسطيني B-NORP\nمحمود B-PERS\nعباس I-PERS\n"
+                     "100 B-MONEY\nدولار B-CURR\n\n", encoding="utf-8")
+    cfg = minimal()
+    cfg["data"]["sources"][0] = {"kind": "conll", "path": str(conll), "label_map": "wojood-anercorp"}
+    loaded = load_config(write(tmp_path, cfg))
+    art = read_source(loaded.data.sources[0], loaded)[0]
+    assert [(art.text[e.start:e.end], e.label) for e in art.entities] == [("محمود عباس", "PER"), ("دولار", "MISC")]
+
+    cfg["data"]["sources"][0]["label_map"] = "wojod"
+    assert "unknown map 'wojod'; maps are ['default', 'wojood', 'wojood-anercorp']" in error(tmp_path, cfg)
+    cfg["data"]["sources"][0]["label_map"] = None
+    cfg["data"]["sources"][1]["label_map"] = "wojood"
+    assert "only CoNLL sources have a label map" in error(tmp_path, cfg)

@@ -4,7 +4,7 @@ A config file has four sections::
 
     output_dir: runs/tiny-anercorp
     model:    {encoder | encoder_config, tokenizer, max_length, window_overlap, extra, lexical_vectors}
-    data:     {sources: [{kind, path, split, layers, limit, skip}, ...]}
+    data:     {sources: [{kind, path, split, layers, limit, skip, label_map}, ...]}
     training: {epochs, batch_size, learning_rate, ...}
 
 Paths may start with ``${shared}``: the shared data folder, taken from ``--shared``, else
@@ -84,6 +84,9 @@ class SourceConfig:
     # Drop the first N articles (CoNLL: sentences) before ``limit``: with ``limit`` on another source
     # of the same file, one file gives a train part and a held-out part.
     skip: int = 0
+    # CoNLL only: how source entity types map to ours, by name (khabar.data.conll.LABEL_MAPS:
+    # "default", "wojood", "wojood-anercorp"); None is "default".
+    label_map: str | None = None
 
     def layer_set(self) -> tuple[str, ...]:
         return tuple(self.layers) if self.layers is not None else DEFAULT_LAYERS[self.kind]
@@ -422,6 +425,14 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
         if s.skip < 0 or (s.limit is not None and s.limit < 0):
             raise ConfigError(f"'data.sources[{i}]' in {where}: 'skip' and 'limit' must be >= 0, got "
                               f"skip={s.skip}, limit={s.limit}")
+        if s.label_map is not None:
+            from khabar.data.conll import LABEL_MAPS
+
+            if s.kind != "conll":
+                raise ConfigError(f"'data.sources[{i}].label_map' in {where}: only CoNLL sources have a label map")
+            if s.label_map not in LABEL_MAPS:
+                raise ConfigError(f"'data.sources[{i}].label_map' in {where}: unknown map {s.label_map!r}; "
+                                  f"maps are {sorted(LABEL_MAPS)}")
         if s.kind == "conll" and "quotes" in s.layer_set():
             raise ConfigError(f"'data.sources[{i}].layers' in {where}: CoNLL files carry entities only")
     if not cfg.sources("train"):

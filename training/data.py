@@ -72,9 +72,9 @@ def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
     """The articles of one source, with the layers it does not train set to ``None`` (masked)."""
     path = cfg.resolve_path(source.path)
     if source.kind == "conll":
-        from khabar.data.conll import read_conll
+        from khabar.data.conll import LABEL_MAPS, read_conll
 
-        articles = list(read_conll(path).articles)
+        articles = list(read_conll(path, label_map=LABEL_MAPS[source.label_map or "default"]).articles)
     else:
         # Training on a file with broken lines would silently learn from less: stop at the first one.
         articles = list(read_articles(path, on_error=None))
