@@ -61,6 +61,9 @@ class KhabarConfig(PretrainedConfig):
     # Decoding: join a predicted entity to the one right before it when both have the same label
     # and it does not begin with و (khabar.model.decoding.merge_adjacent).
     entity_merge_adjacent: bool = False
+    # Decoding entities: "viterbi" = the best valid BIO sequence (a name keeps one type), "greedy" =
+    # each word's own best tag with the lenient rule (khabar.model.decoding).
+    entity_decoding: str = "viterbi"
     # Quotations from rules + model (khabar.model.hybrid): None = the model's own; a number = the
     # bootstrapper's quotations of at least this confidence, plus the model's quotations (score >=
     # hybrid_model_score) that overlap none of them.
@@ -97,6 +100,8 @@ class KhabarConfig(PretrainedConfig):
 
         spec = lexical_spec(self.lexical_features)
         self.lexical_features = {a: list(rd) for a, rd in spec.items()} if spec else None
+        if self.entity_decoding not in ("viterbi", "greedy"):
+            raise ValueError(f"KhabarConfig: entity_decoding={self.entity_decoding!r}; use 'viterbi' or 'greedy'")
         if isinstance(self.lexical_frozen, str):
             raise ValueError(f"KhabarConfig: lexical_frozen={self.lexical_frozen!r}; give a list of attributes "
                              f"(e.g. [{self.lexical_frozen!r}]) or a mapping attribute -> width")

