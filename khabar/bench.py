@@ -15,7 +15,9 @@ One run times, on the same encoder weights and the same articles:
 Every variant is loaded in its own subprocess (``--no-isolate``: all in this one, quicker but with
 only indicative memory figures) and warmed up on two articles; then the variants take turns, for
 ``--repeat`` rounds, each processing all the articles, and each variant's best round counts (so
-that load from other processes on a shared machine hits every variant alike).
+that load from other processes on a shared machine hits every variant alike). Every timed pass
+(the paired forward pass too) follows an untimed pass over two articles in the same process, so
+that none starts with caches left cold by the variant before it.
 Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
 peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS, and
 ``ratio_fp32`` / ``ratio_int8`` / ``ratio_bf16`` (khabar articles/s ÷ default pipeline articles/s) and
@@ -246,8 +248,9 @@ def encode_batches(model: Any, batches: list[tuple[Any, Any, Any]]) -> None:
             model.encode(ids.to(model.device), mask.to(model.device), **kw)
 
 
-def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
-    """Load one variant and warm it up; return a function that processes all the articles once.
+def prepare_variant(spec: dict[str, Any]) -> "_Pass":
+    """Load one variant and warm it up; return its pass (a callable that processes all the
+    articles once, with ``warm``: the untimed warm-up run before each timed pass).
 
     ``spec``: variant (pipeline | khabar_fp32 | khabar_int8 | forward), model, texts, batch_size
     (``None``: the pipeline's default), device, threads, stride.
@@ -276,10 +279,11 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
             # pass (same process, adjacent in time: the overhead is not at the mercy of how the
             # load on the machine differed between two processes' turns)
             batches = forward_batches(analyzer.model, analyzer.tokenizer, texts, bs or analyzer.batch_size)
-            encode_batches(analyzer.model, forward_batches(analyzer.model, analyzer.tokenizer, warm, bs or analyzer.batch_size))
+            warm_batches = forward_batches(analyzer.model, analyzer.tokenizer, warm, bs or analyzer.batch_size)
+            encode_batches(analyzer.model, warm_batches)
             go(warm)
-            run_all = _Paired(lambda: go(texts), lambda: encode_batches(analyzer.model, batches))
-            return run_all
+            return _Paired(lambda: go(texts), lambda: encode_batches(analyzer.model, batches),
+                           warm=lambda: go(warm), warm_forward=lambda: encode_batches(analyzer.model, warm_batches))
 
     elif variant == "forward":
         model, tokenizer = _load(spec["model"], device)
@@ -309,17 +313,29 @@ def prepare_variant(spec: dict[str, Any]) -> Callable[[], None]:
         raise ValueError(f"unknown variant {variant!r}")
 
     go(warm)
-    return lambda: go(texts)
+    return _Pass(lambda: go(texts), warm=lambda: go(warm))
 
 
-class _Paired:
-    """A variant's pass plus the forward pass it is compared with, timed one after the other."""
+class _Pass:
+    """A variant's timed pass over all the articles, and an untimed pass over two of them run just
+    before it: whatever ran in between (another variant's process), every timed pass starts with
+    this variant's weights and code warm in the caches, as in a long-running service."""
 
-    def __init__(self, go: Callable[[], None], forward: Callable[[], None]):
-        self.go, self.forward = go, forward
+    def __init__(self, go: Callable[[], None], warm: Callable[[], None] | None = None):
+        self.go, self.warm = go, warm
 
     def __call__(self) -> None:
         self.go()
+
+
+class _Paired(_Pass):
+    """A variant's pass plus the forward pass it is compared with, timed one after the other, each
+    after its own warm-up."""
+
+    def __init__(self, go: Callable[[], None], forward: Callable[[], None], warm: Callable[[], None] | None = None,
+                 warm_forward: Callable[[], None] | None = None):
+        super().__init__(go, warm)
+        self.forward, self.warm_forward = forward, warm_forward
 
 
 def time_once(go: Callable[[], None]) -> dict[str, Any]:
@@ -331,6 +347,8 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
     if gpu:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    if getattr(go, "warm", None) is not None:
+        go.warm()
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         go()
@@ -345,6 +363,8 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
     if gpu:
         r["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     if isinstance(go, _Paired):
+        if go.warm_forward is not None:
+            go.warm_forward()
         t0 = time.perf_counter()
         go.forward()
         if gpu:
