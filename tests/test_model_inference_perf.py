@@ -203,7 +203,11 @@ def _article(rng, n_tokens):
     for f in first:
         w += 1 if f else 0
         word_ids.append(w)
-    return TokenizedArticle("x" * (c + 1), list(range(n_tokens)), spans, word_ids, first, [0] * n_tokens,
+    sentence, k = [], 0
+    for f in first:  # a new sentence now and then, always at a word's first token
+        k += 1 if f and sentence and rng.random() < 0.05 else 0
+        sentence.append(k)
+    return TokenizedArticle("x" * (c + 1), list(range(n_tokens)), spans, word_ids, first, sentence,
                             [(0, n_tokens)])
 
 
@@ -287,6 +291,7 @@ def decode_bio_viterbi_reference(tok, probs, tags):
     parts = [t.partition("-") for t in tags]
     allowed = [[parts[c][0] != "I" or (parts[p_][0] != "O" and parts[p_][2] == parts[c][2]) for c in range(k)]
                for p_ in range(k)]  # [previous][current]
+    sentence = [tok.sentence[w[0]] for w in tok.words]
     lp = wp.clamp(min=1e-12).log().tolist()
     neg = float("-inf")
     score, back = [lp[0][c] if parts[c][0] != "I" else neg for c in range(k)], []
@@ -295,7 +300,9 @@ def decode_bio_viterbi_reference(tok, probs, tags):
         for c in range(k):
             best_p, best_v = 0, neg
             for p_ in range(k):
-                if allowed[p_][c] and score[p_] > best_v:
+                # no name across a sentence end: I never opens a sentence
+                ok = allowed[p_][c] and not (parts[c][0] == "I" and sentence[w] != sentence[w - 1])
+                if ok and score[p_] > best_v:
                     best_p, best_v = p_, score[p_]
             new.append(best_v + lp[w][c])
             bk.append(best_p)
