@@ -10,7 +10,9 @@ Formats handled (all in ``shared/data``):
 * AQMAR (Topcoder split): ``token TAG`` with ``PER``/``ORG``/``LOC``/``MIS``.
 * Wojood (nested): ``token TAG [TAG ...]``, one column per nesting layer, the first the
   outermost; ``layer`` picks the column (missing columns are ``O``). Pass a ``label_map``
-  for its 21 types, e.g. :data:`WOJOOD_LABEL_MAP`.
+  for its 21 types, e.g. :data:`WOJOOD_LABEL_MAP`. Inside a span of that layer whose type maps
+  to nothing (an amount, an occupation), the deeper layers' spans that map are kept
+  («100 دولار»: MONEY -> «دولار» CURR; «وزير خارجية فرنسا»: OCC -> «فرنسا» GPE).
 * CoNLL-2003 style ``token POS CHUNK TAG``: when the extra columns are not all tags, the last
   column is the tag. ``-DOCSTART-`` lines separate documents and are skipped.
 """
@@ -55,6 +57,27 @@ LABEL_MAPS: dict[str, dict[str, str | None]] = {
 _TAG_RE = re.compile(r"^(?:O|([BI])-(\S+))$")
 
 
+def _closed_spans(tags: list[tuple[str, str | None]], corpus: "ConllCorpus | None") -> list[tuple[str, int, int]]:
+    """``(type, first token, last token)`` of the BIO spans; a stray ``I-X`` (after O or another
+    type) opens a span, counted in ``corpus.n_repaired`` when a corpus is given."""
+    closed: list[tuple[str, int, int]] = []
+    cur: list | None = None  # [source type, first token, last token]
+    for i, (bio, typ) in enumerate(tags):
+        if bio == "I" and cur is not None and cur[0] == typ and cur[2] == i - 1:
+            cur[2] = i
+            continue
+        if cur is not None:
+            closed.append((cur[0], cur[1], cur[2]))
+            cur = None
+        if bio == "I" and corpus is not None:
+            corpus.n_repaired += 1
+        if bio in ("B", "I"):
+            cur = [typ, i, i]
+    if cur is not None:
+        closed.append((cur[0], cur[1], cur[2]))
+    return closed
+
+
 @dataclass
 class ConllCorpus:
     """What :func:`read_conll` read, with the numbers worth checking against the corpus's README."""
@@ -96,6 +119,7 @@ def read_conll(
 
     tokens: list[str] = []
     tags: list[tuple[str, str | None, int]] = []  # (B/I/O, source type, line number)
+    inner: list[list[tuple[str, str | None]]] = []  # per token: the deeper layers' (B/I/O, type)
 
     def error(msg: str, lineno: int, fld: str | None = None) -> None:
         corpus.n_errors += 1
@@ -113,26 +137,28 @@ def read_conll(
             pos += len(tok) + 1
         text = " ".join(text_parts)
         entities: list[Entity] = []
-        cur: list | None = None  # [source type, first token, last token]
-        closed: list[list] = []
-        for i, (bio, typ, _line) in enumerate(tags):
-            if bio == "I" and cur is not None and cur[0] == typ and cur[2] == i - 1:
-                cur[2] = i
-                continue
-            if cur is not None:
-                closed.append(cur)
-                cur = None
-            if bio == "I":
-                corpus.n_repaired += 1
-            if bio in ("B", "I"):
-                cur = [typ, i, i]
-        if cur is not None:
-            closed.append(cur)
-        for typ, first, last in closed:
+        kept: list[tuple[int, int, str]] = []  # (first token, last token, label)
+        dropped: list[tuple[int, int]] = []
+        for typ, first, last in _closed_spans([(b, t) for b, t, _ in tags], corpus):
             label = lmap.get(typ)
             if label is None:
                 corpus.dropped_counts[typ] += 1
+                dropped.append((first, last))
                 continue
+            kept.append((first, last, label))
+        # Nested files: inside an outer span whose type maps to nothing («100 دولار» MONEY), the
+        # deeper layers' entities that do map («دولار» CURR) are kept, the first layer first.
+        depth = max((len(x) for x in inner), default=0)
+        for d in range(depth):
+            if not dropped:
+                break
+            layer_tags = [x[d] if d < len(x) else ("O", None) for x in inner]
+            for typ, first, last in _closed_spans(layer_tags, None):
+                label = lmap.get(typ)
+                if (label is not None and any(a <= first and last <= b for a, b in dropped)
+                        and not any(first <= kb and ka <= last for ka, kb, _ in kept)):
+                    kept.append((first, last, label))
+        for first, last, label in sorted(kept):
             entities.append(Entity(spans[first][0], spans[last][1], label))
             corpus.label_counts[label] += 1
         corpus.articles.append(
@@ -142,6 +168,7 @@ def read_conll(
         corpus.n_tokens += len(tokens)
         tokens.clear()
         tags.clear()
+        inner.clear()
 
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
@@ -161,13 +188,19 @@ def read_conll(
                 error(f"expected 'token TAG', got one column {parts[0]!r}; read as an O token", lineno, "tag")
                 tokens.append(parts[0])
                 tags.append(("O", None, lineno))
+                inner.append([])
                 continue
             cols = parts[1:]
+            deeper: list[tuple[str, str | None]] = []
             if all(_TAG_RE.match(c) for c in cols):
                 tag = cols[layer] if layer < len(cols) else "O"
+                for c in cols[layer + 1 :]:
+                    mm = _TAG_RE.match(c)
+                    deeper.append(("O", None) if c == "O" or mm is None else (mm.group(1), mm.group(2)))
             else:
                 tag = cols[-1]
             tokens.append(parts[0])
+            inner.append(deeper)
             m = _TAG_RE.match(tag)
             if m is None:
                 error(f"malformed tag {tag!r} (expected O, B-TYPE or I-TYPE); read as O", lineno, "tag")

@@ -344,11 +344,11 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
     import torch
 
     gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
-    if gpu:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
     if getattr(go, "warm", None) is not None:
         go.warm()
+    if gpu:  # the warm-up's queued GPU work finishes before the clock starts
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         go()
@@ -365,6 +365,8 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
     if isinstance(go, _Paired):
         if go.warm_forward is not None:
             go.warm_forward()
+        if gpu:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         go.forward()
         if gpu:

@@ -98,7 +98,7 @@ def decode_bio_viterbi(tok: TokenizedArticle, probs: torch.Tensor, tags: list[st
     bad = is_i[best] & (starts | (prev_lab != lab) | (lab < 0))  # (n_words,) an I that continues nothing
     path = best.tolist()
     if bool(bad.any()):
-        logp = wp.clamp(min=1e-12).log()
+        logp = wp.double().log()  # no clamp: tiny probabilities must not tie (log 0 = -inf is fine)
         bounds = torch.nonzero(starts).squeeze(1).tolist() + [n]
         for s_, e_ in zip(bounds, bounds[1:]):
             if bool(bad[s_:e_].any()):
@@ -128,7 +128,8 @@ def _bio_tables(tags: tuple[str, ...]) -> tuple[list[tuple[str, str, str]], dict
 def _viterbi_labelled(rows: list[list[float]], pair_of: dict[int, int]) -> list[int]:
     """Best tag sequence of summed log-probabilities ``rows`` (n, n_tags) in which tag ``i`` of
     ``pair_of`` (an I tag) follows only itself or ``pair_of[i]`` (its B tag) and never opens the
-    sequence; every other tag follows anything. Ties go to the lower tag index."""
+    sequence; every other tag follows anything. Ties: the lower tag index, except that an I tag
+    continues its B tag rather than itself."""
     k = len(rows[0])
     free = [j for j in range(k) if j not in pair_of]
     pairs = list(pair_of.items())

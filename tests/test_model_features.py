@@ -160,3 +160,15 @@ def test_viterbi_gives_a_name_one_type():
     best = [(text[slice(*char_span(tok, s))], s.label) for s in decode_bio_viterbi(tok, probs, tags)]
     assert greedy == [("كوفي", "PER"), ("أنان", "ORG")]
     assert best == [("كوفي أنان", "PER")]
+
+
+def test_viterbi_does_not_tie_tiny_probabilities():
+    """Saturated probabilities: B-PER I-PER (1e-20) beats O O (1e-30) even far below 1e-12."""
+    text = "كوفي أنان"
+    tok = ArticleEncoder(tiny_tokenizer(), 32, 8).tokenize(text)
+    tags = entity_scheme(["PER", "ORG"])
+    rows = {"كوفي": [1.0, 1e-20, 1e-30, 1e-14, 1e-30], "أنان": [1e-30, 1e-30, 1.0, 1e-30, 1e-30]}
+    probs = torch.zeros(len(tok), len(tags), dtype=torch.float64)
+    for w in tok.words:
+        probs[w[0]] = torch.tensor(rows[text[w[2]:w[3]]], dtype=torch.float64)
+    assert [(text[slice(*char_span(tok, s))], s.label) for s in decode_bio_viterbi(tok, probs, tags)] == [("كوفي أنان", "PER")]

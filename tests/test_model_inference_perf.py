@@ -292,7 +292,7 @@ def decode_bio_viterbi_reference(tok, probs, tags):
     allowed = [[parts[c][0] != "I" or (parts[p_][0] != "O" and parts[p_][2] == parts[c][2]) for c in range(k)]
                for p_ in range(k)]  # [previous][current]
     sentence = [tok.sentence[w[0]] for w in tok.words]
-    lp = wp.clamp(min=1e-12).log().tolist()
+    lp = wp.double().log().tolist()
     neg = float("-inf")
     score, back = [lp[0][c] if parts[c][0] != "I" else neg for c in range(k)], []
     for w in range(1, len(lp)):

@@ -77,7 +77,10 @@ def test_conll_nested_first_layer_and_conll2003_columns(tmp_path: Path) -> None:
     p = tmp_path / "nested.txt"
     p.write_text("رئيس B-OCC\nاللجنة I-OCC B-ORG\nالعربية I-OCC I-ORG\nفي O\nنابلس B-GPE\n", encoding="utf-8")
     c = read_conll(p, label_map=WOJOOD_LABEL_MAP)
-    assert ents(c.articles[0]) == [("نابلس", "LOC")] and c.dropped_counts == {"OCC": 1}
+    # the occupation maps to nothing; the organisation nested in it is kept
+    assert ents(c.articles[0]) == [("اللجنة العربية", "ORG"), ("نابلس", "LOC")] and c.dropped_counts == {"OCC": 1}
+    c = read_conll(p, label_map={**WOJOOD_LABEL_MAP, "OCC": "MISC"})  # mapped outer span: inner ones stay out
+    assert ents(c.articles[0]) == [("رئيس اللجنة العربية", "MISC"), ("نابلس", "LOC")]
     c = read_conll(p, label_map=WOJOOD_LABEL_MAP, layer=1)
     assert ents(c.articles[0]) == [("اللجنة العربية", "ORG")]
     q = tmp_path / "c03.txt"

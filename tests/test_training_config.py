@@ -198,14 +198,17 @@ def test_conll_label_map_by_name(tmp_path):
     from khabar.training.data import read_source
 
     conll = tmp_path / "w.conll"
-    # Wojood-style: nationality (NORP) and currency (CURR) are read as ANERcorp annotates them
-    conll.write_text("قال O\nالرئيس B-OCC\nالفلسطيني B-NORP\nمحمود B-PERS\nعباس I-PERS\n"
-                     "100 B-MONEY\nدولار B-CURR\n\n", encoding="utf-8")
+    # Wojood's nested format: nationality (NORP) and currency (CURR, inside an amount: second
+    # column) are read as ANERcorp annotates them; the place inside an occupation is kept
+    conll.write_text("قال O\nالرئيس B-OCC\nالفلسطيني I-OCC B-NORP\nمحمود B-PERS\nعباس I-PERS\n"
+                     "وزير B-OCC\nخارجية I-OCC\nفرنسا I-OCC B-GPE\n"
+                     "100 B-MONEY B-CARDINAL\nدولار I-MONEY B-CURR\n\n", encoding="utf-8")
     cfg = minimal()
     cfg["data"]["sources"][0] = {"kind": "conll", "path": str(conll), "label_map": "wojood-anercorp"}
     loaded = load_config(write(tmp_path, cfg))
     art = read_source(loaded.data.sources[0], loaded)[0]
-    assert [(art.text[e.start:e.end], e.label) for e in art.entities] == [("محمود عباس", "PER"), ("دولار", "MISC")]
+    assert [(art.text[e.start:e.end], e.label) for e in art.entities] == [
+        ("محمود عباس", "PER"), ("فرنسا", "LOC"), ("دولار", "MISC")]
 
     cfg["data"]["sources"][0]["label_map"] = "wojod"
     assert "unknown map 'wojod'; maps are ['default', 'wojood', 'wojood-anercorp']" in error(tmp_path, cfg)
