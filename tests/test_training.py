@@ -322,15 +322,17 @@ def test_arabert_recipe_trains_one_step_and_predicts(monkeypatch, tmp_path, toke
                  f"model.lexical_vectors={vectors}"]
     cfg = load_config(REPO / "configs" / "arabert-base.yaml", overrides, output_dir=str(tmp_path / "run"), check_files=False)
     compact = load_config(REPO / "configs" / "compact-default.yaml", overrides, output_dir=str(tmp_path / "c"), check_files=False)
-    recipe = [(s.kind, s.split, s.limit, s.skip, s.layers) for s in cfg.data.sources]
-    assert recipe == [(s.kind, s.split, s.limit, s.skip, s.layers) for s in compact.data.sources]  # the same data
+    recipe = [(s.kind, s.split, s.limit, s.skip, s.layers, s.label_map, s.path) for s in cfg.data.sources]
+    assert recipe == [(s.kind, s.split, s.limit, s.skip, s.layers, s.label_map, s.path)
+                      for s in compact.data.sources]  # the same data
     assert cfg.model.extra == compact.model.extra  # the same lexical features, BiLSTM and decoding
-    assert [(k, s) for k, s, *_ in recipe] == [("conll", "train")] * 3 + [("silver_jsonl", "train"), ("conll", "eval"),
+    assert [(k, s) for k, s, *_ in recipe] == [("conll", "train")] * 6 + [("silver_jsonl", "train"), ("conll", "eval"),
                                               ("gold_jsonl", "eval")]
     fixture = {"conll": CONLL, "silver_jsonl": SILVER, "gold_jsonl": GOLD}
     for source in cfg.data.sources:
         source.path = fixture[source.kind]
         source.limit, source.skip = None, 0  # the fixtures are small
+        source.label_map = None  # the fixture is ANERcorp-style
 
     run = train(cfg)
     assert len(calls) == 1 and calls[0][0] == "aubmindlab/bert-base-arabertv02"
