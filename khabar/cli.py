@@ -6,6 +6,7 @@ A subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int`` (
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import sys
 
@@ -46,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if args.command is None else 2
-    return int(args._run(args) or 0)
+    try:
+        return int(args._run(args) or 0)
+    except BrokenPipeError:
+        # `khabar evaluate ... | head`: the reader left; stop quietly, as Unix tools do (and keep
+        # Python from complaining again when it flushes stdout at exit)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
 
 
 if __name__ == "__main__":

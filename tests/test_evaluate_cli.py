@@ -183,3 +183,17 @@ def test_cli_does_not_import_torch_or_evaluate(tmp_path):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_output_into_a_closed_pipe_is_quiet(tmp_path):
+    """`khabar evaluate GOLD PRED | head -1`: no BrokenPipeError traceback on stderr."""
+    import subprocess
+    import sys
+
+    gold = tmp_path / "g.jsonl"
+    gold.write_text("".join('{"id": "%d", "text": "قال محمد", "entities": [], "quotes": []}\n' % i for i in range(300)),
+                    encoding="utf-8")
+    proc = subprocess.run(f"{sys.executable} -m khabar.cli evaluate {gold} {gold} | head -1", shell=True,
+                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert proc.stdout.count("\n") == 1
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
