@@ -6,8 +6,8 @@ A subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int`` (
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
+import os
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,11 +50,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # another pipe broke (a bench worker): that is an error worth its traceback
         # `khabar evaluate ... | head`: the reader left; stop quietly, as Unix tools do (and keep
         # Python from complaining again when it flushes stdout at exit)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+
+
+def _stdout_closed() -> bool:
+    """Whether nobody reads our stdout any more (a pipe whose reader exited)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll (not Linux/macOS), stdout not a file
+        return True
 
 
 if __name__ == "__main__":

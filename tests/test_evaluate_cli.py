@@ -197,3 +197,16 @@ def test_output_into_a_closed_pipe_is_quiet(tmp_path):
                           capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     assert proc.stdout.count("\n") == 1
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_a_broken_pipe_elsewhere_is_not_hidden(monkeypatch, tmp_path):
+    """Only a closed stdout ends quietly; another broken pipe (a dead bench worker) still raises."""
+    import khabar.evaluation.command as command
+    from khabar.cli import main
+
+    def broken(args):
+        raise BrokenPipeError("worker")
+
+    monkeypatch.setattr(command, "run", broken)
+    with pytest.raises(BrokenPipeError, match="worker"):
+        main(["evaluate", str(tmp_path / "g.jsonl"), str(tmp_path / "p.jsonl")])

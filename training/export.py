@@ -1,7 +1,8 @@
 """Ship a fine-tuned model as khabar's embedded default model (``khabar/default_model/``).
 
 ``python -m khabar.training.export RUN_DIR --out khabar/default_model`` loads the model that
-``khabar train`` left in ``RUN_DIR`` (the best checkpoint when the run kept one), stores its
+``khabar train`` left in ``RUN_DIR`` (the last epoch, or the best checkpoint when the recipe sets
+``load_best_model_at_end``), stores its
 weights as fp16 safetensors (half the bytes; ``config.json`` keeps ``dtype: float32`` so every
 load computes in float32 again), saves the tokenizer beside them, refuses a model above
 ``--max-mb``, then scores exactly what was written, as a user loads it
