@@ -238,6 +238,32 @@ def decode_bio_reference(tok, probs, tags):
     return spans
 
 
+def _textbook_viterbi(lp, allowed, may_open):
+    """The best state path of summed log-probabilities ``lp`` (n, k) where state ``c`` may follow
+    ``p`` at word ``w`` only if ``allowed(w, p, c)`` and open the path only if ``may_open(c)``:
+    every previous state compared for every current one; ties go to the lower state."""
+    k = len(lp[0])
+    neg = float("-inf")
+    score, back = [lp[0][c] if may_open(c) else neg for c in range(k)], []
+    for w in range(1, len(lp)):
+        new, bk = [], []
+        for c in range(k):
+            best_p, best_v = 0, neg
+            for p_ in range(k):
+                if allowed(w, p_, c) and score[p_] > best_v:
+                    best_p, best_v = p_, score[p_]
+            new.append(best_v + lp[w][c])
+            bk.append(best_p)
+        score, back = new, back + [bk]
+    state = max(range(k), key=lambda c: (score[c], -c))
+    path = [state]
+    for bk in reversed(back):
+        state = bk[state]
+        path.append(state)
+    path.reverse()
+    return path
+
+
 def decode_quotes_reference(tok, probs, types):
     """The constrained B/I/O Viterbi of ``decode_quotes`` written as the textbook dynamic program:
     a 3 x 3 transition table (O -> I forbidden, I cannot start), scores compared state by state."""
@@ -249,25 +275,8 @@ def decode_quotes_reference(tok, probs, types):
     collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)
     type_mass = b + i_
     lp = collapsed.clamp(min=1e-12).log().tolist()
-    neg = float("-inf")
     allowed = [[True, True, False], [True, True, True], [True, True, True]]  # [previous][current]
-    score, back = [lp[0][0], lp[0][1], neg], []
-    for w in range(1, len(lp)):
-        new, bk = [], []
-        for c in range(3):
-            best_p, best_v = 0, neg
-            for p_ in range(3):
-                if allowed[p_][c] and score[p_] > best_v:
-                    best_p, best_v = p_, score[p_]
-            new.append(best_v + lp[w][c])
-            bk.append(best_p)
-        score, back = new, back + [bk]
-    state = max(range(3), key=lambda k: (score[k], -k))
-    path = [state]
-    for bk in reversed(back):
-        state = bk[state]
-        path.append(state)
-    path.reverse()
+    path = _textbook_viterbi(lp, lambda w, p_, c: allowed[p_][c], lambda c: c != 2)
     spans, start = [], None
     for w, t in enumerate(path + [0]):
         if start is not None and t != 2:
@@ -293,26 +302,10 @@ def decode_bio_viterbi_reference(tok, probs, tags):
                for p_ in range(k)]  # [previous][current]
     sentence = [tok.sentence[w[0]] for w in tok.words]
     lp = wp.double().log().tolist()
-    neg = float("-inf")
-    score, back = [lp[0][c] if parts[c][0] != "I" else neg for c in range(k)], []
-    for w in range(1, len(lp)):
-        new, bk = [], []
-        for c in range(k):
-            best_p, best_v = 0, neg
-            for p_ in range(k):
-                # no name across a sentence end: I never opens a sentence
-                ok = allowed[p_][c] and not (parts[c][0] == "I" and sentence[w] != sentence[w - 1])
-                if ok and score[p_] > best_v:
-                    best_p, best_v = p_, score[p_]
-            new.append(best_v + lp[w][c])
-            bk.append(best_p)
-        score, back = new, back + [bk]
-    state = max(range(k), key=lambda c: (score[c], -c))
-    path = [state]
-    for bk in reversed(back):
-        state = bk[state]
-        path.append(state)
-    path.reverse()
+    # no name across a sentence end: I never opens a sentence
+    path = _textbook_viterbi(
+        lp, lambda w, p_, c: allowed[p_][c] and not (parts[c][0] == "I" and sentence[w] != sentence[w - 1]),
+        lambda c: parts[c][0] != "I")
     spans, start = [], None
     for w, t in enumerate(path + [0]):
         if start is not None and parts[t][0] != "I":
