@@ -65,18 +65,23 @@ def _make_sparse(model) -> None:
     With initial (tiny) weights every token gets nearly the same logits, and the argmax tags whole
     articles as hundreds of spans; then attribution (quotes x mentions) dominates every test.
     Large weights make tags depend on the token, a large "O" bias keeps spans rare: the seed
-    article gets about ten entities and three quotations.
+    article gets 3-11 entities (the WordPiece vocabulary, and so the output, differs from one
+    process to the next: the trainer breaks ties in hash order) and a few tens of quotations.
     """
     import torch
 
     gen = torch.Generator().manual_seed(1)
-    for name, o_bias in (("entity", 25.0), ("cue", 25.0), ("source", 25.0), ("quote", 22.0)):
+    for name, o_bias in (("entity", 21.0), ("cue", 25.0), ("source", 25.0), ("quote", 22.0)):
         out = getattr(model, f"{name}_head").out
         with torch.no_grad():
             # scaled so that logits spread alike whatever the hidden size (std 1 at hidden 32)
             out.weight.copy_(torch.randn(out.weight.shape, generator=gen) * (32 / out.in_features) ** 0.5)
             out.bias.zero_()
             out.bias[0] = o_bias
+            if name != "quote":
+                # a token that escapes O is mostly a B: with Viterbi decoding an I after O is no
+                # span, so random I tags would make the spans (and the tests) depend on chance
+                out.bias[2::2] = -4.0
 
 
 def tiny_model_dir(tmp_path_factory) -> Path:
