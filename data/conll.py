@@ -192,11 +192,11 @@ def read_conll(
                 continue
             cols = parts[1:]
             deeper: list[tuple[str, str | None]] = []
-            if all(_TAG_RE.match(c) for c in cols):
+            matches = [_TAG_RE.match(c) for c in cols]
+            if all(matches):
                 tag = cols[layer] if layer < len(cols) else "O"
-                for c in cols[layer + 1 :]:
-                    mm = _TAG_RE.match(c)
-                    deeper.append(("O", None) if c == "O" or mm is None else (mm.group(1), mm.group(2)))
+                # "O" matches with no groups: (None, None) -> ("O", None)
+                deeper = [(mm.group(1) or "O", mm.group(2)) for mm in matches[layer + 1 :]]
             else:
                 tag = cols[-1]
             tokens.append(parts[0])

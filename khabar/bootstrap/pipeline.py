@@ -487,16 +487,15 @@ class Bootstrapper:
                 current = cl
                 events.add(pos, cl)
 
-    def _dropped(self, c, pos, cands, occurrences, events: LastByKey[Cluster], content, current, keys=None,
-                 occurrence_starts=None) -> Cluster | None:
+    def _dropped(self, c, pos, cands, occurrences, events: LastByKey[Cluster], content, current, keys: list[int],
+                 occurrence_starts: list[int]) -> Cluster | None:
         """The source of a quotation whose cue has no subject of its own. ``events``: the sentence-
-        initial subjects and the sources so far, by position."""
+        initial subjects and the sources so far, by position; ``keys``: each candidate's sort key
+        (its cue's index, or its start); ``occurrence_starts``: each occurrence's start."""
         sent = self.contents.sentence_start[pos]
         # The last candidate (in cands order) with a say cue in [sent, pos) and a cluster: cands
         # are sorted by key (the cue's index, or the start when there is no cue), so those are a
         # run of keys just below pos, scanned backwards (was a scan of all cands: quadratic).
-        if keys is None:
-            keys = [o.cue.index if o.cue else o.start for o in cands]
         for j in range(bisect_left(keys, pos) - 1, -1, -1):
             if keys[j] < sent:
                 break
@@ -511,8 +510,6 @@ class Bootstrapper:
                 c.extra["drop_rule"] = "pro-drop-sentence"
                 return subj
             # The first known name in [sent, pos) outside quotations (occurrences are in text order).
-            if occurrence_starts is None:
-                occurrence_starts = [s for s, _, _ in occurrences]
             for j in range(bisect_left(occurrence_starts, sent), len(occurrences)):
                 s, _, cl = occurrences[j]
                 if s >= pos:
