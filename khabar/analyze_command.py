@@ -12,6 +12,10 @@ exit code is 1. Exit code 2: no model (or bad arguments).
 Data-parallel: under ``accelerate launch`` (or ``torchrun``) each of the N processes takes every
 N-th input article, writes ``OUT.partK`` (JSONL with the input index) and, after a barrier, rank 0
 merges the parts in input order into ``--out`` in the requested format.
+
+On one multi-core CPU, ``--workers N`` analyses in N worker processes instead (one thread each,
+or ``--threads`` each); the output is the same, in the same order. It is refused under
+``accelerate launch``/``torchrun`` with several processes (those already are the workers).
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fast paths: int8 = dynamic int8 Linear layers (CPU); bf16 = bfloat16 weights (GPU, or CPU with AVX512-BF16/AMX)")
     parser.add_argument("--batch-size", type=int, help="windows per forward pass (default: 32 on a GPU, 16 on a CPU)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine); "
+                        "with --workers: threads per worker (default 1)")
+    parser.add_argument("--workers", type=int, help="analyse in N worker processes on this CPU (default: this process)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
@@ -290,6 +296,14 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "threads", None) is not None and args.threads < 1:
         print(f"{PROG}: --threads must be >= 1", file=sys.stderr)
         return 2
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        print(f"{PROG}: --workers must be >= 1", file=sys.stderr)
+        return 2
+    if workers is not None and workers > 1 and world > 1:
+        print(f"{PROG}: --workers {workers} with {world} launched processes: each process would start its own workers; "
+              "drop --workers (the launched processes already share the input) or launch one process", file=sys.stderr)
+        return 2
     problem = _device_problem(getattr(args, "device", None))
     if problem:
         print(f"{PROG}: {problem}", file=sys.stderr)
@@ -344,13 +358,26 @@ def _run(args: argparse.Namespace, rank: int, world: int) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    workers = getattr(args, "workers", None)
     try:
-        analyzer = Analyzer.from_pretrained(args.model, device=args.device, quantize=args.quantize, batch_size=args.batch_size)
+        analyzer = Analyzer.from_pretrained(args.model, device=args.device, quantize=args.quantize, batch_size=args.batch_size,
+                                            workers=workers, threads_per_worker=getattr(args, "threads", None) or 1)
     except (ModelNotFoundError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     if world > 1:
         return run_shard(args, analyzer, rank, world, barrier=_barrier)
+    from khabar.workers import WorkerError
+
+    try:
+        with analyzer:  # stops the worker processes, if any, however the run ends
+            return _analyse_all(args, analyzer)
+    except WorkerError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _analyse_all(args: argparse.Namespace, analyzer: Any) -> int:
 
     skipped = 0
     progress = _progress(args.no_progress)

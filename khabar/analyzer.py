@@ -8,13 +8,16 @@ so ``span["text"] == text[span["start"]:span["end"]]`` always holds.
 
 Speed comes from :meth:`Analyzer.pipe`: it cuts the input stream into groups of many articles and
 hands each group to ``KhabarModel.predict`` at once, which batches the windows of all of them
-(sorted by length) instead of one article at a time.
+(sorted by length) instead of one article at a time. On a multi-core CPU,
+``Analyzer.from_pretrained(path, workers=N)`` makes ``pipe`` spread chunks of the stream over N
+worker processes (:mod:`khabar.workers`), one thread each.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from importlib import resources
 from itertools import islice
 from pathlib import Path
@@ -37,6 +40,11 @@ NO_DEFAULT_MODEL = (
 # windows sorted by length, few enough characters to bound memory and latency.
 DEFAULT_GROUP_ARTICLES = 256
 DEFAULT_GROUP_CHARS = 1_000_000
+# With worker processes the stream is cut finer, so that every worker gets work early and the
+# in-order output waits little on any one chunk; still enough windows to fill sorted batches.
+DEFAULT_CHUNK_ARTICLES = 32
+DEFAULT_CHUNK_CHARS = 200_000
+CHUNKS_IN_FLIGHT_PER_WORKER = 2  # one being analysed, one waiting in its pipe: bounded memory
 
 
 def default_batch_size(device: "torch.device") -> int:
@@ -87,7 +95,15 @@ class Analyzer:
         batch_size: int | None = None,
         group_articles: int = DEFAULT_GROUP_ARTICLES,
         group_chars: int = DEFAULT_GROUP_CHARS,
+        workers: int | None = None,
+        chunk_articles: int = DEFAULT_CHUNK_ARTICLES,
+        chunk_chars: int = DEFAULT_CHUNK_CHARS,
     ):
+        if workers is not None and workers > 1:
+            raise ValueError(
+                f"workers={workers}: worker processes load the model from its folder, and this Analyzer was "
+                "built from a model object; use Analyzer.from_pretrained(path, workers=...)"
+            )
         self.model = model.eval()
         self.tokenizer = tokenizer
         if batch_size is None:
@@ -96,9 +112,16 @@ class Analyzer:
         self.batch_size = batch_size
         self.group_articles = group_articles
         self.group_chars = group_chars
+        self.chunk_articles = chunk_articles
+        self.chunk_chars = chunk_chars
         self.quantized: str | None = None
         # How many predicted spans were dropped for impossible offsets (should stay 0).
         self.dropped_spans = 0
+        self.workers = 1
+        self.threads_per_worker = 1
+        # What from_pretrained loaded (path, quantize, batch_size): workers load the same.
+        self._load_spec: dict[str, Any] | None = None
+        self._pool: Any = None  # khabar.workers.WorkerPool, started by the first pipe()
 
     @classmethod
     def from_pretrained(
@@ -107,6 +130,8 @@ class Analyzer:
         device: "str | torch.device | None" = None,
         quantize: str | None = None,
         batch_size: int | None = None,
+        workers: int | None = None,
+        threads_per_worker: int = 1,
         **kwargs: Any,
     ) -> "Analyzer":
         """Load a model directory written by ``save_pretrained`` (or the bundled default model).
@@ -116,6 +141,15 @@ class Analyzer:
         ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
         (CPU only); ``quantize="bf16"`` casts the model's weights to bfloat16 (GPUs, and CPUs with
         bf16 matrix instructions: AVX512-BF16/AMX). Both trade a little accuracy for speed.
+
+        ``workers=N`` (N >= 2, CPU only): :meth:`pipe` runs in N worker processes, each loading
+        this model (same ``quantize``, ``batch_size``) with ``threads_per_worker`` torch threads;
+        they start on the first ``pipe`` and stay up until :meth:`close` (or ``with``, or exit).
+        Results are the same dicts, in the same order. On a GPU ``workers`` is refused (a
+        ValueError): there, run one process per GPU with ``accelerate launch`` (``khabar analyze``
+        supports it). ``__call__`` (one article) always runs in this process. Keyword arguments
+        ``chunk_articles``/``chunk_chars`` (default 32 articles / 200,000 characters, whichever
+        comes first) size the pieces of the stream sent to workers.
         """
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -138,6 +172,15 @@ class Analyzer:
         load = {"local_files_only": True} if local else {}
         path = str(p) if local else str(path)
         dev = _pick_device(device)
+        if workers is not None and workers < 1:
+            raise ValueError(f"workers={workers}: pass 1 (this process) or more")
+        if workers is not None and workers > 1 and dev.type != "cpu":
+            raise ValueError(
+                f"workers={workers} starts CPU worker processes; on {dev} run one process per GPU with "
+                "`accelerate launch` (khabar analyze supports it) and leave workers unset"
+            )
+        if threads_per_worker < 1:
+            raise ValueError(f"threads_per_worker={threads_per_worker}: pass 1 or more")
         if quantize not in FAST_PATHS:
             raise ValueError(f"quantize={quantize!r}: the fast paths are {[q for q in FAST_PATHS if q]}")
         if quantize == "int8" and dev.type != "cpu":
@@ -160,6 +203,9 @@ class Analyzer:
             model = to_bf16(model)
         analyzer = cls(model, tokenizer, batch_size=batch_size, **kwargs)
         analyzer.quantized = quantize
+        analyzer._load_spec = {"path": path, "quantize": quantize, "batch_size": batch_size}
+        analyzer.workers = workers or 1
+        analyzer.threads_per_worker = threads_per_worker
         return analyzer
 
     # ---------------------------------------------------------------- public API
@@ -176,10 +222,43 @@ class Analyzer:
         Strings get their position in the stream as ``id``. Internally the stream is cut into
         groups (``group_articles`` articles or ``group_chars`` characters) and each group goes
         through ``model.predict`` in one call, so windows of many articles share batches.
+        With worker processes (``from_pretrained(..., workers=N)``) the stream is cut into chunks
+        (``chunk_articles`` / ``chunk_chars``) dealt to the workers in turn, at most two per worker
+        in flight, and their results are yielded in input order.
         """
         bs = batch_size or self.batch_size
+        if self.workers > 1:
+            yield from self._pipe_workers(self._records(items), bs)
+            return
         for group in self._groups(self._records(items)):
             yield from self._analyse_group(group, bs)
+
+    def start_workers(self) -> Any:
+        """The worker pool (a :class:`khabar.workers.WorkerPool`), started now if it is not running."""
+        if self.workers < 2:
+            raise ValueError("this Analyzer has no workers; load it with Analyzer.from_pretrained(path, workers=N)")
+        if self._load_spec is None:
+            raise ValueError("worker processes load the model from its folder: use Analyzer.from_pretrained(path, workers=...)")
+        if self._pool is None or not self._pool.alive:
+            from khabar.workers import WorkerPool
+
+            if self._pool is not None:
+                self._pool.close()
+            self._pool = WorkerPool(self._load_spec["path"], self.workers, quantize=self._load_spec["quantize"],
+                                    batch_size=self._load_spec["batch_size"], threads=self.threads_per_worker)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any ran (a later ``pipe`` starts them again)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self) -> "Analyzer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ---------------------------------------------------------------- internals
 
@@ -197,17 +276,42 @@ class Analyzer:
             else:
                 raise TypeError(f"item {i}: expected a str or a dict with 'text', got {type(item).__name__}")
 
-    def _groups(self, records: Iterator[tuple[str, str]]) -> Iterator[list[tuple[str, str]]]:
+    def _groups(self, records: Iterator[tuple[str, str]], articles: int | None = None,
+                chars_limit: int | None = None) -> Iterator[list[tuple[str, str]]]:
+        articles = articles or self.group_articles
+        chars_limit = chars_limit or self.group_chars
         group: list[tuple[str, str]] = []
         chars = 0
         for rec in records:
             group.append(rec)
             chars += len(rec[1])
-            if len(group) >= self.group_articles or chars >= self.group_chars:
+            if len(group) >= articles or chars >= chars_limit:
                 yield group
                 group, chars = [], 0
         if group:
             yield group
+
+    def chunks(self, items: Iterable[str | Mapping[str, Any]]) -> Iterator[list[tuple[str, str]]]:
+        """``(id, text)`` chunks as :meth:`pipe` deals them to workers (chunk ``k`` to worker ``k % N``)."""
+        return self._groups(self._records(items), self.chunk_articles, self.chunk_chars)
+
+    def _pipe_workers(self, records: Iterator[tuple[str, str]], batch_size: int) -> Iterator[dict[str, Any]]:
+        pool = self.start_workers()
+        in_flight: deque[Any] = deque()  # futures of the chunks sent, oldest first (= output order)
+
+        def collect() -> list[dict[str, Any]]:
+            reply = in_flight.popleft().result()
+            self.dropped_spans += reply["dropped"]
+            return reply["results"]
+
+        # Chunks go round-robin, so the oldest 2N in flight are exactly two per worker.
+        for k, chunk in enumerate(self._groups(records, self.chunk_articles, self.chunk_chars)):
+            request = {"op": "analyse", "records": chunk, "batch_size": batch_size}
+            in_flight.append(pool.submit(k % len(pool), request, f"the chunk starting with article id {chunk[0][0]!r}"))
+            if len(in_flight) >= CHUNKS_IN_FLIGHT_PER_WORKER * len(pool):
+                yield from collect()
+        while in_flight:
+            yield from collect()
 
     def _analyse_group(self, group: list[tuple[str, str]], batch_size: int) -> list[dict[str, Any]]:
         import torch

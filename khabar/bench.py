@@ -12,6 +12,14 @@ One run times, on the same encoder weights and the same articles:
 - ``forward``: the pure forward pass (``model.encode``: encoder, lexical features, BiLSTM) over khabar's own batches (tokenisation done before
   the clock starts), the floor khabar's overhead is measured against.
 
+Every variant gets the same cores. On a CPU the pipeline uses them through torch's intra-op
+threads (``--threads``, default torch's), and khabar's variants (and ``forward``) through as many
+single-thread worker processes (:mod:`khabar.workers`; ``--workers N`` to choose, ``--workers 1``:
+khabar in the variant's own process with ``--threads`` threads). With workers, ``forward`` and the
+paired forward pass run in the same number of processes, each over the batches of the chunks
+``Analyzer.pipe`` deals it (tokenised before the clock), so that ``overhead`` compares N processes
+with N processes; the pool is started and warmed (every worker) before the clock, like loading.
+
 Every variant is loaded in its own subprocess (``--no-isolate``: all in this one, quicker but with
 only indicative memory figures) and warmed up on two articles; then the variants take turns, for
 ``--repeat`` rounds, each processing all the articles, and each variant's best round counts (so
@@ -19,7 +27,9 @@ that load from other processes on a shared machine hits every variant alike). Ev
 (the paired forward pass too) follows an untimed pass over two articles in the same process, so
 that none starts with caches left cold by the variant before it.
 Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
-peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS, and
+peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS (with
+workers: summed over the variant's process and its workers, each worker's peak read from
+``VmHWM`` in /proc while it runs), and
 ``ratio_fp32`` / ``ratio_int8`` / ``ratio_bf16`` (khabar articles/s ÷ default pipeline articles/s) and
 ``overhead`` (khabar fp32 seconds ÷ forward seconds − 1, the forward pass timed in khabar_fp32's own
 process right after each of its passes, on the same model and batches; ``overhead_vs_forward_process``:
@@ -59,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="batch sizes tried for the pipeline's best (default: %(default)s; 1 is always the default one)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; int8 is CPU only and skipped elsewhere")
     parser.add_argument("--threads", type=int, help="torch intra-op threads in every variant (default: torch's)")
+    parser.add_argument("--workers", type=int, help="worker processes (1 thread each) for khabar's variants and forward "
+                        "(default on a CPU: the pipeline's thread budget, --threads or torch's; 1: in-process, today's behaviour)")
     parser.add_argument("--no-isolate", action="store_true", help="run every variant in this process (quick, memory indicative)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; each variant's best round counts (default: 3)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -124,36 +136,41 @@ def long_text(words: int) -> str:
 # ----------------------------------------------------------------------------------- memory
 
 
-def _rss_bytes() -> int:
+def _rss_bytes(pid: int | str = "self") -> int:
     try:
-        with open("/proc/self/statm") as fh:
+        with open(f"/proc/{pid}/statm") as fh:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 if pid == "self" else 0
 
 
 class PeakRSS:
-    """Peak resident memory above the level at entry, sampled every ``interval`` seconds."""
+    """Peak resident memory above the level at entry, sampled every ``interval`` seconds: of this
+    process plus ``pids`` (worker processes), summed at each sample."""
 
-    def __init__(self, interval: float = 0.005):
+    def __init__(self, interval: float = 0.005, pids: list[int] | None = None):
         self.interval = interval
+        self.pids: list[int | str] = ["self", *(pids or [])]
         self.base = self.peak = 0
         self._stop = threading.Event()
 
+    def _total(self) -> int:
+        return sum(_rss_bytes(p) for p in self.pids)
+
     def __enter__(self) -> "PeakRSS":
-        self.base = self.peak = _rss_bytes()
+        self.base = self.peak = self._total()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, _rss_bytes())
+            self.peak = max(self.peak, self._total())
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
+        self.peak = max(self.peak, self._total())
 
     @property
     def delta_mb(self) -> float:
@@ -248,12 +265,58 @@ def encode_batches(model: Any, batches: list[tuple[Any, Any, Any]]) -> None:
             model.encode(ids.to(model.device), mask.to(model.device), **kw)
 
 
+class WorkerForward:
+    """The pure forward pass with the parallelism of khabar's worker processes.
+
+    Before the clock, each worker tokenises into khabar's batches the chunks ``Analyzer.pipe``
+    would deal it (chunk ``k`` to worker ``k % N``; ``everywhere``: every worker all the texts, for
+    a warm-up that reaches every process); calling this runs ``model.encode`` over them in all the
+    workers at once and returns when the last is done.
+    """
+
+    def __init__(self, analyzer: Any, texts: list[str], batch_size: int | None, key: str, everywhere: bool = False):
+        self.pool = analyzer.start_workers()
+        n = len(self.pool)
+        chunks = [[t for _, t in chunk] for chunk in analyzer.chunks(texts)]
+        jobs = [(w, texts) for w in range(n)] if everywhere else [(k % n, c) for k, c in enumerate(chunks)]
+        self.keys: list[list[str]] = [[] for _ in range(n)]
+        futures = []
+        for j, (w, part) in enumerate(jobs):
+            self.keys[w].append(f"{key}/{j}")
+            futures.append(self.pool.submit(w, {"op": "prepare", "key": f"{key}/{j}", "texts": part, "batch_size": batch_size},
+                                            f"preparing forward batches ({key})"))
+        for f in futures:
+            f.result()
+
+    def __call__(self) -> None:
+        futures = [self.pool.submit(w, {"op": "forward", "keys": keys}, "the forward pass")
+                   for w, keys in enumerate(self.keys) if keys]
+        for f in futures:
+            f.result()
+
+
+def _warm_every_worker(analyzer: Any, texts: list[str], batch_size: int | None) -> None:
+    """The untimed pass over a few articles, in every worker (``pipe`` would reach only one)."""
+    pool = analyzer.start_workers()
+    records = [[str(i), t] for i, t in enumerate(texts)]
+    futures = [pool.submit(w, {"op": "analyse", "records": records, "batch_size": batch_size}, "the warm-up")
+               for w in range(len(pool))]
+    for f in futures:
+        f.result()
+
+
+# --no-isolate: khabar_fp32 and forward share one pool of fp32 workers (loading N more processes
+# only to hold the same weights would make the quick mode slow); keys (model, quantize, batch, N).
+_SHARED: dict[tuple[Any, ...], Any] = {}
+
+
 def prepare_variant(spec: dict[str, Any]) -> "_Pass":
     """Load one variant and warm it up; return its pass (a callable that processes all the
     articles once, with ``warm``: the untimed warm-up run before each timed pass).
 
     ``spec``: variant (pipeline | khabar_fp32 | khabar_int8 | forward), model, texts, batch_size
-    (``None``: the pipeline's default), device, threads, stride.
+    (``None``: the pipeline's default), device, threads, stride, workers (khabar and forward:
+    worker processes when >= 2).
     """
     import torch
 
@@ -265,6 +328,40 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
     texts: list[str] = spec["texts"]
     variant, device, bs = spec["variant"], spec.get("device", "cpu"), spec.get("batch_size")
     warm = texts[:2]
+    workers = int(spec.get("workers") or 1)
+    if workers > 1 and variant in ("khabar_fp32", "khabar_int8", "khabar_bf16", "forward"):
+        from khabar.analyzer import Analyzer
+
+        quantize = {"khabar_int8": "int8", "khabar_bf16": "bf16"}.get(variant)
+        key = (spec["model"], quantize, bs, workers)
+        analyzer = _SHARED.get(key) if spec.get("share_workers") else None
+        if analyzer is None:
+            analyzer = Analyzer.from_pretrained(spec["model"], device=device, quantize=quantize, batch_size=bs, workers=workers)
+            analyzer.start_workers()  # loading, before the clock
+            if spec.get("share_workers"):
+                _SHARED[key] = analyzer
+        if variant == "forward":
+            run = WorkerForward(analyzer, texts, bs, "forward")
+            warm_run = WorkerForward(analyzer, warm, bs, "forward-warm", everywhere=True)
+            warm_run()
+            return _Pass(run, warm=warm_run, pool=analyzer.start_workers(), close=analyzer.close)
+
+        def pipe_all(xs: list[str]) -> None:
+            for _ in analyzer.pipe(xs, batch_size=bs):
+                pass
+
+        def warm_all() -> None:
+            _warm_every_worker(analyzer, warm, bs)
+
+        warm_all()
+        if spec.get("paired_forward"):
+            forward = WorkerForward(analyzer, texts, bs, "paired")
+            warm_forward = WorkerForward(analyzer, warm, bs, "paired-warm", everywhere=True)
+            warm_forward()
+            return _Paired(lambda: pipe_all(texts), forward, warm=warm_all, warm_forward=warm_forward,
+                           pool=analyzer.start_workers(), close=analyzer.close)
+        return _Pass(lambda: pipe_all(texts), warm=warm_all, pool=analyzer.start_workers(), close=analyzer.close)
+
     if variant.startswith("khabar"):
         from khabar.analyzer import Analyzer
 
@@ -319,10 +416,12 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
 class _Pass:
     """A variant's timed pass over all the articles, and an untimed pass over two of them run just
     before it: whatever ran in between (another variant's process), every timed pass starts with
-    this variant's weights and code warm in the caches, as in a long-running service."""
+    this variant's weights and code warm in the caches, as in a long-running service. ``pool``: the
+    variant's worker processes, if any (their memory counts too); ``close`` stops them."""
 
-    def __init__(self, go: Callable[[], None], warm: Callable[[], None] | None = None):
-        self.go, self.warm = go, warm
+    def __init__(self, go: Callable[[], None], warm: Callable[[], None] | None = None, pool: Any = None,
+                 close: Callable[[], None] | None = None):
+        self.go, self.warm, self.pool, self.close = go, warm, pool, close or (lambda: None)
 
     def __call__(self) -> None:
         self.go()
@@ -333,15 +432,18 @@ class _Paired(_Pass):
     after its own warm-up."""
 
     def __init__(self, go: Callable[[], None], forward: Callable[[], None], warm: Callable[[], None] | None = None,
-                 warm_forward: Callable[[], None] | None = None):
-        super().__init__(go, warm)
+                 warm_forward: Callable[[], None] | None = None, pool: Any = None, close: Callable[[], None] | None = None):
+        super().__init__(go, warm, pool, close)
         self.forward, self.warm_forward = forward, warm_forward
 
 
 def time_once(go: Callable[[], None]) -> dict[str, Any]:
     """One timed pass: seconds, peak RSS growth during it, the process's peak RSS so far, and on a
-    GPU the peak of allocated GPU memory during the pass."""
+    GPU the peak of allocated GPU memory during the pass. With worker processes the RSS figures
+    are summed over this process and the workers (``workers_peak_rss_mb``: theirs alone)."""
     import torch
+
+    pool = getattr(go, "pool", None)
 
     gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
     if getattr(go, "warm", None) is not None:
@@ -349,7 +451,7 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
     if gpu:  # the warm-up's queued GPU work finishes before the clock starts
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    with PeakRSS() as mem:
+    with PeakRSS(pids=pool.pids() if pool is not None else None) as mem:
         t0 = time.perf_counter()
         go()
         if gpu:
@@ -360,6 +462,10 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
         "peak_rss_delta_mb": mem.delta_mb,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if pool is not None:
+        workers_kb = sum(kb or 0 for kb in pool.peak_rss_kb())  # VmHWM, read before they exit
+        r["workers_peak_rss_mb"] = round(workers_kb / 1024, 1)
+        r["peak_rss_mb"] = round(r["peak_rss_mb"] + workers_kb / 1024, 1)
     if gpu:
         r["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     if isinstance(go, _Paired):
@@ -390,6 +496,7 @@ class InProcess:
         return time_once(self.go)
 
     def close(self) -> None:
+        self.go.close()  # worker processes, if any
         self.go = None  # type: ignore[assignment]
 
 
@@ -460,7 +567,9 @@ def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
 
 def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
           device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None,
-          repeat: int = 3) -> dict[str, Any]:
+          repeat: int = 3, workers: int | None = None) -> dict[str, Any]:
+    """Time every variant (see the module docstring). ``workers=None``: on a CPU, as many worker
+    processes for khabar and forward as the pipeline's threads (``threads`` or torch's); 1 on a GPU."""
     from transformers import AutoConfig, AutoTokenizer
 
     import torch
@@ -470,22 +579,27 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
     from khabar.quantize import bf16_supported
 
     load_before = _load_average()
+    if workers is None:
+        workers = 1 if device != "cpu" else (threads or _torch_threads())
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     n_tokens = sum(len(tokenizer(normalise(t).text, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts)
-    base = {"model": model_dir, "texts": texts, "device": device, "threads": threads, "stride": config.window_overlap}
+    base = {"model": model_dir, "texts": texts, "device": device, "threads": threads, "stride": config.window_overlap,
+            "share_workers": not isolate}
     plan: dict[str, dict[str, Any]] = {"pipeline@1": {**base, "variant": "pipeline", "batch_size": None}}
     for bs in sorted(set(pipeline_batch_sizes) - {1}):
         plan[f"pipeline@{bs}"] = {**base, "variant": "pipeline", "batch_size": bs}
-    plan["khabar_fp32"] = {**base, "variant": "khabar_fp32", "batch_size": batch_size, "paired_forward": True}
+    ours = {**base, "batch_size": batch_size, "workers": workers}
+    plan["khabar_fp32"] = {**ours, "variant": "khabar_fp32", "paired_forward": True}
     if device == "cpu":
-        plan["khabar_int8"] = {**base, "variant": "khabar_int8", "batch_size": batch_size}
+        plan["khabar_int8"] = {**ours, "variant": "khabar_int8"}
     if bf16_supported(torch.device(device)):
-        plan["khabar_bf16"] = {**base, "variant": "khabar_bf16", "batch_size": batch_size}
-    plan["forward"] = {**base, "variant": "forward", "batch_size": batch_size}
+        plan["khabar_bf16"] = {**ours, "variant": "khabar_bf16"}
+    plan["forward"] = {**ours, "variant": "forward"}
 
     if log:
-        log(f"{PROG}: preparing {len(plan)} variants ({'one process each' if isolate else 'in this process'}) ...")
+        log(f"{PROG}: preparing {len(plan)} variants ({'one process each' if isolate else 'in this process'}"
+            f"{f'; khabar and forward in {workers} worker processes each' if workers > 1 else ''}) ...")
     runners: dict[str, Any] = {}
     try:
         if isolate:
@@ -503,6 +617,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
     finally:
         for runner in runners.values():
             runner.close()
+        _SHARED.clear()
 
     def summary(name: str) -> dict[str, Any]:
         rs = runs[name]
@@ -514,6 +629,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
             "tokens_per_s": round(n_tokens / seconds, 1),
             "peak_rss_delta_mb": max(r["peak_rss_delta_mb"] for r in rs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            **({"workers_peak_rss_mb": max(r["workers_peak_rss_mb"] for r in rs)} if "workers_peak_rss_mb" in rs[0] else {}),
             "seconds_per_round": [round(r["seconds"], 4) for r in rs],
             **({"peak_gpu_mb": max(r["peak_gpu_mb"] for r in rs)} if "peak_gpu_mb" in rs[0] else {}),
             **({"paired_forward_seconds": round(min(r["paired_forward_seconds"] for r in rs), 4)}
@@ -540,6 +656,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         "characters": sum(map(len, texts)),
         "device": device,
         "threads": threads or _torch_threads(),
+        "workers": workers,
         "isolated": isolate,
         "rounds": repeat,
         "load_average": [load_before, _load_average()],
@@ -628,6 +745,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"{r['articles']} articles, {r['tokens']} tokens, {r['characters']} characters; device {r['device']}, "
         f"{r['threads']} threads; {'one subprocess per variant' if r['isolated'] else 'one process (memory indicative)'}; "
         f"best of {r['rounds']} rounds",
+        f"pipeline: {r['threads']} torch threads; khabar and forward: "
+        + (f"{r['workers']} worker processes, 1 thread each (peak MB: the variant's process + its workers' VmHWM)"
+           if r["workers"] > 1 else f"in the variant's process, {r['threads']} threads"),
         f"{'variant':<18}{'batch':>6}{'seconds':>10}{'articles/s':>12}{'tokens/s':>11}{'peak +MB':>10}{'peak MB':>9}",
     ]
     for name, v in r["variants"].items():
@@ -658,6 +778,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size is None:
         args.batch_size = default_batch_size(torch.device(args.device))
+    if args.workers is not None and (args.workers < 1 or (args.workers > 1 and args.device != "cpu")):
+        print(f"{PROG}: --workers {args.workers}: pass 1 or more, and more than 1 only with --device cpu", file=sys.stderr)
+        return 2
     if args.scaling:
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -679,7 +802,8 @@ def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    r = bench(model_dir, texts, args.batch_size, sizes, args.device, args.threads, not args.no_isolate, log, args.repeat)
+    r = bench(model_dir, texts, args.batch_size, sizes, args.device, args.threads, not args.no_isolate, log, args.repeat,
+              args.workers)
     r["source"] = source
     print(json.dumps(r, indent=2, ensure_ascii=False) if args.json else format_report(r))
     return 0

@@ -1,0 +1,211 @@
+"""Data-parallel analysis on a multi-core CPU: N worker processes, one model and one thread each.
+
+On a CPU the forward pass of a small encoder scales poorly with torch's intra-op threads (its
+matrix products are small), and the Python work after it (decoding, attribution, names, the
+rules) runs on one core whatever torch does. Independent processes use every core for all of it.
+
+Each worker is ``python -m khabar.worker`` (see :mod:`khabar.worker`), which loads the model once
+and answers requests. Parent and workers talk **JSON lines over stdin/stdout**: no pickle (the
+project never unpickles), no multiprocessing machinery. Per worker the parent runs a writer
+thread (requests may be larger than a pipe's buffer: writing from the caller could block while
+the worker blocks writing a reply nobody reads), a reader thread that resolves one
+:class:`~concurrent.futures.Future` per request in order (a worker answers requests in the order
+it gets them), and a thread that forwards the worker's stderr line by line and keeps its tail for
+error messages. The caller never touches a pipe, so no full pipe can deadlock it.
+
+:class:`WorkerPool` is the plumbing; ``Analyzer.from_pretrained(path, workers=N)`` uses it in
+``Analyzer.pipe``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import weakref
+from collections import deque
+from concurrent.futures import Future
+from typing import Any
+
+STDERR_TAIL = 40  # lines of a worker's stderr kept for error messages
+
+
+class WorkerError(RuntimeError):
+    """A worker failed (raised, crashed or could not start); the message names it and the input."""
+
+
+class _Worker:
+    """One worker process and the three parent-side threads that talk to it."""
+
+    def __init__(self, index: int, argv: list[str], env: dict[str, str]):
+        self.index = index
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            text=True, encoding="utf-8", errors="surrogatepass",  # lone surrogates travel as they are
+        )
+        self.name = f"khabar worker {index} (pid {self.proc.pid})"
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
+        self._lock = threading.Lock()
+        self._waiting: deque[tuple[Future, str]] = deque()  # (future, what it is for), in request order
+        self._requests: queue.Queue[str | None] = queue.Queue()
+        self.dead: str | None = None  # why the worker is gone, once it is
+        self._stderr_done = threading.Event()
+        self.ready: Future = Future()
+        self._waiting.append((self.ready, "loading the model"))
+        for target in (self._write, self._read, self._drain_stderr):
+            threading.Thread(target=target, name=f"{self.name} {target.__name__}", daemon=True).start()
+
+    def submit(self, request: dict[str, Any], what: str) -> Future:
+        """Queue ``request``; the future gets the worker's answer (or a WorkerError naming ``what``)."""
+        fut: Future = Future()
+        line = json.dumps(request, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self.dead is not None:
+                fut.set_exception(self._error(what, self.dead))
+                return fut
+            self._waiting.append((fut, what))
+            self._requests.put(line)
+        return fut
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._waiting)
+
+    def _write(self) -> None:
+        assert self.proc.stdin is not None
+        while (line := self._requests.get()) is not None:
+            try:
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                return  # the worker is gone: the reader sees its end and fails the waiting futures
+        try:
+            self.proc.stdin.close()  # end of requests: the worker finishes and exits
+        except (BrokenPipeError, OSError):
+            pass
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                reply = json.loads(line)
+            except json.JSONDecodeError:
+                reply = {"error": f"unreadable reply: {line[:200]!r}"}
+            with self._lock:
+                fut, what = self._waiting.popleft()
+            if "error" in reply:
+                fut.set_exception(self._error(what, reply["error"]))
+            else:
+                fut.set_result(reply)
+        code = self.proc.wait()
+        self._stderr_done.wait(5)  # the error message wants the stderr tail
+        with self._lock:
+            self.dead = f"the process ended (exit code {code})"
+            waiting, self._waiting = list(self._waiting), deque()
+        for fut, what in waiting:
+            if not fut.done():
+                fut.set_exception(self._error(what, self.dead))
+
+    def _drain_stderr(self) -> None:
+        # Whole lines, prefixed: a worker's warnings stay readable between the parent's own lines.
+        assert self.proc.stderr is not None
+        try:
+            for line in self.proc.stderr:
+                self.stderr_tail.append(line.rstrip("\n"))
+                print(f"[{self.name}] {line}", end="", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._stderr_done.set()
+
+    def _error(self, what: str, error: str) -> WorkerError:
+        tail = "\n".join(self.stderr_tail)
+        return WorkerError(f"{self.name} failed on {what}: {error.rstrip()}"
+                           + (f"\n--- its stderr (last lines) ---\n{tail}" if tail else ""))
+
+    def peak_rss_kb(self) -> int | None:
+        """``VmHWM`` (peak resident set) from /proc, while the process lives; None elsewhere."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End of requests; a worker still busy (nobody wants its answer any more) is killed."""
+        if self.proc.poll() is None and self.busy:
+            self.proc.kill()
+        self._requests.put(None)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    for w in workers:
+        w.stop()
+
+
+class WorkerPool:
+    """``n`` identical worker processes serving the model at ``path`` (loaded once each).
+
+    ``threads``: torch intra-op threads per worker (and OMP/MKL, set before torch is imported).
+    Processes are stopped by :meth:`close`, when the pool is garbage-collected, or at interpreter
+    exit, whichever comes first: none is left behind.
+    """
+
+    def __init__(self, path: str, n: int, quantize: str | None = None, batch_size: int | None = None,
+                 threads: int = 1):
+        if n < 1:
+            raise ValueError(f"a worker pool needs at least one worker, got {n}")
+        argv = [sys.executable, "-m", "khabar.worker", path, "--threads", str(threads)]
+        if quantize:
+            argv += ["--quantize", quantize]
+        if batch_size:
+            argv += ["--batch-size", str(batch_size)]
+        t = str(threads)
+        env = {**os.environ, "OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "TOKENIZERS_PARALLELISM": "false",
+               "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
+        self.workers = [_Worker(k, argv, env) for k in range(n)]
+        self._finalizer = weakref.finalize(self, _stop_all, self.workers)
+        try:
+            for w in self.workers:
+                w.ready.result()
+        except BaseException:
+            self.close()
+            raise
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    def submit(self, k: int, request: dict[str, Any], what: str) -> Future:
+        """Send ``request`` to worker ``k``; a future of its reply dict."""
+        return self.workers[k].submit(request, what)
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self.workers]
+
+    def peak_rss_kb(self) -> list[int | None]:
+        """Each worker's peak resident memory (``VmHWM``), read while it runs."""
+        return [w.peak_rss_kb() for w in self.workers]
+
+    @property
+    def alive(self) -> bool:
+        return self._finalizer.alive and all(w.dead is None for w in self.workers)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
