@@ -50,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable
 
@@ -512,6 +513,11 @@ class Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "khabar.bench", "--worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
                                      env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        # stderr drained all along (a full pipe would stall the variant, its worker processes' lines
+        # included); its tail goes into the error when the variant fails
+        self.stderr_tail: deque[str] = deque(maxlen=200)
+        self._drain = threading.Thread(target=lambda: self.stderr_tail.extend(self.proc.stderr or ()), daemon=True)
+        self._drain.start()
         self._send(spec)
 
     def _send(self, obj: Any) -> None:
@@ -523,7 +529,9 @@ class Worker:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
+            self.proc.wait()
+            self._drain.join(5)
+            err = "".join(self.stderr_tail)
             raise RuntimeError(f"bench worker {self.name} failed:\n{err[-3000:]}")
         return json.loads(line)
 

@@ -38,9 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    # Before torch is imported: OpenMP/MKL size their thread pools once, at load.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    # OMP/MKL_NUM_THREADS come set from the pool's environment (read when torch is imported).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol gets its own copy of stdout; fd 1 (and sys.stdout) then point at stderr, so a
     # stray print (ours, a library's, C code's) cannot corrupt a reply.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import subprocess
 import sys
 import threading
@@ -157,7 +158,8 @@ def _stop_all(workers: list[_Worker]) -> None:
 class WorkerPool:
     """``n`` identical worker processes serving the model at ``path`` (loaded once each).
 
-    ``threads``: torch intra-op threads per worker (and OMP/MKL, set before torch is imported).
+    ``threads``: torch intra-op threads per worker (``torch.set_num_threads``, and OMP/MKL_NUM_THREADS
+    set in the worker's environment, i.e. before torch is imported).
     Processes are stopped by :meth:`close`, when the pool is garbage-collected, or at interpreter
     exit, whichever comes first: none is left behind.
     """
@@ -174,6 +176,10 @@ class WorkerPool:
         t = str(threads)
         env = {**os.environ, "OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
+        # One string-hash seed for all the workers: the parent's when it has one (then the workers
+        # compute exactly what it would: the lexical `shape` feature breaks ties in set order,
+        # so a model with lexical features depends on the seed), else a random one per pool.
+        env.setdefault("PYTHONHASHSEED", str(random.randrange(1, 2**32)))
         self.workers = [_Worker(k, argv, env) for k in range(n)]
         self._finalizer = weakref.finalize(self, _stop_all, self.workers)
         try:
