@@ -71,7 +71,9 @@ def shape(word: str) -> str:
             kinds.append("L")
         else:
             kinds.append("p")
-    main = max(set(kinds), key=kinds.count)
+    # a tie goes to the kind seen first: iterating a set of strings follows the per-process hash
+    # seed, which made the same word's shape (and the model's output) differ between processes
+    main = max(dict.fromkeys(kinds), key=kinds.count)
     length = min(len(word), 8)
     cap = "+cap" if word[:1].isupper() else ""
     mixed = "+mix" if len(set(kinds)) > 1 else ""

@@ -42,6 +42,29 @@ def test_buckets_are_stable_and_never_row_zero():
     assert h("والعراق")[0] != h("العراق")[0]
 
 
+def test_shape_is_the_same_in_every_process():
+    # two kinds of character in equal numbers: the first seen wins, whatever the hash seed (a
+    # set's order did it before, so one word's features, and the model's output, varied by process)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import khabar.model.lexical as lexical
+
+    words = ["أ-", "-أ", "A1", "1A", "ب5", "5ب", "ab12", "12ab"]
+    assert [shape(w) for w in words] == ["a2+mix", "p2+mix", "L2+cap+mix", "d2+mix", "a2+mix", "d2+mix", "L4+mix", "d4+mix"]
+    # the module alone (no torch import needed for shape), under two hash seeds
+    code = (
+        "import importlib.util, sys, types; sys.modules['torch'] = types.ModuleType('torch'); "
+        "m = types.ModuleType('torch.nn'); m.Module = object; sys.modules['torch.nn'] = m; sys.modules['torch'].nn = m; "
+        f"s = importlib.util.spec_from_file_location('lex', {str(Path(lexical.__file__))!r}); lex = importlib.util.module_from_spec(s); "
+        f"s.loader.exec_module(lex); print([lex.shape(w) for w in {words!r}])"
+    )
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1
+
+
 def test_config_validation():
     assert KhabarConfig(lexical_features=True).lexical_features["norm"] == [65536, 16]
     assert KhabarConfig().lexical_features is None
