@@ -136,6 +136,12 @@ class Article:
                 raise err(f"offsets must be integers, got start={s!r} end={e!r}", fld)
             if not 0 <= s < e <= n:
                 raise err(f"offsets [{s}, {e}) out of range for a text of {n} characters (need 0 <= start < end <= len)", fld)
+            said = obj.get("text")  # optional; khabar writes it beside the offsets, annotators may too
+            if isinstance(said, str) and said != text[s:e]:
+                at = text.find(said) if said else -1
+                hint = (f"; {said!r} is at [{at}, {at + len(said)})" if at >= 0
+                        else "; offsets are Python string indices into the text exactly as given (not bytes, not normalised)")
+                raise err(f"offsets [{s}, {e}) give {text[s:e]!r} but the span's text is {said!r}{hint}", fld)
             score = obj.get("score")
             if score is not None and not isinstance(score, (int, float)):
                 raise err(f"score must be a number or absent, got {score!r}", fld)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from khabar.data.article import Article, Entity, InputError, _raise, warn
+from khabar.data.article import UTF8_BOM, Article, Entity, InputError, _raise, warn
 
 __all__ = ["ConllCorpus", "read_conll", "DEFAULT_LABEL_MAP", "WOJOOD_LABEL_MAP", "WOJOOD_ANERCORP_LABEL_MAP", "LABEL_MAPS"]
 
@@ -121,9 +121,10 @@ def read_conll(
     tags: list[tuple[str, str | None, int]] = []  # (B/I/O, source type, line number)
     inner: list[list[tuple[str, str | None]]] = []  # per token: the deeper layers' (B/I/O, type)
 
-    def error(msg: str, lineno: int, fld: str | None = None) -> None:
+    def error(msg: str, lineno: int, fld: str | None = None, then: str = "") -> None:
+        # ``then``: what reading goes on to do, said only when it does go on (not when raising)
         corpus.n_errors += 1
-        report(InputError(msg, str(path), lineno, fld))
+        report(InputError(msg + (f"; {then}" if then and on_error is not None else ""), str(path), lineno, fld))
 
     def flush() -> None:
         if not tokens:
@@ -172,10 +173,12 @@ def read_conll(
 
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and raw.startswith(UTF8_BOM):  # Windows editors write one; it is not part of the first token
+                raw = raw[len(UTF8_BOM) :]
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                error(f"invalid UTF-8 at byte {exc.start} of the line; line skipped", lineno)
+                error(f"invalid UTF-8 at byte {exc.start} of the line", lineno, then="line skipped")
                 continue
             parts = line.split()
             if not parts:
@@ -185,7 +188,7 @@ def read_conll(
                 flush()
                 continue
             if len(parts) == 1:
-                error(f"expected 'token TAG', got one column {parts[0]!r}; read as an O token", lineno, "tag")
+                error(f"expected 'token TAG', got one column {parts[0]!r}", lineno, "tag", "read as an O token")
                 tokens.append(parts[0])
                 tags.append(("O", None, lineno))
                 inner.append([])
@@ -203,7 +206,7 @@ def read_conll(
             inner.append(deeper)
             m = _TAG_RE.match(tag)
             if m is None:
-                error(f"malformed tag {tag!r} (expected O, B-TYPE or I-TYPE); read as O", lineno, "tag")
+                error(f"malformed tag {tag!r} (expected O, B-TYPE or I-TYPE)", lineno, "tag", "read as O")
                 tags.append(("O", None, lineno))
                 continue
             if tag == "O":
@@ -216,8 +219,9 @@ def read_conll(
                     tags.append((bio, typ, lineno))  # dropped when its span closes
                     continue
                 known = sorted(lmap)
-                error(f"unknown entity type {typ!r} in tag {tag!r}; known types are {known} "
-                      "(pass label_map=..., or drop_unknown=True); read as O", lineno, "tag")
+                error(f"unknown entity type {typ!r} in tag {tag!r}; known types are {known} (map it: in a "
+                      f"training config 'label_map: {{{typ}: PER}}' on the source, with PER, ORG, LOC, MISC or null "
+                      "for O; in Python read_conll(label_map=...) or drop_unknown=True)", lineno, "tag", "read as O")
                 tags.append(("O", None, lineno))
                 continue
             tags.append((bio, typ, lineno))

@@ -24,6 +24,7 @@ from khabar.training.config import ConfigError, TrainConfig, load_config
 from khabar.training.data import build_data, format_table, log, training_texts
 
 TRAINING_ARGS_FILE = "training_args.bin"  # the Trainer's serialised arguments (not safetensors); not shipped with a model
+TRAINER_STATE_FILE = "trainer_state.json"  # written last into a checkpoint: its presence means the checkpoint is whole
 
 
 @dataclass
@@ -58,22 +59,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = None
     try:
         cfg = load_config(args.config, overrides=args.overrides, output_dir=args.output_dir, shared=args.shared)
         train(cfg, resume=args.resume)
     except (ConfigError, TrainingError, InputError) as exc:
         print(f"khabar train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: say where the run can go on from, not a Trainer traceback
+        kept = last_checkpoint(cfg.output_dir, complete=True) if cfg is not None else None
+        if kept is None:
+            print("\nkhabar train: interrupted before the first checkpoint; nothing to resume", file=sys.stderr)
+        else:
+            print(f"\nkhabar train: interrupted; the last complete checkpoint is {kept}; continue with the same "
+                  "command and --resume", file=sys.stderr)
+        return 130  # 128 + SIGINT, what a shell reports for a tool stopped by Ctrl-C
     return 0
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def last_checkpoint(output_dir: str | Path, complete: bool = False) -> str | None:
+    """The highest ``checkpoint-N`` folder in ``output_dir``; with ``complete``, the highest one the
+    Trainer finished writing (a run stopped while saving leaves a folder without its state)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-    return get_last_checkpoint(str(output_dir)) if Path(output_dir).is_dir() else None
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    found = []
+    for p in out.iterdir():
+        step = p.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if p.is_dir() and step != p.name and step.isdigit():
+            found.append((int(step), p))
+    for _, p in sorted(found, reverse=True):
+        # The Trainer writes trainer_state.json last, after the weights, optimizer and RNG states.
+        if not complete or (p / TRAINER_STATE_FILE).is_file():
+            return str(p)
+    return None
 
 
 def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None, args: Any = None) -> Any:
@@ -109,12 +133,34 @@ def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None, args: Any =
         return tokenizer
     name = tok.path or cfg.model.encoder
     assert name is not None  # config validation guarantees a tokenizer source
-    return AutoTokenizer.from_pretrained(_local_or_hub(cfg, name))
+    key = "model.tokenizer" if tok.path else "model.encoder"
+    return _load(cfg, key, _local_or_hub(cfg, name), AutoTokenizer.from_pretrained)
 
 
 def _local_or_hub(cfg: TrainConfig, name: str) -> str:
     p = cfg.resolve_path(name)
     return str(p) if p.exists() else name
+
+
+def _load(cfg: TrainConfig, key: str, name: str, loader: Any) -> Any:
+    """``loader(name)``; a model or tokenizer the Hub cannot give (offline, no network, a typo in
+    the name) stops the run with what to do instead of a traceback from deep inside transformers."""
+    try:
+        return loader(name)
+    except OSError as exc:
+        if Path(name).exists():
+            raise  # a local folder that does not load: transformers' own message says why
+        from huggingface_hub import constants
+
+        why = ("the Hub is switched off here (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE
+               else "the Hub did not give it (no network, or no such model)")
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+        raise TrainingError(
+            f"'{key}' in {cfg.source_file}: {name!r} is not a local folder and not in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}), and {why}: {first}. Download it once where the Hub is reachable "
+            f"(`hf download {name}`) and copy the cache here (or set HF_HOME), or set '{key}' to a local folder "
+            "that holds it; configs/tiny-anercorp.yaml trains a small random encoder with no download"
+        ) from None
 
 
 def encoder_config(cfg: TrainConfig, tokenizer: Any) -> Any:
@@ -180,10 +226,10 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
     if cfg.training.loss_weights:
         kwargs["loss_weights"] = dict(cfg.training.loss_weights)
     if cfg.model.encoder_config is not None:
-        source: Any = encoder_config(cfg, tokenizer)
+        model = KhabarModel.from_encoder(encoder_config(cfg, tokenizer), **kwargs)
     else:
         source = _local_or_hub(cfg, cfg.model.encoder or "")
-    model = KhabarModel.from_encoder(source, **kwargs)
+        model = _load(cfg, "model.encoder", source, lambda s: KhabarModel.from_encoder(s, **kwargs))
     model.config.pad_token_id = tokenizer.pad_token_id
     if cfg.model.lexical_vectors:
         load_lexical_vectors(model, cfg.model.lexical_vectors, cfg.source_file)
@@ -266,8 +312,18 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     started = time.time()
     out = Path(cfg.output_dir)
     checkpoint = last_checkpoint(out)
-    if resume and checkpoint is None:
-        raise TrainingError(f"--resume: no checkpoint-N folder in {out} to resume from; run without --resume")
+    if resume:
+        newest, checkpoint = checkpoint, last_checkpoint(out, complete=True)
+        if newest is None:
+            raise TrainingError(f"--resume: no checkpoint-N folder in {out} to resume from; run without --resume")
+        if checkpoint is None:
+            raise TrainingError(
+                f"--resume: no complete checkpoint in {out} ({Path(newest).name} has no {TRAINER_STATE_FILE}: the run "
+                "stopped while saving it); start again without --resume, with another --output-dir or after deleting it"
+            )
+        if newest != checkpoint:
+            log(f"{Path(newest).name} is incomplete (the run stopped while saving it); resuming from "
+                f"{Path(checkpoint).name}, and {Path(newest).name} will be written again")
     if not resume and checkpoint is not None:
         raise TrainingError(
             f"{out} already holds checkpoints ({Path(checkpoint).name}); pass --resume to continue that run, "
@@ -332,6 +388,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
 
     if trainer.is_world_process_zero():
+        model.config.training_summary["weights"] = _weights_note(trainer, t.metric_for_best_model)
         model.config.training_summary["results"] = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
@@ -342,6 +399,20 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
         print(results_table(metrics, scores))
         log(f"model saved to {out} ({metrics['total_runtime']} s in all)")
     return TrainingRun(metrics, scores, trainer.model, tokenizer, trainer, out)
+
+
+def _weights_note(trainer: Any, metric: str) -> str:
+    """Which step's weights are saved, for the card: with load_best_model_at_end the best checkpoint
+    may be an earlier one than the run's last step, and its scores are the ones reported."""
+    state = trainer.state
+    best = state.best_model_checkpoint
+    if not (best and trainer.args.load_best_model_at_end):
+        return f"the last step ({state.global_step}, epoch {state.epoch:g}); the scores below are its evaluation"
+    step = int(best.rsplit("-", 1)[-1])
+    epoch = next((e["epoch"] for e in state.log_history if e.get("step") == step and "epoch" in e), None)
+    at = f"step {step} of {state.global_step}" + (f", epoch {epoch:g}" if epoch is not None else "")
+    return (f"{Path(best).name} ({at}), the best by eval_{metric.removeprefix('eval_')}; "
+            "the scores below are that checkpoint's")
 
 
 def results_table(metrics: dict[str, Any], scores: dict[str, Any] | None) -> str:

@@ -85,8 +85,16 @@ class SourceConfig:
     # of the same file, one file gives a train part and a held-out part.
     skip: int = 0
     # CoNLL only: how source entity types map to ours, by name (khabar.data.conll.LABEL_MAPS:
-    # "default", "wojood", "wojood-anercorp"); None is "default".
-    label_map: str | None = None
+    # "default", "wojood", "wojood-anercorp"); None is "default". Or a mapping of the file's own
+    # types, added to "default": {PERSON: PER, GPE: LOC, DATE: null} (null: read as O).
+    label_map: str | dict[str, str | None] | None = None
+
+    def conll_label_map(self) -> dict[str, str | None]:
+        from khabar.data.conll import DEFAULT_LABEL_MAP, LABEL_MAPS
+
+        if isinstance(self.label_map, dict):
+            return {**DEFAULT_LABEL_MAP, **self.label_map}
+        return dict(LABEL_MAPS[self.label_map or "default"])
 
     def layer_set(self) -> tuple[str, ...]:
         return tuple(self.layers) if self.layers is not None else DEFAULT_LAYERS[self.kind]
@@ -174,7 +182,7 @@ def load_config(
     if not path.is_file():
         raise ConfigError(f"config file not found: {path} (the configs that ship are in configs/*.yaml)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -185,9 +193,28 @@ def load_config(
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}")
     for item in overrides or []:
         _apply_override(raw, item, where)
+    if overrides:  # a wrong key or value may come from the command line, not from the file
+        where = f"{where} (with --set {' --set '.join(overrides)})"
     if output_dir is not None:
         raw["output_dir"] = output_dir
     return config_from_dict(raw, where=where, shared=shared, check_files=check_files, config_path=path)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key written twice in one mapping: plain YAML keeps the last
+    one silently, so a key added at the bottom of a copied config would override the one above."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} written twice (lines {seen[key]} and {line}); keep one", key_node.start_mark
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def config_from_dict(
@@ -226,22 +253,55 @@ def _expand(path: str, shared_dir: str | None) -> Path:
 
 
 def _apply_override(raw: dict[str, Any], item: str, where: str) -> None:
+    """``--set a.b=value``; a list item by its index, as errors name it: ``data.sources[0].limit=100``
+    (or ``data.sources.0.limit=100``)."""
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set training.epochs=2")
     key, _, value = item.partition("=")
-    parts = key.strip().split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
+    parts: list[str | int] = []
+    for part in key.strip().split("."):
+        name, *indices = part.replace("]", "").split("[")
+        parts += [int(name) if name.isdigit() else name] if name else []
+        for index in indices:
+            if not index.isdigit():
+                raise ConfigError(f"--set {item!r}: {part!r}: a list index is a number, e.g. data.sources[0].limit=100")
+            parts.append(int(index))
+    if not parts:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key, e.g. --set training.epochs=2")
+    node: Any = raw
+    for i, part in enumerate(parts):
+        here = _key_path(parts[: i + 1])
+        if isinstance(part, int):
+            if not isinstance(node, list):
+                raise ConfigError(f"--set {item!r}: '{_key_path(parts[:i]) or 'the top level'}' in {where} is not a list")
+            if not 0 <= part < len(node):
+                raise ConfigError(f"--set {item!r}: '{_key_path(parts[:i])}' in {where} has {len(node)} item(s), "
+                                  f"no [{part}]")
+        elif isinstance(node, list):
+            raise ConfigError(f"--set {item!r}: '{_key_path(parts[:i])}' in {where} is a list; name an item by its "
+                              f"index, e.g. {_key_path(parts[:i])}[0].{part}")
+        elif not isinstance(node, dict):
+            raise ConfigError(f"--set {item!r}: '{_key_path(parts[:i])}' in {where} is not a section")
+        if i == len(parts) - 1:
+            break
+        child = node[part] if isinstance(part, int) else node.get(part)
         if child is None:
+            if isinstance(parts[i + 1], int):
+                raise ConfigError(f"--set {item!r}: '{here}' in {where} is not a list")
             child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {item!r}: '{'.'.join(parts[: i + 1])}' in {where} is not a section")
         node = child
     try:
         node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
     except yaml.YAMLError:
         node[parts[-1]] = value
+
+
+def _key_path(parts: list[str | int]) -> str:
+    """``['data', 'sources', 0, 'limit']`` -> ``data.sources[0].limit`` (how errors name keys)."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,7 +490,14 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
 
             if s.kind != "conll":
                 raise ConfigError(f"'data.sources[{i}].label_map' in {where}: only CoNLL sources have a label map")
-            if s.label_map not in LABEL_MAPS:
+            if isinstance(s.label_map, dict):
+                from khabar.data.article import ENTITY_LABELS
+
+                for typ, label in s.label_map.items():
+                    if label is not None and label not in ENTITY_LABELS:
+                        raise ConfigError(f"'data.sources[{i}].label_map.{typ}' in {where}: {label!r} is not a label; "
+                                          f"use one of {list(ENTITY_LABELS)} or null (read as O)")
+            elif s.label_map not in LABEL_MAPS:
                 raise ConfigError(f"'data.sources[{i}].label_map' in {where}: unknown map {s.label_map!r}; "
                                   f"maps are {sorted(LABEL_MAPS)}")
         if s.kind == "conll" and "quotes" in s.layer_set():

@@ -19,8 +19,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from khabar.data.article import Article, read_articles
-from khabar.training.config import SourceConfig, TrainConfig
+from khabar.data.article import Article, InputError, read_articles
+from khabar.training.config import ConfigError, SourceConfig, TrainConfig
 
 
 @dataclass
@@ -71,13 +71,17 @@ class TrainingData:
 def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
     """The articles of one source, with the layers it does not train set to ``None`` (masked)."""
     path = cfg.resolve_path(source.path)
-    if source.kind == "conll":
-        from khabar.data.conll import LABEL_MAPS, read_conll
+    # Training on a file with broken lines would silently learn from less (a JSONL line skipped) or
+    # learn wrong labels (a CoNLL tag read as O): stop at the first one, named by file and line.
+    try:
+        if source.kind == "conll":
+            from khabar.data.conll import read_conll
 
-        articles = list(read_conll(path, label_map=LABEL_MAPS[source.label_map or "default"]).articles)
-    else:
-        # Training on a file with broken lines would silently learn from less: stop at the first one.
-        articles = list(read_articles(path, on_error=None))
+            articles = list(read_conll(path, label_map=source.conll_label_map(), on_error=None).articles)
+        else:
+            articles = list(read_articles(path, on_error=None))
+    except InputError as exc:
+        raise InputError(exc.message + _kind_hint(source, exc), exc.file, exc.line, exc.field) from None
     if source.skip:
         articles = articles[source.skip :]
     if source.limit is not None:
@@ -97,6 +101,22 @@ def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
             )
         )
     return out
+
+
+def _kind_hint(source: SourceConfig, exc: InputError) -> str:
+    """A hint when the whole file is of another kind than the source says (JSONL read as CoNLL...)."""
+    line = ""
+    if exc.file and exc.line:
+        with open(exc.file, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if lineno == exc.line:
+                    line = raw.decode("utf-8", "replace").lstrip("\ufeff").strip()
+                    break
+    if source.kind == "conll" and line.startswith("{"):
+        return " (this line is JSON: is the source's kind gold_jsonl or silver_jsonl rather than conll?)"
+    if source.kind != "conll" and len(line.split()) >= 2 and not line.startswith(("{", "[")):
+        return " (this line looks like 'token TAG': is the source's kind conll?)"
+    return ""
 
 
 def read_sources(cfg: TrainConfig, split: str) -> list[tuple[SourceConfig, list[Article]]]:
@@ -141,10 +161,11 @@ def build_data(cfg: TrainConfig, encoder: Any) -> TrainingData:
                 eval_items.extend(items)
                 eval_articles.extend(articles)
             summaries.append(summary)
-    if not train_items:
-        raise ValueError(f"{cfg.source_file}: the training sources hold no text; check data.sources")
-    if cfg.sources("eval") and not eval_items:
-        raise ValueError(f"{cfg.source_file}: the 'split: eval' sources hold no text; check data.sources")
+    for split, items in (("train", train_items), ("eval", eval_items)):
+        if cfg.sources(split) and not items:
+            empty = [f"{s.path} ({s.articles} articles)" for s in summaries if s.split == split]
+            raise ConfigError(f"{cfg.source_file}: the 'split: {split}' sources hold no text: {', '.join(empty)}; "
+                              "check the paths and their limit/skip in data.sources")
     return TrainingData(
         train=ArticleWindows(train_items),
         eval=ArticleWindows(eval_items) if eval_items else None,

@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     result["skipped_lines"] = len(skipped)
     for message in result["errors"]:
         print(f"khabar evaluate: {message}", file=sys.stderr)
+    missing = result["missing_predictions"]
+    if missing:  # legitimate (khabar bootstrap --skip-empty) but silent otherwise: a cut-off file scores low
+        shown = ", ".join(repr(i) for i in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        print(f"khabar evaluate: note: {len(missing)} of {len(gold)} gold article(s) have no prediction ({shown}); "
+              "they are scored as predicting nothing", file=sys.stderr)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -106,6 +111,9 @@ def format_table(result: dict[str, Any], gold: str = "gold", pred: str = "predic
         lines.append(
             f"  accuracy on matched quotations: {att['accuracy_on_matched']:.3f} ({att['tp']}/{att['matched']})"
         )
+    if result.get("missing_predictions"):
+        lines.append("")
+        lines.append(f"note: {len(result['missing_predictions'])} gold article(s) without a prediction, scored as predicting nothing")
     if result.get("errors") or result.get("skipped_lines"):
         lines.append("")
         lines.append(f"problems: {result.get('skipped_lines', 0)} skipped line(s), {len(result['errors'])} error(s) (see stderr)")

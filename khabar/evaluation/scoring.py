@@ -58,7 +58,8 @@ def align(gold: Iterable[Article], pred: Iterable[Article]) -> tuple[list[tuple[
     pred_by_id: dict[str, Article] = {}
     for p in pred:
         if p.id not in gold_by_id:
-            errors.append(f"predictions: id {p.id!r} is not in gold; ignored (check that both files are the same split)")
+            errors.append(f"predictions: id {p.id!r} is not in gold; ignored (check that both files are the same split, "
+                          "and that its gold line was not skipped as malformed)")
         elif p.id in pred_by_id:
             errors.append(f"predictions: duplicate id {p.id!r}; only its first article is scored")
         else:
@@ -304,8 +305,9 @@ def score(gold: Iterable[Article], pred: Iterable[Article]) -> dict[str, Any]:
     """All scores as a nested dict of plain numbers.
 
     Keys: ``entities`` (``micro``/``macro``/``per_label``), ``quotes`` (``overlap``, ``exact``,
-    ``recall_per_type``, ``type_accuracy``, ``cue``), ``attribution``, ``n_articles`` and
-    ``errors`` (messages about the inputs). A layer that no gold article annotates is absent.
+    ``recall_per_type``, ``type_accuracy``, ``cue``), ``attribution``, ``n_articles``,
+    ``missing_predictions`` (ids of gold articles with no prediction: scored as predicting nothing)
+    and ``errors`` (messages about the inputs). A layer that no gold article annotates is absent.
     """
     pairs, errors = align(gold, pred)
     result: dict[str, Any] = {}
@@ -316,5 +318,6 @@ def score(gold: Iterable[Article], pred: Iterable[Article]) -> dict[str, Any]:
     if quotes is not None:
         result.update(quotes)
     result["n_articles"] = len(pairs)
+    result["missing_predictions"] = [g.id for g, p in pairs if p is None]
     result["errors"] = errors
     return result
