@@ -203,6 +203,20 @@ def test_model_card_names_the_checkpoint_whose_weights_ship(tmp_path, tokenizer_
     assert line.startswith(f"- **weights**: {best.name} (step {best.name.split('-')[1]} of 4")
     saved, kept = load_file(str(run.output_dir / "model.safetensors")), load_file(str(best / "model.safetensors"))
     assert all((saved[k] == kept[k]).all() for k in saved)  # the card says which weights these are
+    # the eval files are training files here: the card does not pass the scores for held-out ones
+    assert "- **eval_caveat**: the eval source data.sources[3]" in card and "data.sources[4]" in card
+
+
+def test_eval_sources_read_for_training_are_noted(tmp_path, tokenizer_dir):
+    from khabar.training.data import trained_on_eval
+
+    train_part = {"kind": "conll", "path": CONLL, "limit": 5}
+    held_out = [{"kind": "conll", "path": CONLL, "split": "eval", "skip": 5}]
+    cfg = load_config(tiny_config(tmp_path, tokenizer_dir, [train_part], eval_sources=held_out))
+    assert trained_on_eval(cfg) == []  # one file split by skip/limit: held out
+    cfg = load_config(tiny_config(tmp_path, tokenizer_dir, [dict(train_part, limit=6)], eval_sources=held_out))
+    (note,) = trained_on_eval(cfg)
+    assert note.startswith("note: the eval source data.sources[1]") and "not held-out accuracy" in note
 
 
 # ---------------------------------------------------------------------------------------------

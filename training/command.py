@@ -21,7 +21,7 @@ import yaml
 
 from khabar.data.article import InputError
 from khabar.training.config import ConfigError, TrainConfig, load_config
-from khabar.training.data import build_data, format_table, log, training_texts
+from khabar.training.data import build_data, format_table, log, trained_on_eval, training_texts
 
 TRAINING_ARGS_FILE = "training_args.bin"  # the Trainer's serialised arguments (not safetensors); not shipped with a model
 TRAINER_STATE_FILE = "trainer_state.json"  # written last into a checkpoint: its presence means the checkpoint is whole
@@ -354,6 +354,9 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
         "config": cfg.to_dict(),
         "data": [vars(s) | {"layers": list(s.layers)} for s in data.summaries],
     }
+    caveats = trained_on_eval(cfg)
+    if caveats:  # the card must not pass scores on training data for held-out ones
+        model.config.training_summary["eval_caveat"] = "; ".join(c.removeprefix("note: ") for c in caveats)
 
     trainer = KhabarTrainer(
         model=model,
@@ -407,10 +410,10 @@ def _weights_note(trainer: Any, metric: str) -> str:
     state = trainer.state
     best = state.best_model_checkpoint
     if not (best and trainer.args.load_best_model_at_end):
-        return f"the last step ({state.global_step}, epoch {state.epoch:g}); the scores below are its evaluation"
+        return f"the last step ({state.global_step}, epoch {state.epoch:.4g}); the scores below are its evaluation"
     step = int(best.rsplit("-", 1)[-1])
     epoch = next((e["epoch"] for e in state.log_history if e.get("step") == step and "epoch" in e), None)
-    at = f"step {step} of {state.global_step}" + (f", epoch {epoch:g}" if epoch is not None else "")
+    at = f"step {step} of {state.global_step}" + (f", epoch {epoch:.4g}" if epoch is not None else "")
     return (f"{Path(best).name} ({at}), the best by eval_{metric.removeprefix('eval_')}; "
             "the scores below are that checkpoint's")
 

@@ -145,6 +145,8 @@ def encode_articles(encoder: Any, articles: Sequence[Article], summary: SourceSu
 
 def build_data(cfg: TrainConfig, encoder: Any) -> TrainingData:
     """Read every source of the config and encode it with ``encoder`` (an ``ArticleEncoder``)."""
+    for note in trained_on_eval(cfg):
+        log(note)
     train_items: list[list[dict]] = []
     eval_items: list[list[dict]] = []
     eval_articles: list[Article] = []
@@ -172,6 +174,26 @@ def build_data(cfg: TrainConfig, encoder: Any) -> TrainingData:
         eval_articles=eval_articles,
         summaries=summaries,
     )
+
+
+def trained_on_eval(cfg: TrainConfig) -> list[str]:
+    """Notes for eval sources whose articles a training source also reads (same file, overlapping
+    skip/limit ranges): their scores then measure the fit, not held-out accuracy."""
+    def span(s: SourceConfig) -> tuple[float, float]:
+        return s.skip, s.skip + s.limit if s.limit is not None else math.inf
+
+    notes = []
+    for i, e in enumerate(cfg.data.sources):
+        if e.split != "eval":
+            continue
+        for t in cfg.sources("train"):
+            same = cfg.resolve_path(t.path).resolve() == cfg.resolve_path(e.path).resolve()
+            (a, b), (c, d) = span(t), span(e)
+            if same and max(a, c) < min(b, d):
+                notes.append(f"note: the eval source data.sources[{i}] ({e.path}) is also read for training; its "
+                             "scores measure the fit, not held-out accuracy (use skip/limit to split the file)")
+                break
+    return notes
 
 
 class ArticleCollator:
