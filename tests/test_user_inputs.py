@@ -236,3 +236,13 @@ def test_evaluate_notes_gold_articles_without_prediction(tmp_path, capsys):
     captured = capsys.readouterr()
     assert f"{len(gold) - 2} of {len(gold)} gold article(s) have no prediction" in captured.err  # ... but never silent
     assert "without a prediction, scored as predicting nothing" in captured.out
+
+
+def test_evaluate_on_a_conll_gold_file_says_how_to_convert_it(tmp_path, capsys):
+    from khabar.cli import main
+
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text("", encoding="utf-8")
+    assert main(["evaluate", CONLL, str(pred)]) == 2
+    err = capsys.readouterr().err
+    assert "looks like CoNLL" in err and "read_conll(sys.argv[1])" in err

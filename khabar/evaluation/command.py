@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     gold = list(read_articles(args.gold, on_error=report))
     pred = list(read_articles(args.pred, on_error=report))
     if not gold:
-        print(f"khabar evaluate: no valid gold article in {args.gold}; nothing to score", file=sys.stderr)
+        print(f"khabar evaluate: no valid gold article in {args.gold}; nothing to score{_conll_hint(args.gold)}", file=sys.stderr)
         return 2
     result = score(gold, pred)
     result["skipped_lines"] = len(skipped)
@@ -59,6 +59,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(result, str(args.gold), str(args.pred)))
     return 1 if skipped or result["errors"] else 0
+
+
+def _conll_hint(path: Path) -> str:
+    """How to convert a CoNLL gold file, when that is what was given (its lines are 'token TAG')."""
+    with open(path, "rb") as fh:
+        first = next((raw for raw in fh if raw.strip()), b"").decode("utf-8", "replace").lstrip("\ufeff").split()
+    if len(first) < 2 or first[0].startswith(("{", "[")):
+        return ""
+    return (" (it looks like CoNLL 'token TAG': convert it to JSONL with python -c \"import sys; from khabar.data "
+            "import read_conll, write_articles; write_articles(read_conll(sys.argv[1]).articles, sys.argv[2])\" "
+            f"{path} gold.jsonl, analyze gold.jsonl, and score against it)")
 
 
 def _row(name: str, s: dict[str, Any], counts: tuple[str, ...] = ("tp", "fp", "fn")) -> str:
