@@ -246,3 +246,20 @@ def test_evaluate_on_a_conll_gold_file_says_how_to_convert_it(tmp_path, capsys):
     assert main(["evaluate", CONLL, str(pred)]) == 2
     err = capsys.readouterr().err
     assert "looks like CoNLL" in err and "read_conll(sys.argv[1])" in err
+
+
+def test_a_metric_for_best_model_no_evaluation_gives_fails_before_training(tmp_path, tokenizer_dir):
+    from khabar.data.article import Article, Entity, Quote, Span
+    from khabar.evaluation.scoring import score
+    from khabar.training.config import EVAL_METRICS
+    from khabar.training.trainer import flatten_scores
+
+    # the list the config checks against is what an evaluation reports (per-label F1s aside)
+    text = "قال سامي إن الوضع صعب"
+    gold = Article("a", text, [Entity(4, 8, "PER")], [Quote(9, 21, "indirect", Span(0, 3), Span(4, 8), "سامي")])
+    reported = {k for k in flatten_scores(score([gold], [gold])) if not k.startswith("entities_PER")} | {"loss"}
+    assert reported == set(EVAL_METRICS)
+    path = tiny_config(tmp_path, tokenizer_dir, SOURCES["mixed"])
+    with pytest.raises(ConfigError, match="no evaluation gives 'entities_f1'; did you mean 'entities_micro_f1'"):
+        load_config(path, overrides=["training.metric_for_best_model=entities_f1"])  # was a KeyError after epoch 1
+    assert load_config(path, overrides=["training.metric_for_best_model=eval_entities_PER_f1"])

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -34,6 +35,16 @@ LAYERS = ("entities", "quotes")
 # Which annotation layers a source trains by default; the others are masked (treated as absent).
 # Silver quotations come from the rule-based bootstrapper, which says nothing about entities.
 DEFAULT_LAYERS = {"conll": ("entities",), "gold_jsonl": ("entities", "quotes"), "silver_jsonl": ("quotes",)}
+
+
+# What an evaluation reports (khabar.training.trainer.flatten_scores, without "eval_"; the loss with
+# eval_loss: true), plus entities_<LABEL>_f1 for each label: what metric_for_best_model may name.
+EVAL_METRICS = (
+    "loss",
+    *(f"entities_{avg}_{k}" for avg in ("micro", "macro") for k in ("precision", "recall", "f1")),
+    "quotes_precision", "quotes_recall", "quotes_f1", "quotes_exact_f1", "quotes_type_accuracy", "cues_f1",
+    "attribution_precision", "attribution_recall", "attribution_f1", "attribution_accuracy_on_matched",
+)  # fmt: skip
 
 
 class ConfigError(ValueError):
@@ -469,6 +480,12 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
         raise ConfigError(f"'training.torch_threads' in {where}: must be at least 1 (or null: PyTorch's default)")
     if t.eval_steps is not None and t.eval_steps < 1:
         raise ConfigError(f"'training.eval_steps' in {where}: must be at least 1 (or null: every epoch)")
+    metric = t.metric_for_best_model.removeprefix("eval_")
+    if metric not in EVAL_METRICS and not re.fullmatch(r"entities_\w+_f1", metric):
+        close = difflib.get_close_matches(metric, EVAL_METRICS, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"metrics are {list(EVAL_METRICS)}"
+        raise ConfigError(f"'training.metric_for_best_model' in {where}: no evaluation gives {t.metric_for_best_model!r}; "
+                          f"{hint}")
     if not t.eval_loss and t.metric_for_best_model.endswith("loss"):
         raise ConfigError(f"'training.metric_for_best_model' in {where}: {t.metric_for_best_model!r} needs 'eval_loss: true'")
     if t.max_steps <= 0 and t.epochs <= 0:
