@@ -263,3 +263,13 @@ def test_a_metric_for_best_model_no_evaluation_gives_fails_before_training(tmp_p
     with pytest.raises(ConfigError, match="no evaluation gives 'entities_f1'; did you mean 'entities_micro_f1'"):
         load_config(path, overrides=["training.metric_for_best_model=entities_f1"])  # was a KeyError after epoch 1
     assert load_config(path, overrides=["training.metric_for_best_model=eval_entities_PER_f1"])
+
+
+def test_a_typo_in_model_extra_is_named_not_ignored(tmp_path, tokenizer_dir):
+    path = tiny_config(tmp_path, tokenizer_dir, SOURCES["mixed"])
+    # KhabarConfig keeps unknown keyword arguments as attributes: the typo trained without the LSTM
+    with pytest.raises(ConfigError, match="unknown KhabarConfig option 'model.extra.context_lsmt'.*'context_lstm'"):
+        load_config(path, overrides=["model.extra.context_lsmt=true"])
+    with pytest.raises(ConfigError, match="'model.extra.max_length' .*set it as 'model.max_length'"):
+        load_config(path, overrides=["model.extra.max_length=64"])
+    assert load_config(path, overrides=["model.extra.context_lstm=true"]).model.extra["context_lstm"] is True

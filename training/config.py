@@ -467,6 +467,14 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
             f"'model.window_overlap' in {where}: {m.window_overlap} must be in [0, {max_window_overlap(m.max_length)}] "
             f"(at most half of a window of max_length={m.max_length})"
         )
+    options = _model_options()
+    for name in m.extra:
+        if name in _SET_ELSEWHERE:
+            raise ConfigError(f"'model.extra.{name}' in {where}: set it as '{_SET_ELSEWHERE[name]}' instead")
+        if options and name not in options:
+            close = difflib.get_close_matches(name, options, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; options are {sorted(options)}"
+            raise ConfigError(f"unknown KhabarConfig option 'model.extra.{name}' in {where}{hint}")
     tasks = _model_tasks()
     for name in t.loss_weights:
         if tasks and name not in tasks:
@@ -542,6 +550,20 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
         raise ConfigError(f"'model.tokenizer.path' in {where}: folder not found: {cfg.resolve_path(m.tokenizer.path)}")
     if m.encoder is not None and _looks_local(m.encoder) and not cfg.resolve_path(m.encoder).exists():
         raise ConfigError(f"'model.encoder' in {where}: folder not found: {cfg.resolve_path(m.encoder)}")
+
+
+# KhabarConfig options that come from other config keys (model.extra would be overridden silently).
+_SET_ELSEWHERE = {"max_length": "model.max_length", "window_overlap": "model.window_overlap",
+                  "loss_weights": "training.loss_weights", "encoder": "model.encoder or model.encoder_config"}
+
+
+def _model_options() -> tuple[str, ...]:
+    """The keyword arguments KhabarConfig takes (what model.extra may hold); () without the model package."""
+    try:
+        from khabar.model.configuration import KhabarConfig
+    except ImportError:
+        return ()
+    return tuple(f.name for f in dataclasses.fields(KhabarConfig) if f.name not in ("training_summary",))
 
 
 def _model_tasks() -> tuple[str, ...]:
