@@ -273,3 +273,17 @@ def test_a_typo_in_model_extra_is_named_not_ignored(tmp_path, tokenizer_dir):
     with pytest.raises(ConfigError, match="'model.extra.max_length' .*set it as 'model.max_length'"):
         load_config(path, overrides=["model.extra.max_length=64"])
     assert load_config(path, overrides=["model.extra.context_lstm=true"]).model.extra["context_lstm"] is True
+
+
+def test_a_typo_in_encoder_config_is_named_not_ignored(tmp_path, tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from khabar.training.command import build_model
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    path = tiny_config(tmp_path, tokenizer_dir, SOURCES["mixed"])
+    cfg = load_config(path, overrides=["model.encoder_config.hidden_sise=48"])  # the default size, silently
+    with pytest.raises(ConfigError, match="unknown bert option 'model.encoder_config.hidden_sise'.*'hidden_size'"):
+        build_model(cfg, tok)
+    model = build_model(load_config(path, overrides=["model.encoder_config.hidden_size=48"]), tok)
+    assert model.config.encoder["hidden_size"] == 48

@@ -173,9 +173,22 @@ def encoder_config(cfg: TrainConfig, tokenizer: Any) -> Any:
     enc.setdefault("pad_token_id", tokenizer.pad_token_id)
     enc.setdefault("max_position_embeddings", cfg.model.max_length)
     try:
-        return AutoConfig.for_model(model_type, **enc)
+        config = AutoConfig.for_model(model_type, **enc)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"'model.encoder_config' in {cfg.source_file}: {exc}") from None
+    # transformers keeps an unknown keyword as a stray attribute: a typo (hidden_sise) would build
+    # an encoder of the default size without a word
+    import dataclasses
+    import difflib
+
+    if dataclasses.is_dataclass(config):
+        known = [f.name for f in dataclasses.fields(config)]
+        for key in enc:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f"; {model_type} options are {sorted(known)}"
+                raise ConfigError(f"unknown {model_type} option 'model.encoder_config.{key}' in {cfg.source_file}{hint}")
+    return config
 
 
 def load_lexical_vectors(model: Any, folder: str, where: Any) -> None:
