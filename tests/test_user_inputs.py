@@ -287,3 +287,16 @@ def test_a_typo_in_encoder_config_is_named_not_ignored(tmp_path, tokenizer_dir):
         build_model(cfg, tok)
     model = build_model(load_config(path, overrides=["model.encoder_config.hidden_size=48"]), tok)
     assert model.config.encoder["hidden_size"] == 48
+
+
+def test_a_duplicate_id_in_a_source_stops_training(tmp_path, tokenizer_dir):
+    from khabar.training.data import read_source
+
+    lines = Path(GOLD).read_text("utf-8").splitlines()
+    twin = json.loads(lines[3])
+    twin["id"] = json.loads(lines[0])["id"]  # copy-pasted: the eval scorer would skip the 2nd article
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text("\n".join(lines[:3] + [json.dumps(twin, ensure_ascii=False)] + lines[4:]) + "\n", encoding="utf-8")
+    cfg = load_config(_cfg_with_sources(tmp_path, tokenizer_dir, [{"kind": "gold_jsonl", "path": str(dup)}]))
+    with pytest.raises(InputError, match=r"dup.jsonl: id: id '.*' of article 4 is also the id of article 1"):
+        read_source(cfg.data.sources[0], cfg)

@@ -82,6 +82,12 @@ def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
             articles = list(read_articles(path, on_error=None))
     except InputError as exc:
         raise InputError(exc.message + _kind_hint(source, exc), exc.file, exc.line, exc.field) from None
+    first: dict[str, int] = {}
+    for n, a in enumerate(articles, 1):
+        if a.id in first:  # the scorer aligns by id: the second article would silently go unscored
+            raise InputError(f"id {a.id!r} of article {n} is also the id of article {first[a.id]}; ids must be unique "
+                             "within a file", str(path), None, "id")
+        first[a.id] = n
     if source.skip:
         articles = articles[source.skip :]
     if source.limit is not None:
