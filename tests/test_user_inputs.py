@@ -147,6 +147,8 @@ def test_resume_skips_a_checkpoint_the_run_stopped_while_saving(tmp_path, tokeni
     assert run.metrics["global_step"] == 6
     assert "checkpoint-4 is incomplete" in capsys.readouterr().err
     assert (Path(cfg.output_dir) / "checkpoint-4" / "trainer_state.json").is_file()  # written again
+    card = (run.output_dir / "README.md").read_text("utf-8")
+    assert "- **resumed**: from checkpoint-2; train_loss and train_runtime below cover the steps after it only" in card
 
 
 def test_resume_with_only_an_incomplete_checkpoint_says_so(tmp_path, tokenizer_dir):

@@ -367,6 +367,9 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
         "config": cfg.to_dict(),
         "data": [vars(s) | {"layers": list(s.layers)} for s in data.summaries],
     }
+    if resume:  # the Trainer's train_loss and train_runtime restart at the resume
+        model.config.training_summary["resumed"] = (f"from {Path(checkpoint).name}; train_loss and train_runtime "
+                                                    "below cover the steps after it only")
     caveats = trained_on_eval(cfg)
     if caveats:  # the card must not pass scores on training data for held-out ones
         model.config.training_summary["eval_caveat"] = "; ".join(c.removeprefix("note: ") for c in caveats)
