@@ -302,3 +302,17 @@ def test_a_duplicate_id_in_a_source_stops_training(tmp_path, tokenizer_dir):
     cfg = load_config(_cfg_with_sources(tmp_path, tokenizer_dir, [{"kind": "gold_jsonl", "path": str(dup)}]))
     with pytest.raises(InputError, match=r"dup.jsonl: id: id '.*' of article 4 is also the id of article 1"):
         read_source(cfg.data.sources[0], cfg)
+
+
+def test_evaluate_reads_the_json_array_analyze_writes(tmp_path, capsys):
+    from khabar.cli import main
+
+    gold = [a.to_dict(with_text=True) for a in read_articles(GOLD)]
+    array = tmp_path / "pred.json"  # khabar analyze --format json: one indented array, not JSONL
+    array.write_text(json.dumps(gold, ensure_ascii=False, indent=1), encoding="utf-8")
+    assert main(["evaluate", GOLD, str(array), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["entities"]["micro"]["f1"] == 1.0 and result["missing_predictions"] == []
+    array.write_text(json.dumps([{"id": "x"}]), encoding="utf-8")
+    assert main(["evaluate", GOLD, str(array)]) == 1
+    assert "pred.json[0]: text: missing key" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from khabar.data.article import InputError, read_articles
+from khabar.data.article import Article, InputError, read_articles
 from khabar.evaluation.scoring import score
 
 _COLUMNS = ("precision", "recall", "f1")
@@ -21,7 +21,7 @@ _COLUMNS = ("precision", "recall", "f1")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gold", type=Path, help="gold articles (JSONL, the annotation-guidelines schema)")
-    parser.add_argument("pred", type=Path, help="predicted articles (JSONL, same schema, same ids)")
+    parser.add_argument("pred", type=Path, help="predicted articles (JSONL or a JSON array, same schema, same ids)")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also write the scores as JSON to FILE")
 
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         skipped.append(error)
         print(f"khabar evaluate: skipped {error}", file=sys.stderr)
 
-    gold = list(read_articles(args.gold, on_error=report))
-    pred = list(read_articles(args.pred, on_error=report))
+    gold = read_any(args.gold, report)
+    pred = read_any(args.pred, report)
     if not gold:
         print(f"khabar evaluate: no valid gold article in {args.gold}; nothing to score{_conll_hint(args.gold)}", file=sys.stderr)
         return 2
@@ -59,6 +59,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(result, str(args.gold), str(args.pred)))
     return 1 if skipped or result["errors"] else 0
+
+
+def read_any(path: Path, report: Any) -> list[Article]:
+    """JSONL, or one JSON array of articles (what ``khabar analyze --format json`` writes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head.startswith(b"["):
+        return list(read_articles(path, on_error=report))
+    try:
+        items = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        report(InputError(f"a JSON array that does not parse: {exc}", str(path)))
+        return []
+    articles = []
+    for i, obj in enumerate(items):
+        try:
+            articles.append(Article.from_dict(obj, file=f"{path}[{i}]"))
+        except InputError as exc:
+            report(exc)
+    return articles
 
 
 def _conll_hint(path: Path) -> str:
