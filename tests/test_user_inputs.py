@@ -316,3 +316,14 @@ def test_evaluate_reads_the_json_array_analyze_writes(tmp_path, capsys):
     array.write_text(json.dumps([{"id": "x"}]), encoding="utf-8")
     assert main(["evaluate", GOLD, str(array)]) == 1
     assert "pred.json[0]: text: missing key" in capsys.readouterr().err
+
+
+def test_a_finished_run_is_not_offered_a_resume_of_nothing(tmp_path, tokenizer_dir):
+    cfg = load_config(tiny_config(tmp_path, tokenizer_dir, SOURCES["mixed"]))
+    out = Path(cfg.output_dir)
+    (out / "checkpoint-4").mkdir(parents=True)
+    with pytest.raises(TrainingError, match="already holds checkpoints .*pass --resume to continue"):
+        train(cfg)  # stopped mid-way
+    (out / "eval_results.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(TrainingError, match="holds a finished run"):
+        train(cfg)

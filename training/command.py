@@ -338,6 +338,10 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
             log(f"{Path(newest).name} is incomplete (the run stopped while saving it); resuming from "
                 f"{Path(checkpoint).name}, and {Path(newest).name} will be written again")
     if not resume and checkpoint is not None:
+        if (out / "eval_results.json").is_file():  # written at the very end: nothing left to resume
+            raise TrainingError(f"{out} holds a finished run (eval_results.json, {Path(checkpoint).name}); choose "
+                                "another --output-dir, delete it to train again, or pass --resume with more "
+                                "training.epochs / max_steps to train it further")
         raise TrainingError(
             f"{out} already holds checkpoints ({Path(checkpoint).name}); pass --resume to continue that run, "
             "or choose another --output-dir"
