@@ -430,7 +430,8 @@ def _weights_note(trainer: Any, metric: str) -> str:
     state = trainer.state
     best = state.best_model_checkpoint
     if not (best and trainer.args.load_best_model_at_end):
-        return f"the last step ({state.global_step}, epoch {state.epoch:.4g}); the scores below are its evaluation"
+        scored = "; the scores below are its evaluation" if trainer.eval_dataset is not None else ""
+        return f"the last step ({state.global_step}, epoch {state.epoch:.4g}){scored}"
     step = int(best.rsplit("-", 1)[-1])
     epoch = next((e["epoch"] for e in state.log_history if e.get("step") == step and "epoch" in e), None)
     at = f"step {step} of {state.global_step}" + (f", epoch {epoch:.4g}" if epoch is not None else "")
