@@ -327,3 +327,9 @@ def test_a_finished_run_is_not_offered_a_resume_of_nothing(tmp_path, tokenizer_d
     (out / "eval_results.json").write_text("{}", encoding="utf-8")
     with pytest.raises(TrainingError, match="holds a finished run"):
         train(cfg)
+
+
+def test_a_pretraining_config_given_to_train_says_which_command_runs_it():
+    repo = Path(__file__).resolve().parents[1]
+    with pytest.raises(ConfigError, match="looks like a pretraining config: run it with khabar pretrain"):
+        load_config(repo / "configs" / "pretrain-compact.yaml", check_files=False)

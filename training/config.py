@@ -430,6 +430,8 @@ def _build(cls: type, data: Any, section: str, where: str) -> Any:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else f"; known keys are {sorted(fields)}"
+            if cls is TrainConfig and key == "run_dir":  # the top-level key of a `khabar pretrain` config
+                hint += " (this looks like a pretraining config: run it with khabar pretrain --config ...)"
             raise ConfigError(f"unknown key '{key}' in {label} of {where}{hint}")
         full = f"{section}.{key}" if section else key
         kwargs[key] = _convert(value, hints[key], full, where)
