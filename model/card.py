@@ -81,8 +81,9 @@ def render_model_card(config: Any) -> str:
     lines += [
         "## Limitations",
         "",
-        "Trained on political news in Modern Standard Arabic; other genres, dialects and very informal",
-        "text are out of domain. Speaker names are clustered per article by word containment, so two",
+        "Knows only what its training sources (above) hold: for khabar's recipes, news and encyclopedic",
+        "text in Modern Standard Arabic; other genres, dialects and very informal text are out of",
+        "domain. Speaker names are clustered per article by word containment, so two",
         "different people who share a family name in one article can be merged.",
         "",
     ]
@@ -95,10 +96,14 @@ def _plain(value: Any) -> Any:
 
 
 def _dataset_names(summary: dict[str, Any]) -> list[str]:
-    """Dataset names from the trainer's per-source summaries (the folder each file lies in)."""
+    """Dataset names from the trainer's per-source summaries (the folder each file lies in), of the
+    training sources only: an evaluation set listed here would claim the model learnt from it.
+    Folder names are not Hub dataset ids; set ``card: {datasets: [...]}`` in the config for those."""
     names: list[str] = []
     for source in summary.get("data") or []:
-        path = source.get("path") if isinstance(source, dict) else None
+        if not isinstance(source, dict) or source.get("split", "train") != "train":
+            continue
+        path = source.get("path")
         if path:
             name = Path(str(path)).parent.name or Path(str(path)).stem
             if name not in names:
