@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pipeline-batch-sizes", default=",".join(map(str, DEFAULT_PIPELINE_BATCH_SIZES)),
                         help="batch sizes tried for the pipeline's best (default: %(default)s; 1 is always the default one)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda; int8 is CPU only and skipped elsewhere")
-    parser.add_argument("--threads", type=int, help="torch intra-op threads in every variant (default: torch's)")
+    parser.add_argument("--threads", type=int, help="torch intra-op threads of the pipeline, and of khabar with --workers 1 "
+                        "(default: torch's); the default --workers follows it")
     parser.add_argument("--workers", type=int, help="worker processes (1 thread each) for khabar's variants and forward "
                         "(default on a CPU: the pipeline's thread budget, --threads or torch's; 1: in-process, today's behaviour)")
     parser.add_argument("--no-isolate", action="store_true", help="run every variant in this process (quick, memory indicative)")
