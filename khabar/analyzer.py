@@ -190,8 +190,19 @@ class Analyzer:
 
             if not bf16_supported(dev):
                 raise ValueError(f"quantize='bf16': {dev} has no fast bfloat16 matrix products (CPU: AVX512-BF16 or AMX); use int8")
-        model = AutoModel.from_pretrained(path, use_safetensors=True, **load)
-        tokenizer = AutoTokenizer.from_pretrained(path, **load)
+        try:
+            model = AutoModel.from_pretrained(path, use_safetensors=True, **load)
+            tokenizer = AutoTokenizer.from_pretrained(path, **load)
+        except OSError as exc:
+            if local:
+                raise
+            # A name that is no folder here was tried as a Hub id: a mistyped folder lands here too.
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelNotFoundError(
+                f"{path}: no such folder here, and no model of that id could be loaded from the Hugging Face Hub "
+                f"({first}); pass the folder written by `khabar train` (or save_pretrained), or a Hub id with the "
+                "Hub reachable or the model in its local cache"
+            ) from exc
         model.to(dev).eval()
         if quantize == "int8":
             from khabar.quantize import quantize_int8

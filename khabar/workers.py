@@ -5,8 +5,8 @@ matrix products are small), and the Python work after it (decoding, attribution,
 rules) runs on one core whatever torch does. Independent processes use every core for all of it.
 
 Each worker is ``python -m khabar.worker`` (see :mod:`khabar.worker`), which loads the model once
-and answers requests. Parent and workers talk **JSON lines over stdin/stdout**: no pickle (the
-project never unpickles), no multiprocessing machinery. Per worker the parent runs a writer
+and answers requests. Parent and workers talk **JSON lines over stdin/stdout**: plain data only (the
+project never deserialises code or objects), no multiprocessing machinery. Per worker the parent runs a writer
 thread (requests may be larger than a pipe's buffer: writing from the caller could block while
 the worker blocks writing a reply nobody reads), a reader thread that resolves one
 :class:`~concurrent.futures.Future` per request in order (a worker answers requests in the order

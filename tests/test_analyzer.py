@@ -103,6 +103,9 @@ def test_missing_model_folder(tmp_path):
         Analyzer.from_pretrained(tmp_path / "nope")
     with pytest.raises(ModelNotFoundError, match="no config.json"):
         Analyzer.from_pretrained(tmp_path)
+    # a bare name is tried as a Hub id (offline here): the error says both, no Hub traceback
+    with pytest.raises(ModelNotFoundError, match="nothere: no such folder here, and no model of that id could be loaded"):
+        Analyzer.from_pretrained("nothere")
 
 
 def locations_everywhere(model_dir) -> Analyzer:
