@@ -176,9 +176,9 @@ class WorkerPool:
         t = str(threads)
         env = {**os.environ, "OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t, "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
-        # One string-hash seed for all the workers: the parent's when it has one (then the workers
-        # compute exactly what it would: the lexical `shape` feature breaks ties in set order,
-        # so a model with lexical features depends on the seed), else a random one per pool.
+        # One string-hash seed for all the workers (the parent's when it has one, else a random one
+        # per pool): no khabar output depends on it since the lexical `shape` feature stopped
+        # breaking ties in set order, but any future dependence on it stays the same in every worker.
         env.setdefault("PYTHONHASHSEED", str(random.randrange(1, 2**32)))
         self.workers = [_Worker(k, argv, env) for k in range(n)]
         self._finalizer = weakref.finalize(self, _stop_all, self.workers)
