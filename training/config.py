@@ -215,17 +215,33 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.safe_load`` that refuses a key written twice in one mapping: plain YAML keeps the last
     one silently, so a key added at the bottom of a copied config would override the one above."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} written twice (lines {seen[key]} and {line}); keep one", key_node.start_mark
-                )
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+    def construct_document(self, node: yaml.Node) -> Any:
+        # Checked on the composed tree, before construction: constructing a mapping flattens its
+        # merge keys (`<<: *anchor`) into it in place, and a key that overrides a merged one is
+        # YAML's way to reuse a block, not a key written twice.
+        self._check_unique(node, set())
+        return super().construct_document(node)
+
+    def _check_unique(self, node: yaml.Node, visited: set[int]) -> None:
+        if id(node) in visited:  # an alias: the same node again
+            return
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                self._check_unique(value_node, visited)
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} written twice (lines {seen[key]} and {line}); keep one", key_node.start_mark
+                    )
+                seen[key] = line
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self._check_unique(item, visited)
 
 
 def config_from_dict(
