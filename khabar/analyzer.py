@@ -214,7 +214,9 @@ class Analyzer:
             model = to_bf16(model)
         analyzer = cls(model, tokenizer, batch_size=batch_size, **kwargs)
         analyzer.quantized = quantize
-        analyzer._load_spec = {"path": path, "quantize": quantize, "batch_size": batch_size}
+        # absolute: the workers start later (first pipe), maybe after the caller changed directory
+        analyzer._load_spec = {"path": str(Path(path).resolve()) if local else path, "quantize": quantize,
+                               "batch_size": batch_size}
         analyzer.workers = workers or 1
         analyzer.threads_per_worker = threads_per_worker
         return analyzer

@@ -28,7 +28,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 STDERR_TAIL = 40  # lines of a worker's stderr kept for error messages
@@ -51,7 +51,8 @@ class _Worker:
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self._lock = threading.Lock()
         self._waiting: deque[tuple[Future, str]] = deque()  # (future, what it is for), in request order
-        self._requests: queue.Queue[str | None] = queue.Queue()
+        # SimpleQueue: its put is one C call, which a KeyboardInterrupt cannot cut in half
+        self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self.dead: str | None = None  # why the worker is gone, once it is
         self._stderr_done = threading.Event()
         self.ready: Future = Future()
@@ -68,7 +69,11 @@ class _Worker:
                 fut.set_exception(self._error(what, self.dead))
                 return fut
             self._waiting.append((fut, what))
-            self._requests.put(line)
+            try:
+                self._requests.put(line)
+            except BaseException:  # Ctrl-C before the request was queued: no future without its request,
+                self._waiting.pop()  # or every later reply would resolve the future of the one before
+                raise
         return fut
 
     @property
@@ -98,25 +103,31 @@ class _Worker:
             with self._lock:
                 fut, what = self._waiting.popleft()
             if "error" in reply:
-                fut.set_exception(self._error(what, reply["error"]))
+                _settle(fut, exception=self._error(what, reply["error"]))
             else:
-                fut.set_result(reply)
+                _settle(fut, result=reply)
         code = self.proc.wait()
         self._stderr_done.wait(5)  # the error message wants the stderr tail
         with self._lock:
             self.dead = f"the process ended (exit code {code})"
             waiting, self._waiting = list(self._waiting), deque()
         for fut, what in waiting:
-            if not fut.done():
-                fut.set_exception(self._error(what, self.dead))
+            _settle(fut, exception=self._error(what, self.dead))
 
     def _drain_stderr(self) -> None:
         # Whole lines, prefixed: a worker's warnings stay readable between the parent's own lines.
+        # Drained to the end whatever happens: a worker whose stderr pipe fills up blocks for good.
+        # Bytes, decoded leniently (a C library's non-UTF-8 message must not end the loop), and a
+        # line our own stderr refuses is only kept in the tail.
         assert self.proc.stderr is not None
         try:
-            for line in self.proc.stderr:
+            for raw in self.proc.stderr.buffer:
+                line = raw.decode("utf-8", "backslashreplace")
                 self.stderr_tail.append(line.rstrip("\n"))
-                print(f"[{self.name}] {line}", end="", file=sys.stderr, flush=True)
+                try:
+                    print(f"[{self.name}] {line}", end="", file=sys.stderr, flush=True)
+                except (OSError, ValueError):
+                    pass
         except (OSError, ValueError):
             pass
         finally:
@@ -148,6 +159,18 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def _settle(fut: Future, result: Any = None, exception: BaseException | None = None) -> None:
+    """Resolve ``fut`` unless its caller cancelled it (a cancelled future refuses a result, and the
+    exception would end the reader thread: every later request of that worker would wait forever)."""
+    try:
+        if exception is not None:
+            fut.set_exception(exception)
+        else:
+            fut.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def _stop_all(workers: list[_Worker]) -> None:
