@@ -93,7 +93,9 @@ def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
     if source.limit is not None:
         articles = articles[: source.limit]
     layers = source.layer_set()
-    prefix = f"{source.split}:{path.name}:"
+    # the source's path as configured, not only the file name: aqmar/test.txt and
+    # wojood-sample/test.txt would give the same ids, and the second file would go unscored
+    prefix = f"{source.split}:{source.path}:"
     out = []
     for a in articles:
         # Ids are made unique across sources: the scorer aligns gold and predictions by id.
