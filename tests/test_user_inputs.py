@@ -154,8 +154,19 @@ def test_resume_skips_a_checkpoint_the_run_stopped_while_saving(tmp_path, tokeni
 def test_resume_with_only_an_incomplete_checkpoint_says_so(tmp_path, tokenizer_dir):
     cfg = load_config(tiny_config(tmp_path, tokenizer_dir, SOURCES["mixed"]))
     (Path(cfg.output_dir) / "checkpoint-2").mkdir(parents=True)
-    with pytest.raises(TrainingError, match="no complete checkpoint .*checkpoint-2 has no trainer_state.json"):
+    with pytest.raises(TrainingError, match="no complete checkpoint .*checkpoint-2 has no whole trainer_state.json"):
         train(cfg, resume=True)
+
+
+def test_a_cut_off_trainer_state_makes_a_checkpoint_incomplete(tmp_path):
+    # a stop while trainer_state.json was being written: the file is there but not JSON
+    from khabar.training.command import last_checkpoint
+
+    for step, state in ((2, '{"global_step": 2}'), (4, '{"global_step": 4, "log_hist')):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state, encoding="utf-8")
+    assert last_checkpoint(tmp_path).endswith("checkpoint-4")
+    assert last_checkpoint(tmp_path, complete=True).endswith("checkpoint-2")
 
 
 def test_ctrl_c_names_the_checkpoint_to_resume_from(tmp_path, tokenizer_dir, monkeypatch, capsys):

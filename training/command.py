@@ -95,9 +95,19 @@ def last_checkpoint(output_dir: str | Path, complete: bool = False) -> str | Non
             found.append((int(step), p))
     for _, p in sorted(found, reverse=True):
         # The Trainer writes trainer_state.json last, after the weights, optimizer and RNG states.
-        if not complete or (p / TRAINER_STATE_FILE).is_file():
+        if not complete or _whole_state(p / TRAINER_STATE_FILE):
             return str(p)
     return None
+
+
+def _whole_state(path: Path) -> bool:
+    """The checkpoint's trainer state is there and whole: a stop while it was being written leaves
+    a cut-off JSON file, which the Trainer would fail to read on resume."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return True
 
 
 def build_tokenizer(cfg: TrainConfig, checkpoint: str | None = None, args: Any = None) -> Any:
@@ -331,7 +341,7 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
             raise TrainingError(f"--resume: no checkpoint-N folder in {out} to resume from; run without --resume")
         if checkpoint is None:
             raise TrainingError(
-                f"--resume: no complete checkpoint in {out} ({Path(newest).name} has no {TRAINER_STATE_FILE}: the run "
+                f"--resume: no complete checkpoint in {out} ({Path(newest).name} has no whole {TRAINER_STATE_FILE}: the run "
                 "stopped while saving it); start again without --resume, with another --output-dir or after deleting it"
             )
         if newest != checkpoint:
