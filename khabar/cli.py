@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's own stop: one line, not a traceback from wherever it landed
+        # (`khabar train` says first which checkpoint to resume from)
+        print(f"khabar {args.command}: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, what a shell reports for a tool stopped by Ctrl-C
 
 
 def _stdout_closed() -> bool:

@@ -207,3 +207,14 @@ def test_broken_pipe_is_quiet(capsys, model_dir, monkeypatch):
     monkeypatch.setattr(analyze_command.Writer, "write", closed_pipe)
     rc, _, err = analyze(capsys, SEED_TEXT, "--model", model_dir)
     assert rc == 1 and "Traceback" not in err and "Broken pipe" not in err
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, model_dir, monkeypatch):
+    from khabar import analyze_command
+
+    def interrupted(self, result):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analyze_command.Writer, "write", interrupted)
+    rc, _, err = analyze(capsys, SEED_TEXT, "--model", model_dir)
+    assert rc == 130 and "khabar analyze: interrupted" in err and "Traceback" not in err
