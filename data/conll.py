@@ -27,7 +27,7 @@ from typing import Callable, Mapping
 
 from khabar.data.article import UTF8_BOM, Article, Entity, InputError, _raise, warn
 
-__all__ = ["ConllCorpus", "read_conll", "DEFAULT_LABEL_MAP", "WOJOOD_LABEL_MAP", "WOJOOD_ANERCORP_LABEL_MAP", "LABEL_MAPS"]
+__all__ = ["ConllCorpus", "read_conll", "looks_like_conll_line", "DEFAULT_LABEL_MAP", "WOJOOD_LABEL_MAP", "WOJOOD_ANERCORP_LABEL_MAP", "LABEL_MAPS"]
 
 # Source entity type -> our label (``None``: read as O on purpose).
 DEFAULT_LABEL_MAP: dict[str, str | None] = {
@@ -92,6 +92,12 @@ class ConllCorpus:
     # Entities skipped because their type maps to None or is unknown with drop_unknown=True.
     dropped_counts: Counter[str] = field(default_factory=Counter)
     n_errors: int = 0
+
+
+def looks_like_conll_line(line: str) -> bool:
+    """Whether ``line`` reads as ``token TAG`` (a CoNLL line), not JSON: for the hint when a file of
+    one kind is given where the other is expected."""
+    return len(line.split()) >= 2 and not line.lstrip().startswith(("{", "["))
 
 
 def read_conll(

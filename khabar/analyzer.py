@@ -197,10 +197,11 @@ class Analyzer:
             if local:
                 raise
             # A name that is no folder here was tried as a Hub id: a mistyped folder lands here too.
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            from khabar.hub import hub_failure
+
             raise ModelNotFoundError(
                 f"{path}: no such folder here, and no model of that id could be loaded from the Hugging Face Hub "
-                f"({first}); pass the folder written by `khabar train` (or save_pretrained), or a Hub id with the "
+                f"({hub_failure(exc)}); pass the folder written by `khabar train` (or save_pretrained), or a Hub id with the "
                 "Hub reachable or the model in its local cache"
             ) from exc
         model.to(dev).eval()

@@ -160,15 +160,11 @@ def _load(cfg: TrainConfig, key: str, name: str, loader: Any) -> Any:
     except OSError as exc:
         if Path(name).exists():
             raise  # a local folder that does not load: transformers' own message says why
-        from huggingface_hub import constants
+        from khabar.hub import hub_failure
 
-        why = ("the Hub is switched off here (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE
-               else "the Hub did not give it (no network, or no such model)")
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
         raise TrainingError(
-            f"'{key}' in {cfg.source_file}: {name!r} is not a local folder and not in the Hugging Face cache "
-            f"({constants.HF_HUB_CACHE}), and {why}: {first}. Download it once where the Hub is reachable "
-            f"(`hf download {name}`) and copy the cache here (or set HF_HOME), or set '{key}' to a local folder "
+            f"'{key}' in {cfg.source_file}: {name!r} is not a local folder and {hub_failure(exc)}. Download it "
+            f"once where the Hub is reachable (`hf download {name}`) and copy the cache here (or set HF_HOME), or set '{key}' to a local folder "
             "that holds it; configs/tiny-anercorp.yaml trains a small random encoder with no download"
         ) from None
 
@@ -372,6 +368,9 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     tokenizer = build_tokenizer(cfg, checkpoint if resume else None, args)
     model = build_model(cfg, tokenizer)
     encoder = ArticleEncoder.from_config(tokenizer, model.config)  # the model's windows, labels and word features
+    caveats = trained_on_eval(cfg)
+    for note in caveats:
+        log(note)
     data = build_data(cfg, encoder)
     log(f"data ({len(data.train)} training articles, {data.train.n_windows} windows):\n{data.describe()}")
     _check_best_metric(cfg, data.eval_articles)
@@ -384,7 +383,6 @@ def train(cfg: TrainConfig, resume: bool = False, callbacks: list | None = None)
     if resume:  # the Trainer's train_loss and train_runtime restart at the resume
         model.config.training_summary["resumed"] = (f"from {Path(checkpoint).name}; train_loss and train_runtime "
                                                     "below cover the steps after it only")
-    caveats = trained_on_eval(cfg)
     if caveats:  # the card must not pass scores on training data for held-out ones
         model.config.training_summary["eval_caveat"] = "; ".join(c.removeprefix("note: ") for c in caveats)
 

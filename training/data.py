@@ -113,6 +113,8 @@ def read_source(source: SourceConfig, cfg: TrainConfig) -> list[Article]:
 
 def _kind_hint(source: SourceConfig, exc: InputError) -> str:
     """A hint when the whole file is of another kind than the source says (JSONL read as CoNLL...)."""
+    from khabar.data.conll import looks_like_conll_line
+
     line = ""
     if exc.file and exc.line:
         with open(exc.file, "rb") as fh:
@@ -122,7 +124,7 @@ def _kind_hint(source: SourceConfig, exc: InputError) -> str:
                     break
     if source.kind == "conll" and line.startswith("{"):
         return " (this line is JSON: is the source's kind gold_jsonl or silver_jsonl rather than conll?)"
-    if source.kind != "conll" and len(line.split()) >= 2 and not line.startswith(("{", "[")):
+    if source.kind != "conll" and looks_like_conll_line(line):
         return " (this line looks like 'token TAG': is the source's kind conll?)"
     return ""
 
@@ -153,8 +155,6 @@ def encode_articles(encoder: Any, articles: Sequence[Article], summary: SourceSu
 
 def build_data(cfg: TrainConfig, encoder: Any) -> TrainingData:
     """Read every source of the config and encode it with ``encoder`` (an ``ArticleEncoder``)."""
-    for note in trained_on_eval(cfg):
-        log(note)
     train_items: list[list[dict]] = []
     eval_items: list[list[dict]] = []
     eval_articles: list[Article] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from khabar.data.article import Article, InputError, read_articles
+from khabar.data.conll import looks_like_conll_line
 from khabar.evaluation.scoring import score
 
 _COLUMNS = ("precision", "recall", "f1")
@@ -84,8 +85,8 @@ def read_any(path: Path, report: Any) -> list[Article]:
 def _conll_hint(path: Path) -> str:
     """How to convert a CoNLL gold file, when that is what was given (its lines are 'token TAG')."""
     with open(path, "rb") as fh:
-        first = next((raw for raw in fh if raw.strip()), b"").decode("utf-8", "replace").lstrip("\ufeff").split()
-    if len(first) < 2 or first[0].startswith(("{", "[")):
+        first = next((raw for raw in fh if raw.strip()), b"").decode("utf-8", "replace").lstrip("\ufeff")
+    if not looks_like_conll_line(first):
         return ""
     return (" (it looks like CoNLL 'token TAG': convert it to JSONL with python -c \"import sys; from khabar.data "
             "import read_conll, write_articles; write_articles(read_conll(sys.argv[1]).articles, sys.argv[2])\" "
