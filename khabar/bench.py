@@ -46,11 +46,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import threading
 import time
-from collections import deque
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -503,61 +502,49 @@ class InProcess:
 
 
 class Worker:
-    """A prepared variant in its own Python process, timed on request (JSON lines over pipes).
+    """A prepared variant in its own Python process, timed on request: a
+    :class:`khabar.workers.WorkerProcess` running ``python -m khabar.bench --worker``.
 
     All workers are started up front and timed in turns, round after round, so that load from
     other processes on the machine hits every variant alike; each keeps its own memory figures.
+    The variant's stderr (its worker processes' lines included) is drained all along but not
+    echoed; its tail goes into the error when the variant fails.
     """
 
     def __init__(self, spec: dict[str, Any]):
+        from khabar.workers import WorkerProcess
+
         self.name = spec["variant"]
-        self.proc = subprocess.Popen([sys.executable, "-m", "khabar.bench", "--worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                                     env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        # stderr drained all along (a full pipe would stall the variant, its worker processes' lines
-        # included); its tail goes into the error when the variant fails
-        self.stderr_tail: deque[str] = deque(maxlen=200)
-        self._drain = threading.Thread(target=lambda: self.stderr_tail.extend(self.proc.stderr or ()), daemon=True)
-        self._drain.start()
-        self._send(spec)
-
-    def _send(self, obj: Any) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        self.proc.stdin.flush()
-
-    def _receive(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            self._drain.join(5)
-            err = "".join(self.stderr_tail)
-            raise RuntimeError(f"bench worker {self.name} failed:\n{err[-3000:]}")
-        return json.loads(line)
+        self.proc = WorkerProcess(0, [sys.executable, "-m", "khabar.bench", "--worker"],
+                                  {**os.environ, "HF_HUB_OFFLINE": "1"}, echo_stderr=False)
+        self._prepared = self.proc.submit(spec, f"preparing the bench variant {self.name}")
 
     def ready(self) -> None:
-        self._receive()
+        self.proc.ready.result()
+        self._prepared.result()
 
     def run(self) -> dict[str, Any]:
-        self._send("run")
-        return self._receive()
+        return self.proc.submit({"op": "run"}, f"timing the bench variant {self.name}").result()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self._send("quit")
-            self.proc.wait(timeout=60)
+        self.proc.stop(timeout=60)
 
 
 def _worker_loop() -> int:
-    """``python -m khabar.bench --worker``: read a spec, prepare, then time on each "run"."""
-    spec = json.loads(sys.stdin.readline())
-    go = prepare_variant(spec)
+    """``python -m khabar.bench --worker``: say ready, read a spec and prepare it, then time the
+    variant on each later request (one JSON line each way; a failure is answered as an error)."""
     print(json.dumps({"ready": True}), flush=True)
+    go = None
     for line in sys.stdin:
-        if json.loads(line) != "run":
-            break
-        print(json.dumps(time_once(go)), flush=True)
+        try:
+            if go is None:
+                go = prepare_variant(json.loads(line))
+                reply: dict[str, Any] = {"prepared": True}
+            else:
+                reply = time_once(go)
+        except Exception:
+            reply = {"error": traceback.format_exc()}
+        print(json.dumps(reply), flush=True)
     return 0
 
 

@@ -38,11 +38,14 @@ class WorkerError(RuntimeError):
     """A worker failed (raised, crashed or could not start); the message names it and the input."""
 
 
-class _Worker:
-    """One worker process and the three parent-side threads that talk to it."""
+class WorkerProcess:
+    """One worker process and the three parent-side threads that talk to it (any child that says
+    ``{"ready": ...}`` first, then answers one JSON line per request line: also ``khabar bench``'s
+    variants). ``echo_stderr=False`` keeps the child's stderr for error messages only."""
 
-    def __init__(self, index: int, argv: list[str], env: dict[str, str]):
+    def __init__(self, index: int, argv: list[str], env: dict[str, str], echo_stderr: bool = True):
         self.index = index
+        self.echo_stderr = echo_stderr
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             text=True, encoding="utf-8", errors="surrogatepass",  # lone surrogates travel as they are
@@ -124,6 +127,8 @@ class _Worker:
             for raw in self.proc.stderr.buffer:
                 line = raw.decode("utf-8", "backslashreplace")
                 self.stderr_tail.append(line.rstrip("\n"))
+                if not self.echo_stderr:
+                    continue
                 try:
                     print(f"[{self.name}] {line}", end="", file=sys.stderr, flush=True)
                 except (OSError, ValueError):
@@ -173,7 +178,7 @@ def _settle(fut: Future, result: Any = None, exception: BaseException | None = N
         pass
 
 
-def _stop_all(workers: list[_Worker]) -> None:
+def _stop_all(workers: list[WorkerProcess]) -> None:
     for w in workers:
         w.stop()
 
@@ -203,7 +208,7 @@ class WorkerPool:
         # per pool): no khabar output depends on it since the lexical `shape` feature stopped
         # breaking ties in set order, but any future dependence on it stays the same in every worker.
         env.setdefault("PYTHONHASHSEED", str(random.randrange(1, 2**32)))
-        self.workers = [_Worker(k, argv, env) for k in range(n)]
+        self.workers = [WorkerProcess(k, argv, env) for k in range(n)]
         self._finalizer = weakref.finalize(self, _stop_all, self.workers)
         try:
             for w in self.workers:

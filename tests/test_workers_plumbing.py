@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from khabar.workers import _Worker
+from khabar.workers import WorkerProcess
 
 ECHO = textwrap.dedent("""
     import json, sys, time
@@ -23,8 +23,8 @@ ECHO = textwrap.dedent("""
 """)
 
 
-def start(before: str = "") -> _Worker:
-    return _Worker(0, [sys.executable, "-c", ECHO.format(before=before)], dict(os.environ))
+def start(before: str = "") -> WorkerProcess:
+    return WorkerProcess(0, [sys.executable, "-c", ECHO.format(before=before)], dict(os.environ))
 
 
 def test_a_cancelled_request_does_not_stall_the_ones_after_it():
