@@ -34,6 +34,8 @@ _WORDISH_RE = re.compile(r"[^\W_]")
 _OPEN_PAIRS = {"«": "»", "“": "”", "„": "“", "‹": "›"}
 _CLOSERS = {v: k for k, v in _OPEN_PAIRS.items() if k != "„"}
 _BEFORE_OPEN_STRAIGHT = set(" \t([{:،,؛;-—–/«“")
+# every character _quote_regions acts on: the straight quote, the openers and the closers
+_QUOTE_MARK_RE = re.compile("[" + re.escape('"' + "".join(_OPEN_PAIRS) + "".join(_CLOSERS)) + "]")
 
 
 def _quote_regions(line: str) -> list[tuple[int, int]]:
@@ -42,7 +44,10 @@ def _quote_regions(line: str) -> list[tuple[int, int]]:
     stack: list[tuple[str, int]] = []  # (expected closer, position)
     straight_open: int | None = None
     n = len(line)
-    for i, c in enumerate(line):
+    # only the quotation marks matter: visit them, not every character of the line
+    for m in _QUOTE_MARK_RE.finditer(line):
+        i = m.start()
+        c = line[i]
         if c == '"':
             prev = line[i - 1] if i else " "
             nxt = line[i + 1] if i + 1 < n else " "
@@ -75,7 +80,7 @@ def _line_cuts(line: str) -> list[int]:
     n = len(line)
     for m in _END_RE.finditer(line):
         s, e = m.span()
-        if quoted(s):
+        if regions and quoted(s):  # most lines quote nothing
             continue
         nxt = line[e] if e < n else " "
         marks = line[s:e].rstrip(")]}»”’\"'›")
