@@ -139,7 +139,8 @@ class Analyzer:
         ``path=None`` loads ``khabar/default_model/``. ``device`` defaults to the GPU when there is
         one. ``batch_size``: windows per forward pass (default: 32 on a GPU, 16 on a CPU).
         ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
-        (CPU only); ``quantize="bf16"`` casts the model's weights to bfloat16 (GPUs, and CPUs with
+        (CPU only; the rest of the model runs in bfloat16 where the CPU has fast bf16 products,
+        else in float32: :func:`khabar.quantize.quantize_int8`); ``quantize="bf16"`` casts the model's weights to bfloat16 (GPUs, and CPUs with
         bf16 matrix instructions: AVX512-BF16/AMX). Both trade a little accuracy for speed.
 
         ``workers=N`` (N >= 2, CPU only): :meth:`pipe` runs in N worker processes, each loading

@@ -58,6 +58,42 @@ def test_bf16_model_with_context_lstm_predicts():
             assert 0 <= e.start < e.end <= len(text)
 
 
+def test_int8_rest_dtype_float32_or_bf16():
+    """int8 Linear layers with the rest of the model in float32 or in bf16: both predict, and their
+    encoder states stay close to the float32 model's (quantised from the float32 weights either way)."""
+    import copy
+
+    from model_helpers import load_articles, tiny_model, tiny_tokenizer
+
+    from khabar.quantize import Int8Linear, bf16_supported, quantize_int8
+
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, context_lstm=True).eval()
+    texts = [a.text for a in load_articles()[:2]]
+    ids = torch.tensor([[tok.cls_token_id] + tok(texts[0], add_special_tokens=False)["input_ids"][:20] + [tok.sep_token_id]])
+    mask = torch.ones_like(ids)
+    rests = ["float32"] + (["bf16"] if bf16_supported(torch.device("cpu")) else [])
+    with torch.inference_mode():
+        ref = model.encode(ids, mask)  # (1, seq, hidden)
+        for rest in rests:
+            q = quantize_int8(copy.deepcopy(model), rest=rest)
+            assert q.khabar_rest_dtype == rest
+            assert not any(type(m) is torch.nn.Linear for m in q.modules())
+            wrapped = [m for m in q.modules() if isinstance(m, Int8Linear)]
+            assert bool(wrapped) == (rest == "bf16")
+            dtype = torch.bfloat16 if rest == "bf16" else torch.float32
+            assert q.encoder.embeddings.word_embeddings.weight.dtype == dtype
+            h = q.encode(ids, mask)
+            assert h.dtype == dtype
+            cos = torch.nn.functional.cosine_similarity(h.float()[0], ref[0], dim=-1)  # (seq,)
+            assert float(cos.mean()) > 0.98
+            for a, text in zip(q.predict(texts, tok, batch_size=2), texts):
+                assert a.text == text
+                assert all(0 <= e.start < e.end <= len(text) for e in a.entities)
+    with __import__("pytest").raises(ValueError, match="rest="):
+        quantize_int8(copy.deepcopy(model), rest="fp16")
+
+
 def test_bootstrap_cover_index_equals_the_scans():
     import random
 
