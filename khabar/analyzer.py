@@ -308,7 +308,7 @@ class Analyzer:
 
     def chunks(self, items: Iterable[str | Mapping[str, Any]]) -> Iterator[list[tuple[str, str]]]:
         """``(id, text)`` chunks as :meth:`pipe` deals them to workers (chunk ``k`` to worker ``k % N``)."""
-        return self._groups(self._records(items), self.chunk_articles, self.chunk_chars)
+        return self._worker_chunks(self._records(items), max(self.workers, 1))
 
     def _pipe_workers(self, records: Iterator[tuple[str, str]], batch_size: int) -> Iterator[dict[str, Any]]:
         pool = self.start_workers()
@@ -320,13 +320,26 @@ class Analyzer:
             return reply["results"]
 
         # Chunks go round-robin, so the oldest 2N in flight are exactly two per worker.
-        for k, chunk in enumerate(self._groups(records, self.chunk_articles, self.chunk_chars)):
+        for k, chunk in enumerate(self._worker_chunks(records, len(pool))):
             request = {"op": "analyse", "records": chunk, "batch_size": batch_size}
             in_flight.append(pool.submit(k % len(pool), request, f"the chunk starting with article id {chunk[0][0]!r}"))
             if len(in_flight) >= CHUNKS_IN_FLIGHT_PER_WORKER * len(pool):
                 yield from collect()
         while in_flight:
             yield from collect()
+
+    def _worker_chunks(self, records: Iterator[tuple[str, str]], n_workers: int) -> Iterator[list[tuple[str, str]]]:
+        """The chunks of :meth:`_groups`, except for a stream that ends within the first
+        ``n_workers`` chunks: that one is cut into ``n_workers`` contiguous chunks of about equal
+        characters, so that a small input keeps every worker busy (not one worker with one chunk,
+        or two chunks of unequal work) and the output waits on no straggler."""
+        groups = self._groups(records, self.chunk_articles, self.chunk_chars)
+        head = list(islice(groups, n_workers + 1))  # one more than a round: does the stream go on?
+        if len(head) <= n_workers:
+            yield from balanced_chunks([rec for chunk in head for rec in chunk], n_workers)
+            return
+        yield from head
+        yield from groups
 
     def _analyse_group(self, group: list[tuple[str, str]], batch_size: int) -> list[dict[str, Any]]:
         import torch
@@ -381,6 +394,26 @@ class Analyzer:
             "text": text[start:end],
             "score": None if score is None else round(float(score), 4),
         }
+
+
+def balanced_chunks(records: list[tuple[str, str]], n: int) -> list[list[tuple[str, str]]]:
+    """``records`` cut into at most ``n`` contiguous, non-empty chunks of about equal total characters."""
+    if not records:
+        return []
+    n = min(n, len(records))
+    total = sum(len(text) for _, text in records) or 1
+    chunks: list[list[tuple[str, str]]] = [[] for _ in range(n)]
+    seen = 0
+    prev = 0
+    for i, rec in enumerate(records):
+        # the chunk whose share of the characters this record's middle falls in, kept contiguous
+        # (the previous chunk or the next) and leaving enough records for the chunks still empty
+        k = int((seen + len(rec[1]) / 2) * n / total) if i else 0
+        k = min(max(k, prev, n - (len(records) - i)), prev + 1 if i else 0, n - 1)
+        chunks[k].append(rec)
+        prev = k
+        seen += len(rec[1])
+    return [c for c in chunks if c]
 
 
 def batched(iterable: Iterable[Any], n: int) -> Iterator[list[Any]]:

@@ -77,6 +77,33 @@ def test_same_results_in_order_lazy_start_and_reuse(pooled, in_process):
     assert pooled("قال الرئيس إن الوضع صعب.") == in_process("قال الرئيس إن الوضع صعب.")  # one article: in-process
 
 
+def test_a_short_stream_is_split_evenly_over_the_workers(pooled, in_process):
+    items = mixed_items()[:4]  # fewer than one chunk (3) per worker: 2 chunks of about equal characters
+    chunks = list(pooled.chunks(items))
+    assert len(chunks) == 2 and [r for c in chunks for r in c] == [(x["id"], x["text"]) for x in items]
+    assert chunks[0] == [("a0", items[0]["text"])]  # the seed article alone is half of the characters
+    assert list(pooled.pipe(items)) == list(in_process.pipe(items))
+    # a stream longer than one round of chunks keeps the plain chunks of chunk_articles
+    assert [len(c) for c in pooled.chunks(mixed_items())] == [3, 3, 3, 3, 1]
+
+
+def test_balanced_chunks_contiguous_non_empty_and_even():
+    import random
+
+    from khabar.analyzer import balanced_chunks
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        lengths = [rng.randint(0, 50) for _ in range(rng.randint(0, 20))]
+        n = rng.randint(1, 5)
+        records = [(str(i), "x" * k) for i, k in enumerate(lengths)]
+        chunks = balanced_chunks(records, n)
+        assert [r for c in chunks for r in c] == records and all(chunks)
+        assert len(chunks) == min(n, len(records))
+        if len(chunks) == n:  # no chunk more than its share plus one record
+            assert max(sum(len(t) for _, t in c) for c in chunks) <= sum(lengths) / n + max(lengths)
+
+
 def test_endless_stream_keeps_two_chunks_per_worker_in_flight(pooled):
     handed = 0
 
