@@ -93,14 +93,16 @@ def pair_tensors(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[int, in
     without the nested lists: ``(Q, C)`` candidates (-1 padding), ``(Q, C, N_FEATURES)`` features."""
     import torch
 
+    from khabar.model.tensor_lists import long_tensor
+
     cands, ranks = _candidates(quotes, mentions)
     width = max([len(c) for c in cands] + [1])
     cand = torch.full((len(cands), width), -1, dtype=torch.long)
     feat = torch.zeros((len(cands), width, N_FEATURES), dtype=torch.long)
     if any(cands):
-        rows = torch.tensor([q for q, row in enumerate(cands) for _ in row], dtype=torch.long)  # (pairs,)
-        cols = torch.tensor([c for row in cands for c in range(len(row))], dtype=torch.long)  # (pairs,)
-        cand[rows, cols] = torch.tensor([m for row in cands for m in row], dtype=torch.long)
+        rows = long_tensor([q for q, row in enumerate(cands) for _ in row])  # (pairs,)
+        cols = long_tensor([c for row in cands for c in range(len(row))])  # (pairs,)
+        cand[rows, cols] = long_tensor([m for row in cands for m in row])
         feat[rows, cols] = _pair_feature_rows(quotes, mentions, sentence, cands, ranks)
     return cands, cand, feat
 
@@ -144,11 +146,12 @@ def _pair_feature_rows(quotes: Sequence[QuoteTokens], mentions: Sequence[tuple[i
     """:func:`pair_features` of every (quotation, candidate) pair at once: ``(pairs, N_FEATURES)``."""
     import torch
 
-    long = torch.long
-    sent = torch.tensor(sentence, dtype=long)  # (T,)
-    q = torch.tensor([quotes[k] for k, row in enumerate(cands) for _ in row], dtype=long).view(-1, 4)  # (P, 4)
-    m = torch.tensor([mentions[i] for row in cands for i in row], dtype=long).view(-1, 2)  # (P, 2)
-    rank = torch.tensor([r for row in ranks for r in row], dtype=long)  # (P,)
+    from khabar.model.tensor_lists import long_tensor
+
+    sent = long_tensor(sentence)  # (T,)
+    q = long_tensor([quotes[k] for k, row in enumerate(cands) for _ in row], 4)  # (P, 4)
+    m = long_tensor([mentions[i] for row in cands for i in row], 2)  # (P, 2)
+    rank = long_tensor([r for row in ranks for r in row])  # (P,)
     cs, ce, us, ue = q.unbind(-1)
     ms, me = m.unbind(-1)
     has_cue = us >= 0

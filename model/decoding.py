@@ -6,6 +6,7 @@ characters run from its first word's start to its last word's end in the ORIGINA
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from khabar.model.features import TokenizedArticle
+from khabar.model.tensor_lists import long_tensor
 
 QUOTE_MARKS = "\"'«»“”„‟‹›″＂`"
 FINAL_PUNCT = ".!?؟،,؛;:…"
@@ -28,8 +30,7 @@ class TokenSpan:
 
 def word_probs(tok: TokenizedArticle, probs: torch.Tensor) -> torch.Tensor:
     """Rows of ``probs`` (n_tokens, n_tags) at each word's first sub-word: (n_words, n_tags)."""
-    first = torch.tensor([w[0] for w in tok.words], dtype=torch.long)
-    return probs[first]
+    return probs[tok.word_index()]  # the index is built once per article, for all heads
 
 
 def _runs(opens: list[bool], inside: list[bool]) -> list[tuple[int, int]]:
@@ -56,10 +57,7 @@ def decode_bio(tok: TokenizedArticle, probs: torch.Tensor, tags: list[str]) -> l
     best_p, best = wp.max(-1)  # (n_words,)
     if best.numel() == 0:
         return []
-    parts = [t.partition("-") for t in tags]
-    label_of = torch.tensor([-1 if bio == "O" else sorted({p[2] for p in parts}).index(label)
-                             for bio, _, label in parts], dtype=torch.long)
-    is_i = torch.tensor([bio == "I" for bio, _, _ in parts], dtype=torch.bool)
+    parts, label_of, is_i = _lenient_tables(tuple(tags))
     label = label_of[best]  # (n_words,) -1 = O
     prev = torch.cat([label.new_full((1,), -1), label[:-1]])  # (n_words,)
     inside = is_i[best] & (label >= 0) & (prev == label)  # (n_words,) continues the span before it
@@ -89,26 +87,46 @@ def decode_bio_viterbi(tok: TokenizedArticle, probs: torch.Tensor, tags: list[st
     if n == 0:
         return []
     parts, pair_of, is_i, label_of = _bio_tables(tuple(tags))
-    best = wp.argmax(-1)  # (n_words,)
-    sent = torch.tensor([tok.sentence[w[0]] for w in tok.words])  # (n_words,)
-    starts = torch.ones(n, dtype=torch.bool)
-    starts[1:] = sent[1:] != sent[:-1]  # (n_words,) first word of its sentence
+    best_p, best = wp.max(-1)  # (n_words,) the same index as argmax (the first maximum)
+    starts = tok.sentence_starts()  # (n_words,) first word of its sentence
     lab = label_of[best]
     prev_lab = torch.cat([lab.new_full((1,), -1), lab[:-1]])
     bad = is_i[best] & (starts | (prev_lab != lab) | (lab < 0))  # (n_words,) an I that continues nothing
     path = best.tolist()
-    if bool(bad.any()):
+    bad_words = bad.nonzero().squeeze(1).tolist()
+    if bad_words:
         logp = wp.double().log()  # no clamp: tiny probabilities must not tie (log 0 = -inf is fine)
         bounds = torch.nonzero(starts).squeeze(1).tolist() + [n]
-        for s_, e_ in zip(bounds, bounds[1:]):
-            if bool(bad[s_:e_].any()):
-                path[s_:e_] = _viterbi_labelled(logp[s_:e_].tolist(), pair_of)
-    chosen = wp.gather(1, torch.tensor(path, dtype=torch.long).unsqueeze(1)).squeeze(1).tolist()  # (n_words,)
+        # the sentences holding a bad word (each once, in order), found by bisection
+        for k in sorted({bisect.bisect_right(bounds, w) - 1 for w in bad_words}):
+            s_, e_ = bounds[k], bounds[k + 1]
+            path[s_:e_] = _viterbi_labelled(logp[s_:e_].tolist(), pair_of)
+        chosen = wp.gather(1, long_tensor(path).unsqueeze(1)).squeeze(1).tolist()  # (n_words,)
+    else:  # the per-word best tags: their probabilities are the maxima
+        chosen = best_p.tolist()
+    is_b_tag, is_i_tag = _bio_flags(tuple(tags))
     spans: list[TokenSpan] = []
-    for a, b in _runs([parts[t][0] == "B" for t in path], [parts[t][0] == "I" for t in path]):
+    for a, b in _runs([is_b_tag[t] for t in path], [is_i_tag[t] for t in path]):
         scores = chosen[a : b + 1]
         spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[path[a]][2], sum(scores) / len(scores)))
     return spans
+
+
+@functools.lru_cache(maxsize=16)
+def _lenient_tables(tags: tuple[str, ...]) -> tuple[list[tuple[str, str, str]], torch.Tensor, torch.Tensor]:
+    """Per tag set, for :func:`decode_bio` (built once, not per article): the (bio, -, label)
+    parts; each tag's label index (-1 for O); whether each tag is an I."""
+    parts = [t.partition("-") for t in tags]
+    labels = sorted({p[2] for p in parts})
+    label_of = torch.tensor([-1 if bio == "O" else labels.index(label) for bio, _, label in parts], dtype=torch.long)
+    is_i = torch.tensor([bio == "I" for bio, _, _ in parts], dtype=torch.bool)
+    return parts, label_of, is_i
+
+
+@functools.lru_cache(maxsize=16)
+def _bio_flags(tags: tuple[str, ...]) -> tuple[list[bool], list[bool]]:
+    """Per tag set: whether each tag is a B, whether each is an I (list look-ups per word)."""
+    return [t.partition("-")[0] == "B" for t in tags], [t.partition("-")[0] == "I" for t in tags]
 
 
 @functools.lru_cache(maxsize=16)
@@ -207,7 +225,7 @@ def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) 
     collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (n_words, 3): O, B, I
     type_mass = b + i_  # (n_words, n_types)
     path = _viterbi_bio(collapsed.clamp(min=1e-12).log())
-    chosen = collapsed.gather(1, torch.tensor(path, dtype=torch.long).unsqueeze(1)).squeeze(1)  # (n_words,)
+    chosen = collapsed.gather(1, long_tensor(path).unsqueeze(1)).squeeze(1)  # (n_words,)
     # a span opens at B and runs over the I words after it (the path has no I after O)
     opens = [t == 1 for t in path]
     spans: list[TokenSpan] = []

@@ -62,6 +62,41 @@ class TokenizedArticle:
                 self.words[-1] = (a, t + 1, cs, max(ce, self.spans[t][1]))
             self.word_of.append(len(self.words) - 1)
         self._word_starts = [w[2] for w in self.words]
+        self._derived: dict[str, Any] = {}  # tensors built once from the words (see word_index)
+
+    def word_index(self) -> Any:
+        """``(n_words,)`` long tensor: each word's first token. Built once per article: decoding
+        gathers the word rows of every head with it."""
+        if "word_index" not in self._derived:
+            from khabar.model.tensor_lists import long_tensor
+
+            self._derived["word_index"] = long_tensor([w[0] for w in self.words])
+        return self._derived["word_index"]
+
+    def input_tensors(self) -> tuple[Any, Any]:
+        """``input_ids`` as a ``(n,)`` long tensor and ``lexical`` as ``(n, n_attrs)`` (``None``
+        without lexical features), built once: the windows of a batch are slices of them."""
+        if "inputs" not in self._derived:
+            from khabar.model.tensor_lists import long_tensor
+
+            lexical = None
+            if self.lexical is not None:
+                lexical = long_tensor(self.lexical, len(self.lexical[0]) if self.lexical else 1)  # (n, n_attrs)
+            self._derived["inputs"] = (long_tensor(self.input_ids), lexical)
+        return self._derived["inputs"]
+
+    def sentence_starts(self) -> Any:
+        """``(n_words,)`` bool tensor: whether each word opens a sentence (the first word does)."""
+        if "sentence_starts" not in self._derived:
+            import torch
+
+            from khabar.model.tensor_lists import long_tensor
+
+            sent = long_tensor([self.sentence[w[0]] for w in self.words])  # (n_words,)
+            starts = torch.ones(len(self.words), dtype=torch.bool)
+            starts[1:] = sent[1:] != sent[:-1]
+            self._derived["sentence_starts"] = starts
+        return self._derived["sentence_starts"]
 
     def words_in(self, start: int, end: int) -> list[int]:
         """Indices of the words overlapping original chars ``[start, end)``."""

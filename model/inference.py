@@ -30,6 +30,7 @@ from khabar.model.decoding import (
 )
 from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
 from khabar.model.heads import NEG
+from khabar.model.tensor_lists import long_tensor
 
 HEADS = ("entity", "quote", "cue", "source")
 SPEAKER_LABELS = ("PER", "ORG")
@@ -91,25 +92,14 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     out: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     for b in range(0, len(jobs), batch_size):
         batch = jobs[b : b + batch_size]
-        seqs = []
-        for a, w in batch:
-            s, e = arts[a][1].windows[w]
-            seqs.append([cls_id] + arts[a][1].input_ids[s:e] + [sep_id])
-        width = max(len(x) for x in seqs)
-        ids = torch.tensor([x + [0] * (width - len(x)) for x in seqs], dtype=torch.long)  # (batch, seq)
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in seqs], dtype=torch.long)
-        lex = None
-        if arts[batch[0][0]][1].lexical is not None:
-            k = len(arts[batch[0][0]][1].lexical[0])
-            none = [[0] * k]
-            lex = torch.tensor([none + arts[a][1].lexical[slice(*arts[a][1].windows[w])] + none * (width - len(x) + 1)
-                                for (a, w), x in zip(batch, seqs)], dtype=torch.long).to(device)  # (batch, seq, n_attrs)
+        ids, mask, lex, lengths = _batch_inputs([(arts[a][1], w) for a, w in batch], cls_id, sep_id)
+        lex = lex.to(device) if lex is not None else None
         h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
         # each head's softmax on the whole batch at once, the heads side by side
         probs = torch.cat([getattr(model, f"{name}_head")(h).float().softmax(-1) for name in HEADS], -1)
         h = h.float()
         for r, (a, w) in enumerate(batch):
-            n = len(seqs[r]) - 2
+            n = lengths[r]
             out[(a, w)] = (probs[r, 1 : n + 1], h[r, 1 : n + 1])
     sizes = [getattr(model, f"{name}_head").out.out_features for name in HEADS]
     results = []
@@ -118,14 +108,45 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
         if n == 0:
             results.append(Article(str(arts[a][0]), tok.text, [], []))
             continue
-        # each token from the window where it is most central: one gather over the concatenated windows
-        pick = _central_rows(tok.windows, n).to(device)  # (n,)
         windows = [out.pop((a, w)) for w in range(len(tok.windows))]
-        all_probs = torch.cat([p for p, _ in windows])[pick].cpu()  # (n, sum of tags): one transfer
+        if len(windows) == 1:  # most articles: every token from its only window, no gather
+            all_probs, states = windows[0][0].cpu(), windows[0][1]
+        else:
+            # each token from the window where it is most central: one gather over the concatenated windows
+            pick = _central_rows(tok.windows, n).to(device)  # (n,)
+            all_probs = torch.cat([p for p, _ in windows])[pick].cpu()  # (n, sum of tags): one transfer
+            states = torch.cat([h for _, h in windows])[pick]  # (n, hidden)
         rows = dict(zip(HEADS, all_probs.split(sizes, -1)))
-        states = torch.cat([h for _, h in windows])[pick]  # (n, hidden)
         results.append(_article(model, str(arts[a][0]), tok, rows, states, device))
     return results
+
+
+def _batch_inputs(windows: list[tuple[TokenizedArticle, int]], cls_id: int,
+                  sep_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, list[int]]:
+    """One batch of windows (article, window index) as the encoder's inputs: ``input_ids`` and
+    ``attention_mask`` (batch, seq) with ``[CLS]``/``[SEP]`` around each window and 0 padding,
+    ``lexical_ids`` (batch, seq, n_attrs) with row 0 at ``[CLS]``, ``[SEP]`` and padding (``None``
+    for a model without lexical features), and each window's token count.
+
+    Filled by slices of each article's tensors (:meth:`TokenizedArticle.input_tensors`), not
+    parsed from nested Python lists: a batch holds up to 16 x 512 x (1 + n_attrs) ints."""
+    spans = [tok.windows[w] for tok, w in windows]
+    lengths = [e - s for s, e in spans]
+    width = max(lengths) + 2
+    ids = torch.zeros((len(windows), width), dtype=torch.long)  # (batch, seq)
+    with_lexical = windows[0][0].lexical is not None
+    lex = torch.zeros((len(windows), width, len(windows[0][0].lexical[0])), dtype=torch.long) if with_lexical else None
+    for r, ((tok, _), (s, e)) in enumerate(zip(windows, spans)):
+        tok_ids, tok_lex = tok.input_tensors()
+        ids[r, 1 : e - s + 1] = tok_ids[s:e]
+        if lex is not None:
+            lex[r, 1 : e - s + 1] = tok_lex[s:e]  # (n, n_attrs)
+    n = torch.tensor(lengths)  # (batch,)
+    rows = torch.arange(len(windows))
+    ids[:, 0] = cls_id
+    ids[rows, n + 1] = sep_id
+    mask = (torch.arange(width).unsqueeze(0) < (n + 2).unsqueeze(1)).long()  # (batch, seq)
+    return ids, mask, lex, lengths
 
 
 def _central_rows(windows: list[tuple[int, int]], n: int) -> torch.Tensor:
@@ -195,8 +216,8 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, to
         scores = _attribution_scores(
             model,
             states.to(dtype=next(model.parameters()).dtype),
-            torch.tensor(q_tokens, dtype=torch.long).view(-1, 4),
-            torch.tensor(m_tokens, dtype=torch.long).view(-1, 2),
+            long_tensor(q_tokens, 4),
+            long_tensor(m_tokens, 2),
             cand_t,
             feat_t,
         )  # (Q, 1 + C), column 0 = none
