@@ -193,13 +193,36 @@ def fullest_name(texts: Sequence[str], own: int | None = None, known_words: set[
     return names[max(range(len(names)), key=key)]
 
 
+class _ArticleWords:
+    """``set(normalise_name(text).split())`` for :func:`display_name`, built on the first look-up.
+
+    display_name looks a word up only for a first word glued to a one-letter proclitic, and
+    normalising a whole article costs more than naming all its speakers, so an article that never
+    asks never pays. Always true: ``known and w in known`` is then the same as with the set (an
+    empty set, false, holds nothing either)."""
+
+    __slots__ = ("text", "words")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.words: set[str] | None = None
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, word: object) -> bool:
+        if self.words is None:
+            self.words = set(normalise_name(self.text).split())
+        return word in self.words
+
+
 def speaker_names(mentions: Sequence[tuple[int, str]], text: str | None = None) -> list[str]:
     """For each mention, the fullest name of its cluster (the ``speaker_name`` of the guidelines).
     ``text``: the article, whose words tell which glued proclitics to drop.
 
     Same result as :func:`fullest_name` over each mention's cluster, in one pass per cluster: the
     cluster's best (words, letters) wins; on a tie the mention's own form, else the first."""
-    known = set(normalise_name(text).split()) if text else None
+    known = _ArticleWords(text) if text else None
     ids = cluster_mentions(mentions)
     members: dict[int, list[int]] = {}
     for i, k in enumerate(ids):
