@@ -45,6 +45,8 @@ import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
+import numpy as np
+
 __all__ = ["Normalised", "normalise", "strip_diacritics", "normalise_name"]
 
 # --- character classes ------------------------------------------------------------------------
@@ -77,6 +79,8 @@ _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
 # Stage 1: deletions and HTML entities, one pass.
 _STAGE1_RE = re.compile(f"(?P<del>[{_DELETABLE}]+)|(?P<ent>{_ENTITY})")
 _DELETE_RE = re.compile(f"[{_DELETABLE}]+")
+_DELETE_ONE_RE = re.compile(f"[{_DELETABLE}]")
+_ENTITY_RE = re.compile(_ENTITY)
 
 _DIGITS = str.maketrans({**{chr(0x0660 + i): str(i) for i in range(10)}, **{chr(0x06F0 + i): str(i) for i in range(10)}})
 
@@ -100,15 +104,32 @@ _ARABIC_LETTERS = "\u0620-\u063f\u0641-\u064a\u066e\u066f\u0671-\u06d3\u06d5\u06
 _TOKEN_RE = re.compile(
     f"(?P<A>[{_ARABIC_LETTERS}]+)|(?P<D>[0-9]+)|(?P<O>[^\\W_0-9{_ARABIC_LETTERS}]+)|(?P<P>[^\\w\\s]|_)"
 )
+# The same classes for _stage3's arrays: _TOKEN_RE's P (a mark: not a word character, not
+# whitespace, not an Arabic letter, or "_"), Arabic letters and whitespace by code point.
+_MARK_RE = re.compile(f"[^\\w\\s{_ARABIC_LETTERS}]|_")
+
+
+def _table(chars: str) -> np.ndarray:
+    """A look-up table by code point (one past the largest: False for every code above it)."""
+    cps = [ord(c) for c in chars]
+    table = np.zeros(max(cps) + 2, dtype=bool)
+    table[cps] = True
+    return table
+
+
+_ARABIC_TABLE = _table("".join(chr(cp) for cp in range(0x600, 0x800) if re.fullmatch(f"[{_ARABIC_LETTERS}]", chr(cp))))
+_SPACE_TABLE = _table("".join(chr(cp) for cp in range(0x3001) if chr(cp).isspace()))  # U+3000 is the last
 _NON_WORD_RE = re.compile(r"[^\w\s]")
+_EASTERN_DIGIT_RE = re.compile("[\u0660-\u0669\u06f0-\u06f9]")
+# Part of every domain _DROP_RE takes: a Latin label's last character, the dot, the listed TLD.
+_DOMAIN_HINT_RE = re.compile(r"[A-Za-z0-9-]\.(?:com|org|net|gov|edu|int|info|tv|co|uk|fr|de|ru|me|ly|io)\b")
 _KEEP_CATEGORIES = {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc"}
 _mark_cache: dict[str, str] = {}
 
 
-def _keep_or_blank(m: re.Match[str]) -> str:
+def _keep_or_blank_char(c: str) -> str:
     """Punctuation and maths/currency symbols are kept; emoji, other symbols, controls become a
     space (same length, so offsets stay aligned)."""
-    c = m.group()
     r = _mark_cache.get(c)
     if r is None:
         cat = unicodedata.category(c)
@@ -178,10 +199,39 @@ class Normalised:
 # --- the three passes --------------------------------------------------------------------------
 
 
-def _stage1(text: str) -> tuple[str, list[int], list[int]]:
-    """Delete marks/format characters (attached to the previous character) and unescape entities."""
-    if "&" not in text and not _DELETE_RE.search(text):
-        return text, list(range(len(text))), list(range(1, len(text) + 1))
+def _stage1(text: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """Delete marks/format characters (attached to the previous character) and unescape entities.
+
+    Returns the text with each character's original start and end (int64 arrays)."""
+    has_entity = "&" in text and _ENTITY_RE.search(text) is not None
+    if not has_entity:
+        if not _DELETE_RE.search(text):
+            return text, np.arange(len(text), dtype=np.int64), np.arange(1, len(text) + 1, dtype=np.int64)
+        return _stage1_deletions(text)
+    s1, starts, ends = _stage1_loop(text)
+    return s1, np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+
+def _stage1_deletions(text: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """:func:`_stage1_loop` for a text without HTML entities (nearly every article), on arrays:
+    a deleted run is attached to the kept character right before it unless that is whitespace."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
+    marked = np.frombuffer(_DELETE_ONE_RE.sub("\0", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    deleted = (marked == 0) & (codes != 0)  # (n,) a NUL of the text itself is kept
+    kept = np.flatnonzero(~deleted)  # (K,) original index of each kept character
+    ends = kept + 1
+    edges = np.flatnonzero(deleted[1:] != deleted[:-1]) + 1  # where a run of deleted characters starts or stops
+    bounds = np.concatenate([[0] if deleted[0] else [], edges, [len(text)] if deleted[-1] else []]).astype(np.int64)
+    run_start, run_end = bounds[0::2], bounds[1::2]  # the deleted runs [start, end)
+    before = run_start - 1  # the kept character before each run (none before a run at 0)
+    attach = run_start > 0
+    attach[attach] = ~_SPACE_TABLE[np.minimum(codes[before[attach]], _SPACE_TABLE.size - 1)]
+    ends[np.searchsorted(kept, before[attach])] = run_end[attach]
+    return _DELETE_RE.sub("", text), kept.astype(np.int64), ends.astype(np.int64)
+
+
+def _stage1_loop(text: str) -> tuple[str, list[int], list[int]]:
+    """:func:`_stage1` one match at a time (any text; the definition of the array version)."""
     parts: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -224,16 +274,69 @@ def _stage1(text: str) -> tuple[str, list[int], list[int]]:
 
 def _stage2(s1: str) -> str:
     """Same-length rewrite: digits to 0-9, dropped things and rejected symbols to spaces."""
-    s = s1.translate(_DIGITS)
-    if "@" in s or "." in s or "<" in s or ":" in s:
+    # str.translate with a dict looks every character up: only when there is a digit to map
+    s = s1.translate(_DIGITS) if _EASTERN_DIGIT_RE.search(s1) else s1
+    if _may_drop(s):
         s = _DROP_RE.sub(lambda m: " " * (m.end() - m.start()), s)
-    return _NON_WORD_RE.sub(_keep_or_blank, s)
+    # the marks to blank, each once (a text has a few distinct ones), not a callback per mark
+    blank = [c for c in set(_NON_WORD_RE.findall(s)) if _keep_or_blank_char(c) == " "]
+    return s.translate({ord(c): " " for c in blank}) if blank else s
+
+
+def _may_drop(s: str) -> bool:
+    """Whether :data:`_DROP_RE` can match in ``s``: every one of its alternatives needs one of
+    these (an ``@``, a ``<``, a scheme's ``://``, ``www.``, or a Latin label glued to a listed
+    top-level domain), and scanning for them is ~15x cheaper than the regex over a whole article."""
+    return "@" in s or "<" in s or "://" in s or "www." in s or _DOMAIN_HINT_RE.search(s) is not None
 
 
 def normalise(text: str) -> Normalised:
     """Normalise ``text`` the AraBERT v0.2 way (see the module docstring) and keep the alignment."""
     s1, starts, ends = _stage1(text)
     s2 = _stage2(s1)
+    out, o_starts, o_ends = _stage3(s2, starts, ends)
+    return Normalised(out, o_starts, text, o_ends)
+
+
+def _stage3(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, list[int], list[int]]:
+    """Spaces: one between the tokens of :data:`_TOKEN_RE` (Arabic-letter run, digit run, other
+    word run, one mark) unless they touch and neither is a mark nor the pair is letters/digits;
+    whitespace runs collapse, the ends are stripped. An inserted space gets the empty stretch at
+    the end of the character before it.
+
+    Computed on arrays of code points, character classes and offsets (a token loop cost ~1 us a
+    token); :func:`_stage3_tokens` is the token loop, kept as the definition."""
+    n = len(s2)
+    codes = np.frombuffer(s2.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
+    kept = np.flatnonzero(~_SPACE_TABLE[np.minimum(codes, _SPACE_TABLE.size - 1)])  # (K,) non-space chars
+    if kept.size == 0:
+        return "", [], []
+    # marks (_TOKEN_RE's P) as NUL in a copy of the text: a C-level pass, no callback
+    mark = np.frombuffer(_MARK_RE.sub("\0", s2).encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 0
+    if "\0" in s2:  # a NUL of the text itself is no mark (stage 2 blanks controls, so never expected)
+        mark &= codes != 0
+    c = codes[kept]
+    is_p = mark[kept]
+    is_a = _ARABIC_TABLE[np.minimum(c, _ARABIC_TABLE.size - 1)]
+    is_d = (c >= 0x30) & (c <= 0x39)
+    # a space before kept char j + 1: whitespace between, or a token boundary that is not glued
+    sep = (kept[1:] - kept[:-1] > 1) | is_p[:-1] | is_p[1:] | (is_a[:-1] & is_d[1:]) | (is_d[:-1] & is_a[1:])  # (K - 1,)
+    pos = np.arange(kept.size)  # output position of each kept char
+    pos[1:] += np.cumsum(sep)
+    size = int(pos[-1]) + 1
+    out = np.full(size, 0x20, dtype=np.uint32)
+    out[pos] = c
+    o_starts = np.empty(size, dtype=np.int64)
+    o_ends = np.empty(size, dtype=np.int64)
+    o_starts[pos] = starts[kept]
+    o_ends[pos] = ends[kept]
+    spaces = pos[1:][sep] - 1
+    o_starts[spaces] = o_ends[spaces] = ends[kept[:-1][sep]]
+    return out.tobytes().decode("utf-32-le", "surrogatepass"), o_starts.tolist(), o_ends.tolist()
+
+
+def _stage3_tokens(s2: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
+    """:func:`_stage3` as a loop over the tokens (the definition; tests compare the two)."""
     out: list[str] = []
     o_starts: list[int] = []
     o_ends: list[int] = []
@@ -259,7 +362,7 @@ def normalise(text: str) -> Normalised:
         o_starts.extend(starts[t0:t1])
         o_ends.extend(ends[t0:t1])
         prev_kind, prev_end = kind, t1
-    return Normalised("".join(out), o_starts, text, o_ends)
+    return "".join(out), o_starts, o_ends
 
 
 # --- plain helpers -----------------------------------------------------------------------------

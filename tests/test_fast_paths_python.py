@@ -146,3 +146,43 @@ def test_quote_regions_equal_the_character_loop():
     for _ in range(3000):
         line = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50)))
         assert _quote_regions(line) == _quote_regions_reference(line), line
+
+
+# ------------------------------------------------------------------------------ normalisation
+
+_PIECES = ["قال", "الرئيس", "ُ", "ـ", "\u200f", "&quot;", "&amp;", "&#1604;", "&#x64B;", "&bogus;", "&nbsp;",
+           "http://x.com/a.b", "www.site.org", "a@b.com", "@user", "<b>", "</p>", "x.com", "abc.co.uk", "٢٠١٦", "۱۲",
+           "2016م", "COVID19", "é", "😀", "👍🏽", "\U000e0041", "_", "#هاشتاغ_", "…", "...", ".", "،", "؛", "؟", "!",
+           "«", "»", '"', "'", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "\x00", "\x07", "\ud800", "$", "%", "+",
+           "ﻻ", "\u0670", "\u06e5", "\u0750", "x\u0301", "Ab", "9", "٫"]
+
+
+def _soup(rng: random.Random) -> str:
+    return "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 25)))
+
+
+def test_normalise_stages_on_arrays_equal_their_loops():
+    import importlib
+
+    norm = importlib.import_module("khabar.data.normalise")  # the module (the package exports the function)
+    rng = random.Random(11)
+    for _ in range(4000):
+        text = _soup(rng)
+        s1, starts, ends = norm._stage1(text)
+        loop = norm._stage1_loop(text)
+        assert (s1, starts.tolist(), ends.tolist()) == loop, text
+        s2 = norm._stage2(s1)
+        assert norm._stage3(s2, starts, ends) == norm._stage3_tokens(s2, loop[1], loop[2]), text
+
+
+def test_normalise_character_tables_match_the_regex_classes():
+    import importlib
+    import re
+
+    norm = importlib.import_module("khabar.data.normalise")
+    space = re.compile(r"\s")
+    arabic = re.compile(f"[{norm._ARABIC_LETTERS}]")
+    for cp in range(0x110000):
+        c = chr(cp)
+        assert bool(space.match(c)) == bool(norm._SPACE_TABLE[min(cp, norm._SPACE_TABLE.size - 1)]), hex(cp)
+        assert bool(arabic.match(c)) == bool(norm._ARABIC_TABLE[min(cp, norm._ARABIC_TABLE.size - 1)]), hex(cp)
