@@ -186,3 +186,54 @@ def test_normalise_character_tables_match_the_regex_classes():
         c = chr(cp)
         assert bool(space.match(c)) == bool(norm._SPACE_TABLE[min(cp, norm._SPACE_TABLE.size - 1)]), hex(cp)
         assert bool(arabic.match(c)) == bool(norm._ARABIC_TABLE[min(cp, norm._ARABIC_TABLE.size - 1)]), hex(cp)
+
+
+# ------------------------------------------------------------------------------ bootstrapper tokens
+
+
+def _key_tokens_reference(kt):
+    """``KeyText._tokenise`` as it was: a match object per token, paragraphs counted as it goes,
+    then the sentence of every token set one by one."""
+    from bisect import bisect_left
+
+    from khabar.bootstrap.text import _TOKEN_RE, Token
+    from khabar.data.sentences import split_sentences
+
+    key = kt.key
+    tokens, para, last = [], 0, 0
+    for m in _TOKEN_RE.finditer(key):
+        g = m.group()
+        start, end = m.span()
+        para += key.count("\n", last, start)
+        last = start
+        tokens.append(Token(g, start, end, g[0].isalnum() or g[0] in "#_", 0, para))
+    starts = [t.start for t in tokens]
+    sents = []
+    for s, e in split_sentences(kt.original):
+        ks, ke = kt.from_original(s), kt.from_original(e)
+        a, b = bisect_left(starts, ks), bisect_left(starts, ke)
+        if b > a:
+            sents.append((a, b))
+    merged = []
+    for a, b in sents:
+        if merged and tokens[a - 1].text == "." and tokens[a - 1].end == tokens[a].start \
+                and a >= 2 and tokens[a - 2].end == tokens[a - 1].start and len(tokens[a - 2].text) <= 3:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    for si, (a, b) in enumerate(merged):
+        for t in tokens[a:b]:
+            t.sentence = si
+    return tokens, merged
+
+
+def test_key_text_tokens_equal_the_match_loop():
+    from khabar.bootstrap.text import KeyText
+
+    rng = random.Random(5)
+    pieces = ["قال", "الرئيس", "ُ", "ـ", "\u200f", "إي", ".", "لين", "براون", "أ", "ى", "#", "_", "#وسم", "...", "…",
+              "\n", "\n\n", " ", "\t", "«", "»", '"', "؟", "!", "د", "3", "x", "\u00a0", "\u2028"]
+    for _ in range(3000):
+        kt = KeyText.build("".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))))
+        tokens, sentences = _key_tokens_reference(kt)
+        assert kt.tokens == tokens and kt.sentences == sentences, kt.original

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
+from itertools import accumulate
 from dataclasses import dataclass, field
 
 from khabar.data.sentences import split_sentences
@@ -32,6 +33,7 @@ _FOLD = str.maketrans(dict(_FOLD_PAIRS))
 # A word (Arabic or Latin letters, digits, ``_`` of hashtags, with a leading ``#``), an ellipsis,
 # or one other non-space character.
 _TOKEN_RE = re.compile(r"#?\w+|\.{2,}|…|[^\w\s]")
+_TOKEN_SPLIT_RE = re.compile(f"({_TOKEN_RE.pattern})")  # re.split keeps the tokens between the gaps
 
 QUOTE_CHARS = frozenset('"«»“”„')
 SENTENCE_END = frozenset(".!?؟")
@@ -125,20 +127,24 @@ class KeyText:
 
     def _tokenise(self) -> None:
         key = self.key
-        # One pass: each token with its paragraph index (line breaks counted before it).
-        tokens: list[Token] = []
-        append = tokens.append
-        count = key.count
-        para = 0
-        last = 0
-        for m in _TOKEN_RE.finditer(key):
-            g = m.group()
-            start, end = m.span()
-            para += count("\n", last, start)
-            last = start
-            append(Token(g, start, end, g[0].isalnum() or g[0] in "#_", 0, para))
+        # One C-level split into [gap, token, gap, token, ..., gap] instead of a match object per
+        # token (its .group() and .span() calls were most of the cost). Every non-space character
+        # belongs to a token, so the gaps are whitespace and cumulative lengths give the offsets.
+        parts = _TOKEN_SPLIT_RE.split(key)
+        texts = parts[1::2]
+        bounds = list(accumulate(map(len, parts)))  # bounds[2k]: token k's start, bounds[2k + 1]: its end
+        starts, ends = bounds[0:-1:2], bounds[1::2]
+        # A token's paragraph: the number of line breaks before it (a few per article; the tokens
+        # before each break are one run).
+        paragraphs: list[int] = []
+        breaks = 0
+        at = key.find("\n")
+        while at >= 0:
+            paragraphs += [breaks] * (bisect_left(starts, at) - len(paragraphs))
+            breaks += 1
+            at = key.find("\n", at + 1)
+        paragraphs += [breaks] * (len(texts) - len(paragraphs))
         # Sentences from the shared splitter, on the original text, mapped to token ranges.
-        starts = [t.start for t in tokens]
         sents: list[tuple[int, int]] = []
         for s, e in split_sentences(self.original):
             ks, ke = self.from_original(s), self.from_original(e)
@@ -148,17 +154,19 @@ class KeyText:
         # "إي.لين براون": a full stop glued between two letters after a short word is not an end.
         merged: list[tuple[int, int]] = []
         for a, b in sents:
-            if merged and tokens[a - 1].text == "." and tokens[a - 1].end == tokens[a].start \
-                    and a >= 2 and tokens[a - 2].end == tokens[a - 1].start and len(tokens[a - 2].text) <= 3:
+            if merged and texts[a - 1] == "." and ends[a - 1] == starts[a] \
+                    and a >= 2 and ends[a - 2] == starts[a - 1] and len(texts[a - 2]) <= 3:
                 merged[-1] = (merged[-1][0], b)
             else:
                 merged.append((a, b))
         sents = merged
-        # Tokens outside every sentence (none expected) get the nearest one.
+        # Tokens outside every sentence (none expected) keep sentence 0.
+        sentence = [0] * len(texts)
         for si, (a, b) in enumerate(sents):
-            for t in tokens[a:b]:
-                t.sentence = si
-        self.tokens, self.sentences = tokens, sents
+            sentence[a:b] = [si] * (b - a)
+        is_word = [g[0].isalnum() or g[0] in "#_" for g in texts]
+        self.tokens = list(map(Token, texts, starts, ends, is_word, sentence, paragraphs))
+        self.sentences = sents
 
     def from_original(self, index: int) -> int:
         """Original index -> the first key index at or after it."""
