@@ -153,17 +153,23 @@ class ArticleEncoder:
         word_ids = enc.word_ids() if hasattr(enc, "word_ids") else list(range(len(ids)))
         spans: list[tuple[int, int]] = []
         keep: list[int] = []
+        # Normalised.to_original inlined for a token with no space at its edges (the pre-tokenizer
+        # splits at spaces: nearly every token); the method itself for any other
+        n_text, n_starts, n_ends = norm.text, norm.offsets, norm.ends
         for i, (s, e) in enumerate(offsets):
             if e <= s:  # a token standing for no character cannot be placed in the text
                 continue
-            o = norm.to_original(s, e)
+            o = (n_starts[s], n_ends[e - 1]) if n_text[s] != " " and n_text[e - 1] != " " else norm.to_original(s, e)
             if o[1] <= o[0]:
                 continue
             spans.append(o)
             keep.append(i)
-        ids = [ids[i] for i in keep]
-        words = [word_ids[i] if word_ids[i] is not None else -1 - i for i in keep]
-        first = [i == 0 or words[i] != words[i - 1] for i in range(len(words))]
+        if len(keep) < len(ids):
+            ids = [ids[i] for i in keep]
+            words = [word_ids[i] if word_ids[i] is not None else -1 - i for i in keep]
+        else:  # every token kept (the usual case): no re-indexing
+            words = [w if w is not None else -1 - i for i, w in enumerate(word_ids)] if None in word_ids else list(word_ids)
+        first = [True] + [a != b for a, b in zip(words, words[1:])] if words else []
         sentences = split_sentences(text)
         sentence = _sentence_of(spans, sentences)
         boundaries = [t for t in range(1, len(ids)) if sentence[t] != sentence[t - 1]]
@@ -172,7 +178,7 @@ class ArticleEncoder:
         windows = make_windows(len(ids), boundaries, self.size, self.overlap)
         tok = TokenizedArticle(text, ids, spans, words, first, sentence, windows)
         if self.lexical is not None:
-            per_word = [self.lexical(text[cs:ce]) for _, _, cs, ce in tok.words]
+            per_word = self.lexical.words([text[cs:ce] for _, _, cs, ce in tok.words])
             tok.lexical = [per_word[w] for w in tok.word_of]
         return tok
 

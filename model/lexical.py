@@ -57,10 +57,18 @@ def stem(norm: str) -> str:
     return norm
 
 
+# Characters of the Arabic block that shape() counts as "a" (all but its digits), for the common
+# case of a word made only of them: its shape is then "a" and its length, with no per-character loop.
+_ARABIC_NON_DIGITS_RE = re.compile(
+    "[" + "".join(re.escape(chr(cp)) for cp in range(0x600, 0x700) if not chr(cp).isdigit() and not chr(cp).isupper()) + "]+")
+
+
 def shape(word: str) -> str:
     """Script and length class: ``a5`` (Arabic, 5 letters), ``L3+cap``, ``d4``, ``p`` (punctuation) ..."""
     if not word:
         return "_"
+    if _ARABIC_NON_DIGITS_RE.fullmatch(word):
+        return f"a{min(len(word), 8)}"
     kinds = []
     for ch in word:
         if "\u0600" <= ch <= "\u06ff":
@@ -115,6 +123,12 @@ class LexicalHasher:
             if len(self._cache) < 500_000:  # news vocabularies repeat; bounded for streaming corpora
                 self._cache[word] = ids
         return ids
+
+    def words(self, words: Sequence[str]) -> list[list[int]]:
+        """``[self(w) for w in words]``, with the cache looked up inline (an article's words are
+        mostly cached: a method call per word was most of their cost)."""
+        get = self._cache.get
+        return [get(w) or self(w) for w in words]
 
     @property
     def width(self) -> int:

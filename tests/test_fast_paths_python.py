@@ -237,3 +237,83 @@ def test_key_text_tokens_equal_the_match_loop():
         kt = KeyText.build("".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))))
         tokens, sentences = _key_tokens_reference(kt)
         assert kt.tokens == tokens and kt.sentences == sentences, kt.original
+
+
+# ------------------------------------------------------------------------------ tokenize
+
+
+def _tokenize_reference(encoder, text):
+    """``ArticleEncoder.tokenize`` as it was: ``Normalised.to_original`` for every token, the
+    lexical rows through the hasher's call one word at a time."""
+    from khabar.data.normalise import normalise
+    from khabar.data.sentences import split_sentences
+    from khabar.model.features import _sentence_of
+    from khabar.model.windows import make_windows
+
+    norm = normalise(text)
+    enc = encoder.tokenizer(norm.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    word_ids = enc.word_ids()
+    spans, keep = [], []
+    for i, (s, e) in enumerate(offsets):
+        if e <= s:
+            continue
+        o = norm.to_original(s, e)
+        if o[1] <= o[0]:
+            continue
+        spans.append(o)
+        keep.append(i)
+    ids = [ids[i] for i in keep]
+    words = [word_ids[i] if word_ids[i] is not None else -1 - i for i in keep]
+    first = [i == 0 or words[i] != words[i - 1] for i in range(len(words))]
+    sentence = _sentence_of(spans, split_sentences(text))
+    boundaries = [t for t in range(1, len(ids)) if sentence[t] != sentence[t - 1] and first[t]]
+    windows = make_windows(len(ids), boundaries, encoder.size, encoder.overlap)
+    tok = TokenizedArticle(text, ids, spans, words, first, sentence, windows)
+    per_word = [encoder.lexical(text[cs:ce]) for _, _, cs, ce in tok.words]
+    tok.lexical = [per_word[w] for w in tok.word_of]
+    return tok
+
+
+def test_tokenize_equals_the_per_token_loop():
+    from model_helpers import load_articles, tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder
+
+    encoder = ArticleEncoder(tiny_tokenizer(), max_length=32, overlap=8, lexical_features=True)
+    rng = random.Random(3)
+    texts = [a.text for a in load_articles()]
+    texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    for text in texts:
+        got, want = encoder.tokenize(text), _tokenize_reference(encoder, text)
+        assert got == want and got.lexical == want.lexical, text
+
+
+def test_lexical_shape_fast_path_and_word_rows():
+    from khabar.model.lexical import LexicalHasher, lexical_spec, shape
+
+    def shape_reference(word):
+        if not word:
+            return "_"
+        kinds = []
+        for ch in word:
+            if "\u0600" <= ch <= "\u06ff":
+                kinds.append("d" if ch.isdigit() else "a")
+            elif ch.isdigit():
+                kinds.append("d")
+            elif ch.isalpha():
+                kinds.append("L")
+            else:
+                kinds.append("p")
+        main = max(dict.fromkeys(kinds), key=kinds.count)
+        cap = "+cap" if word[:1].isupper() else ""
+        mixed = "+mix" if len(set(kinds)) > 1 else ""
+        return f"{main}{min(len(word), 8)}{cap}{mixed}"
+
+    rng = random.Random(9)
+    alphabet = [chr(c) for c in range(0x600, 0x700)] + list("aZ9_-.é")
+    words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10))) for _ in range(5000)]
+    words += ["الرئيس", "بوتين", "٢٠١٦", "COVID19", "Hervé", "،"]
+    assert [shape(w) for w in words] == [shape_reference(w) for w in words]
+    hasher = LexicalHasher(lexical_spec(True))
+    assert hasher.words(words[:50] + words[:50]) == [LexicalHasher(lexical_spec(True))(w) for w in words[:50] * 2]
