@@ -148,9 +148,7 @@ class ArticleEncoder:
 
     def tokenize(self, text: str) -> TokenizedArticle:
         norm = normalise(text)
-        enc = self.tokenizer(norm.text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-        ids, offsets = enc["input_ids"], enc["offset_mapping"]
-        word_ids = enc.word_ids() if hasattr(enc, "word_ids") else list(range(len(ids)))
+        ids, offsets, word_ids = self._encode(norm.text)
         spans: list[tuple[int, int]] = []
         keep: list[int] = []
         # Normalised.to_original inlined for a token with no space at its edges (the pre-tokenizer
@@ -181,6 +179,22 @@ class ArticleEncoder:
             per_word = self.lexical.words([text[cs:ce] for _, _, cs, ce in tok.words])
             tok.lexical = [per_word[w] for w in tok.word_of]
         return tok
+
+    def _encode(self, text: str) -> tuple[list[int], list[tuple[int, int]], list[int | None]]:
+        """Token ids, offsets and word ids of ``text`` (no special tokens).
+
+        The Rust tokenizer is called directly when that is what the ``transformers`` call would do
+        (no truncation or padding configured on it, special tokens split as the wrapper says): the
+        wrapper's per-call work (configuration, batch conversion) cost about as much as a short
+        article's tokenization. Any other configuration goes through the wrapper."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if (backend is not None and backend.truncation is None and backend.padding is None
+                and backend.encode_special_tokens == bool(getattr(self.tokenizer, "split_special_tokens", False))):
+            e = backend.encode(text, add_special_tokens=False)
+            return e.ids, e.offsets, e.word_ids
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        ids = enc["input_ids"]
+        return ids, enc["offset_mapping"], enc.word_ids() if hasattr(enc, "word_ids") else list(range(len(ids)))
 
     # -- labels -------------------------------------------------------------------------------
 

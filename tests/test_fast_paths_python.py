@@ -317,3 +317,18 @@ def test_lexical_shape_fast_path_and_word_rows():
     assert [shape(w) for w in words] == [shape_reference(w) for w in words]
     hasher = LexicalHasher(lexical_spec(True))
     assert hasher.words(words[:50] + words[:50]) == [LexicalHasher(lexical_spec(True))(w) for w in words[:50] * 2]
+
+
+def test_tokenize_never_truncates_with_a_truncating_backend():
+    import copy
+
+    from model_helpers import load_articles, tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder
+
+    tokenizer = copy.deepcopy(tiny_tokenizer())
+    tokenizer.backend_tokenizer.enable_truncation(8)  # a tokenizer.json saved with truncation on
+    encoder = ArticleEncoder(tokenizer, max_length=32, overlap=8)
+    plain = ArticleEncoder(tiny_tokenizer(), max_length=32, overlap=8)
+    text = load_articles()[0].text
+    assert len(encoder.tokenize(text)) == len(plain.tokenize(text)) > 8
