@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import itertools
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -112,10 +113,12 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
         if len(windows) == 1:  # most articles: every token from its only window, no gather
             all_probs, states = windows[0][0].cpu(), windows[0][1]
         else:
-            # each token from the window where it is most central: one gather over the concatenated windows
-            pick = _central_rows(tok.windows, n).to(device)  # (n,)
-            all_probs = torch.cat([p for p, _ in windows])[pick].cpu()  # (n, sum of tags): one transfer
-            states = torch.cat([h for _, h in windows])[pick]  # (n, hidden)
+            # each token from the window where it is most central: the windows' rows it picks are
+            # a few runs (one per window, in order), copied once as slices rather than gathered
+            # from a concatenated copy of every window
+            pieces = _row_runs(_central_rows(tok.windows, n), [e - s for s, e in tok.windows])
+            all_probs = torch.cat([windows[w][0][r0:r1] for w, r0, r1 in pieces]).cpu()  # (n, sum of tags): one transfer
+            states = torch.cat([windows[w][1][r0:r1] for w, r0, r1 in pieces])  # (n, hidden)
         rows = dict(zip(HEADS, all_probs.split(sizes, -1)))
         results.append(_article(model, str(arts[a][0]), tok, rows, states, device))
     return results
@@ -166,6 +169,22 @@ def _central_rows(windows: list[tuple[int, int]], n: int) -> torch.Tensor:
     if missing:  # a bug upstream, never a silent loss of text
         raise AssertionError(f"windows do not cover tokens {missing[:10]} (of {len(missing)})")
     return row
+
+
+def _row_runs(pick: torch.Tensor, lengths: list[int]) -> list[tuple[int, int, int]]:
+    """``pick`` (n,) rows of the concatenated windows (``lengths`` rows each) as runs of
+    consecutive rows within one window: ``(window, first row, end row)`` in the window's own rows,
+    in token order, so that ``cat(window[r0:r1] for each run) == cat(windows)[pick]``."""
+    window_starts = [0, *itertools.accumulate(lengths)][:-1]  # first concatenated row of each window
+    new_run = torch.ones(pick.numel(), dtype=torch.bool)  # (n,)
+    new_run[1:] = pick[1:] != pick[:-1] + 1
+    new_run |= torch.isin(pick, torch.tensor(window_starts))  # a run never crosses into the next window
+    cuts = new_run.nonzero().squeeze(1).tolist() + [pick.numel()]
+    runs = []
+    for t0, t1, row in zip(cuts, cuts[1:], pick[cuts[:-1]].tolist()):
+        w = bisect.bisect_right(window_starts, row) - 1
+        runs.append((w, row - window_starts[w], row - window_starts[w] + t1 - t0))
+    return runs
 
 
 def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, torch.Tensor],

@@ -332,3 +332,21 @@ def test_tokenize_never_truncates_with_a_truncating_backend():
     plain = ArticleEncoder(tiny_tokenizer(), max_length=32, overlap=8)
     text = load_articles()[0].text
     assert len(encoder.tokenize(text)) == len(plain.tokenize(text)) > 8
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_row_runs_copy_what_the_central_gather_picks(seed):
+    from khabar.model.inference import _central_rows, _row_runs
+    from khabar.model.windows import make_windows
+
+    rng = random.Random(seed)
+    n = rng.randint(2, 300)
+    boundaries = rng.sample(range(1, n), min(n - 1, rng.randint(0, 30)))
+    size = rng.randint(2, 40)
+    windows = make_windows(n, boundaries, size, rng.randint(0, size - 1))
+    outputs = [torch.randn(e - s, 3) for s, e in windows]
+    pick = _central_rows(windows, n)
+    want = torch.cat(outputs)[pick]
+    runs = _row_runs(pick, [e - s for s, e in windows])
+    assert torch.equal(torch.cat([outputs[w][r0:r1] for w, r0, r1 in runs]), want)
+    assert len(runs) <= 2 * len(windows)
