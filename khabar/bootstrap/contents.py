@@ -105,17 +105,17 @@ class ContentFinder:
             if p.close is not None:
                 self._last_open_by_close[p.close] = max(p.open, self._last_open_by_close.get(p.close, p.open))
         self.cue_at = {c.index: c for c in cues}
+        # per token, filled a sentence / a pair at a time (slice assignments, not a step per token)
         self.sentence_end = [0] * len(kt.tokens)
         self.sentence_start = [0] * len(kt.tokens)
         for a, b in kt.sentences:
-            for i in range(a, b):
-                self.sentence_end[i], self.sentence_start[i] = b, a
+            self.sentence_end[a:b] = [b] * (b - a)
+            self.sentence_start[a:b] = [a] * (b - a)
         # Innermost non-name pair around each token (to know whether a cue is quoted itself).
         self.quoted = [False] * len(kt.tokens)
         for p in pairs:
-            if not p.name_like:
-                for i in range(p.open + 1, p.end):
-                    self.quoted[i] = True
+            if not p.name_like and p.end > p.open + 1:
+                self.quoted[p.open + 1 : p.end] = [True] * (p.end - p.open - 1)
 
     # -- helpers --------------------------------------------------------------------------------
 

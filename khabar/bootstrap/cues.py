@@ -43,7 +43,10 @@ class CueFinder:
     def __call__(self, kt: KeyText) -> list[Cue]:
         cues: list[Cue] = []
         tokens = kt.tokens
-        for i, t in enumerate(tokens):
+        forms = self.lexicon.forms
+        # only the words that are cue forms need the checks below: one set look-up per token
+        for i in [i for i, t in enumerate(tokens) if t.text in forms]:
+            t = tokens[i]
             if not t.is_word:
                 continue
             form = self.lexicon.cue(t.text)

@@ -20,6 +20,8 @@ from .text import KeyText, variants
 
 _OPEN_AFTER = set("([{:،,؛;-—–/«“")
 _CLOSE_BEFORE = set(".,،:;!?؟)]}…")
+# the token texts MarkPairer.__call__ acts on
+_MARK_TEXTS = frozenset({'"', "«", "„", "“", "»", "”"})
 
 
 @dataclass
@@ -71,7 +73,10 @@ class MarkPairer:
             stack.clear()
 
         para = -1
-        for ti, t in enumerate(tokens):
+        # Only the quotation marks touch the stack; a paragraph change between two of them flushes
+        # it before the second (or at the end), as a flush at the change itself would.
+        for ti in [i for i, t in enumerate(tokens) if t.text in _MARK_TEXTS]:
+            t = tokens[ti]
             if t.paragraph != para:
                 flush()
                 para = t.paragraph

@@ -187,8 +187,11 @@ class Resolver:
         toks = self.kt.tokens
         quoted = self.sources.contents.quoted
         src = self.sources
-        for j, t in enumerate(toks):
-            if not t.is_word or quoted[j] or not self.lexicon.is_("titles", t.text):
+        titles = self.lexicon.words.get("titles", ())
+        # only the title words need the work below: find them with one set look-up per token
+        for j in [j for j, t in enumerate(toks) if t.text in titles]:
+            t = toks[j]
+            if not t.is_word or quoted[j]:
                 continue
             if self.lexicon.is_("titles", toks[j - 1].text if j else ""):
                 continue
@@ -238,23 +241,24 @@ class Resolver:
                         index.setdefault(last, {}).setdefault(1, {}).setdefault((last,), c)
         lengths = {w: sorted(by_len, reverse=True) for w, by_len in index.items()}
         out = []
-        j = 0
-        n = len(toks)
-        while j < n:
-            w = toks[j].text.lstrip("#")
+        j = 0  # the first token a new occurrence may start at (occurrences do not overlap)
+        # only tokens that begin some form can start an occurrence: one look-up per token
+        for k in [k for k, t in enumerate(toks) if t.text.lstrip("#") in index]:
+            if k < j:
+                continue
+            w = toks[k].text.lstrip("#")
             best = None
-            by_len = index.get(w)
-            if by_len is not None:
-                for L in lengths[w]:
-                    c = by_len[L].get(tuple(t.text.lstrip("#") for t in toks[j : j + L]))
-                    if c is not None:
-                        best = (L, c)
-                        break
+            by_len = index[w]
+            for L in lengths[w]:
+                c = by_len[L].get(tuple(t.text.lstrip("#") for t in toks[k : k + L]))
+                if c is not None:
+                    best = (L, c)
+                    break
             if best:
-                out.append((j, j + best[0], best[1]))
-                j += best[0]
+                out.append((k, k + best[0], best[1]))
+                j = k + best[0]
             else:
-                j += 1
+                j = k + 1
         return out
 
     # -- resolution -----------------------------------------------------------------------------
