@@ -178,6 +178,83 @@ def _viterbi_labelled(rows: list[list[float]], pair_of: dict[int, int]) -> list[
     return path
 
 
+def decode_bio_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
+                    tags: list[str]) -> list[list[TokenSpan]]:
+    """:func:`decode_bio` of several articles at once: ``wps`` (N_words, n_tags) holds their word
+    rows one article after the other, article ``k``'s from ``offsets[k]`` to ``offsets[k + 1]``.
+
+    The same spans and scores as one call per article: the per-word steps (best tag, whether it
+    continues the span before it, each article's first word continuing nothing) are exact tensor
+    operations, done once for all the articles instead of once per article; only the spans are
+    visited in Python, article by article."""
+    if wps.size(0) == 0:
+        return [[] for _ in toks]
+    best_p, best = wps.max(-1)  # (N_words,)
+    parts, label_of, is_i = _lenient_tables(tuple(tags))
+    label = label_of[best]  # (N_words,) -1 = O
+    prev = torch.cat([label.new_full((1,), -1), label[:-1]])  # (N_words,)
+    prev[long_tensor([a0 for a0, a1 in zip(offsets, offsets[1:]) if a1 > a0])] = -1  # an article's first word follows nothing
+    inside = is_i[best] & (label >= 0) & (prev == label)
+    opens = (label >= 0) & ~inside
+    bp, bt, op, ins = best_p.tolist(), best.tolist(), opens.tolist(), inside.tolist()
+    out = []
+    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
+        spans = []
+        for a, b in _runs(op[a0:a1], ins[a0:a1]):
+            scores = bp[a0 + a : a0 + b + 1]  # summed in order, as floats: the same score as word by word
+            spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[bt[a0 + a]][2], sum(scores) / len(scores)))
+        out.append(spans)
+    return out
+
+
+def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
+                            tags: list[str]) -> list[list[TokenSpan]]:
+    """:func:`decode_bio_viterbi` of several articles at once (``wps`` and ``offsets`` as in
+    :func:`decode_bio_many`): the per-word best tags and the check for an invalid ``I`` run once
+    for all; the dynamic program runs, as before, on each article's own log-probabilities (the same
+    tensor as one call per article, so the same floats) for the sentences that need it."""
+    if wps.size(0) == 0:
+        return [[] for _ in toks]
+    parts, pair_of, is_i, label_of = _bio_tables(tuple(tags))
+    best_p, best = wps.max(-1)  # (N_words,)
+    starts = torch.cat([tok.sentence_starts() for tok, a0, a1 in zip(toks, offsets, offsets[1:]) if a1 > a0])
+    lab = label_of[best]
+    prev_lab = torch.cat([lab.new_full((1,), -1), lab[:-1]])  # an article's first word opens a sentence
+    bad = is_i[best] & (starts | (prev_lab != lab) | (lab < 0))  # (N_words,) an I that continues nothing
+    paths, bp = best.tolist(), best_p.tolist()
+    bad_words = bad.nonzero().squeeze(1).tolist()
+    is_b_tag, is_i_tag = _bio_flags(tuple(tags))
+    out = []
+    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
+        path = paths[a0:a1]
+        first_bad = bisect.bisect_left(bad_words, a0)
+        if first_bad < len(bad_words) and bad_words[first_bad] < a1:
+            wp = wps[a0:a1]
+            logp = wp.double().contiguous().log()  # the (n_words, n_tags) tensor decode_bio_viterbi takes the log of
+            bounds = torch.nonzero(tok.sentence_starts()).squeeze(1).tolist() + [a1 - a0]
+            mine = bad_words[first_bad : bisect.bisect_left(bad_words, a1)]
+            for k in sorted({bisect.bisect_right(bounds, w - a0) - 1 for w in mine}):
+                s_, e_ = bounds[k], bounds[k + 1]
+                path[s_:e_] = _viterbi_labelled(logp[s_:e_].tolist(), pair_of)
+            chosen = wp.gather(1, long_tensor(path).unsqueeze(1)).squeeze(1).tolist()
+        else:
+            chosen = bp[a0:a1]
+        spans = []
+        for a, b in _runs([is_b_tag[t] for t in path], [is_i_tag[t] for t in path]):
+            scores = chosen[a : b + 1]
+            spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[path[a]][2], sum(scores) / len(scores)))
+        out.append(spans)
+    return out
+
+
+def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
+                       types: list[str]) -> list[list[TokenSpan]]:
+    """:func:`decode_quotes` of several articles (``wps`` and ``offsets`` as in
+    :func:`decode_bio_many`), each on a contiguous copy of its own rows: its sums, logarithms and
+    means are floating-point steps that must see the same tensors as one call per article."""
+    return [_quotes_from_words(tok, wps[a0:a1].contiguous(), types) for tok, a0, a1 in zip(toks, offsets, offsets[1:])]
+
+
 # Words that open a new name after a name of the same type: «لبنان وإسرائيل», «بوش وبلير».
 _NEW_NAME_PREFIXES = ("و",)
 
@@ -217,7 +294,11 @@ def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) 
     spans of median 8 characters on quotes-dev's 388 quotations of median 80; overlap F1 0.03).
     The best sequence keeps a passage whole where its words are mostly inside, and drops an
     island of ``I`` that no word plausibly begins (F1 0.27 from the same probabilities)."""
-    wp = word_probs(tok, probs)  # (n_words, 1 + 2 * n_types)
+    return _quotes_from_words(tok, word_probs(tok, probs), types)
+
+
+def _quotes_from_words(tok: TokenizedArticle, wp: torch.Tensor, types: list[str]) -> list[TokenSpan]:
+    """:func:`decode_quotes` on the word rows ``wp`` (n_words, 1 + 2 * n_types), contiguous."""
     if wp.size(0) == 0:
         return []
     b = wp[:, 1::2]  # (n_words, n_types)

@@ -13,6 +13,7 @@ import itertools
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from khabar.data.article import Article, Entity, Quote, Span
@@ -24,8 +25,11 @@ from khabar.model.decoding import (
     clean_entity,
     clean_quote,
     decode_bio,
+    decode_bio_many,
     decode_bio_viterbi,
+    decode_bio_viterbi_many,
     decode_quotes,
+    decode_quotes_many,
     is_name,
     merge_adjacent,
 )
@@ -103,11 +107,12 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
             n = lengths[r]
             out[(a, w)] = (probs[r, 1 : n + 1], h[r, 1 : n + 1])
     sizes = [getattr(model, f"{name}_head").out.out_features for name in HEADS]
-    results = []
+    results: list[Article | None] = [None] * len(arts)
+    items: list[tuple[int, TokenizedArticle, torch.Tensor, torch.Tensor]] = []  # articles with tokens
     for a, (_, tok) in enumerate(arts):
         n = len(tok)
         if n == 0:
-            results.append(Article(str(arts[a][0]), tok.text, [], []))
+            results[a] = Article(str(arts[a][0]), tok.text, [], [])
             continue
         windows = [out.pop((a, w)) for w in range(len(tok.windows))]
         if len(windows) == 1:  # most articles: every token from its only window, no gather
@@ -119,9 +124,49 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
             pieces = _row_runs(_central_rows(tok.windows, n), [e - s for s, e in tok.windows])
             all_probs = torch.cat([windows[w][0][r0:r1] for w, r0, r1 in pieces]).cpu()  # (n, sum of tags): one transfer
             states = torch.cat([windows[w][1][r0:r1] for w, r0, r1 in pieces])  # (n, hidden)
-        rows = dict(zip(HEADS, all_probs.split(sizes, -1)))
-        results.append(_article(model, str(arts[a][0]), tok, rows, states, device))
-    return results
+        items.append((a, tok, all_probs, states))
+    decoded = _decode_chunk(model.config, [(tok, all_probs) for _, tok, all_probs, _ in items], sizes)
+    for (a, tok, _, states), spans in zip(items, decoded):
+        results[a] = _article(model, str(arts[a][0]), tok, spans, states, device)
+    return results  # type: ignore[return-value]  (every slot is filled)
+
+
+Decoded = tuple[list[TokenSpan], list[TokenSpan], list[TokenSpan], list[TokenSpan]]  # entities, quotes, cues, sources
+
+
+def _decode_chunk(cfg: Any, items: list[tuple[TokenizedArticle, torch.Tensor]], sizes: list[int]) -> list[Decoded]:
+    """Each article's spans from its token probabilities (n, sum of the heads' tags), on CPU.
+
+    The articles' word rows are gathered at once and decoded by the ``*_many`` decoders, which
+    run each per-word step once for the whole chunk instead of once per article (the same spans
+    and scores as :func:`_decode_article`, the definition, article by article)."""
+    if not items:
+        return []
+    toks = [tok for tok, _ in items]
+    offsets = [0, *itertools.accumulate(len(tok.words) for tok in toks)]  # word rows of each article
+    token_offsets = itertools.accumulate((len(tok) for tok in toks[:-1]), initial=0)
+    first = np.concatenate([tok.word_index().numpy() + off for tok, off in zip(toks, token_offsets)])
+    rows = torch.cat([probs for _, probs in items])[torch.from_numpy(first)]  # (N_words, sum of tags)
+    heads = dict(zip(HEADS, rows.split(sizes, -1)))
+    bio = ["O", "B", "I"]
+    if getattr(cfg, "entity_decoding", "viterbi") == "greedy":
+        entities = decode_bio_many(toks, heads["entity"], offsets, entity_scheme(cfg.entity_labels))
+    else:
+        entities = decode_bio_viterbi_many(toks, heads["entity"], offsets, entity_scheme(cfg.entity_labels))
+    quotes = decode_quotes_many(toks, heads["quote"], offsets, list(cfg.quote_types))
+    cues = decode_bio_many(toks, heads["cue"], offsets, bio)
+    sources = decode_bio_many(toks, heads["source"], offsets, bio)
+    return list(zip(entities, quotes, cues, sources))
+
+
+def _decode_article(cfg: Any, tok: TokenizedArticle, probs: torch.Tensor, sizes: list[int]) -> Decoded:
+    """One article's spans, one decoder call per head: what :func:`_decode_chunk` computes."""
+    rows = dict(zip(HEADS, probs.split(sizes, -1)))
+    decode_entities = decode_bio if getattr(cfg, "entity_decoding", "viterbi") == "greedy" else decode_bio_viterbi
+    return (decode_entities(tok, rows["entity"], entity_scheme(cfg.entity_labels)),
+            decode_quotes(tok, rows["quote"], list(cfg.quote_types)),
+            decode_bio(tok, rows["cue"], ["O", "B", "I"]),
+            decode_bio(tok, rows["source"], ["O", "B", "I"]))
 
 
 def _batch_inputs(windows: list[tuple[TokenizedArticle, int]], cls_id: int,
@@ -187,17 +232,13 @@ def _row_runs(pick: torch.Tensor, lengths: list[int]) -> list[tuple[int, int, in
     return runs
 
 
-def _article(model: Any, art_id: str, tok: TokenizedArticle, probs: dict[str, torch.Tensor],
-             states: torch.Tensor, device: torch.device) -> Article:
+def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, states: torch.Tensor,
+             device: torch.device) -> Article:
     cfg = model.config
     text = tok.text
-    decode_entities = decode_bio if getattr(cfg, "entity_decoding", "viterbi") == "greedy" else decode_bio_viterbi
-    entities_tok = decode_entities(tok, probs["entity"], entity_scheme(cfg.entity_labels))
+    entities_tok, quotes_tok, cues_tok, sources_tok = spans
     if getattr(cfg, "entity_merge_adjacent", False):
         entities_tok = merge_adjacent(tok, entities_tok)
-    quotes_tok = decode_quotes(tok, probs["quote"], list(cfg.quote_types))
-    cues_tok = decode_bio(tok, probs["cue"], ["O", "B", "I"])
-    sources_tok = decode_bio(tok, probs["source"], ["O", "B", "I"])
 
     # a "name" of punctuation only (a lone quotation mark) is no entity and no speaker
     entities_tok = [sp for sp in entities_tok if is_name(text, *char_span(tok, sp))]

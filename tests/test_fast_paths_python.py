@@ -350,3 +350,47 @@ def test_row_runs_copy_what_the_central_gather_picks(seed):
     runs = _row_runs(pick, [e - s for s, e in windows])
     assert torch.equal(torch.cat([outputs[w][r0:r1] for w, r0, r1 in runs]), want)
     assert len(runs) <= 2 * len(windows)
+
+
+# ------------------------------------------------------------------------------ chunk decoding
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_many_article_decoders_equal_one_call_per_article(seed):
+    from khabar.model.decoding import (decode_bio, decode_bio_many, decode_bio_viterbi, decode_bio_viterbi_many,
+                                       decode_quotes, decode_quotes_many)
+    from khabar.model.features import entity_scheme
+
+    rng = random.Random(200 + seed)
+    gen = torch.Generator().manual_seed(seed)
+    toks = [_tokenized(rng, rng.randint(1, 120), lexical=False) for _ in range(rng.randint(1, 7))]
+    scale = 4.0 if seed % 2 else 0.5  # sharp logits (few, long spans) or flat ones (many short spans)
+    probs = [(torch.randn((len(tok), 21), generator=gen) * scale).softmax(-1) for tok in toks]  # all heads side by side
+    offsets = [0]
+    for tok in toks:
+        offsets.append(offsets[-1] + len(tok.words))
+    rows = torch.cat([p[tok.word_index()] for tok, p in zip(toks, probs)])  # (N_words, 21)
+    ent, quote, cue = rows[:, 0:9], rows[:, 9:16], rows[:, 16:19]
+    tags, bio, types = entity_scheme(), ["O", "B", "I"], ["direct", "indirect", "mixed"]
+    assert decode_bio_many(toks, ent, offsets, tags) == [decode_bio(t, p[:, 0:9], tags) for t, p in zip(toks, probs)]
+    assert decode_bio_viterbi_many(toks, ent, offsets, tags) == [decode_bio_viterbi(t, p[:, 0:9], tags)
+                                                                 for t, p in zip(toks, probs)]
+    assert decode_quotes_many(toks, quote, offsets, types) == [decode_quotes(t, p[:, 9:16], types)
+                                                               for t, p in zip(toks, probs)]
+    assert decode_bio_many(toks, cue, offsets, bio) == [decode_bio(t, p[:, 16:19], bio) for t, p in zip(toks, probs)]
+
+
+def test_decode_chunk_equals_decoding_article_by_article():
+    from types import SimpleNamespace
+
+    from khabar.model.inference import _decode_article, _decode_chunk
+
+    rng = random.Random(17)
+    gen = torch.Generator().manual_seed(17)
+    toks = [_tokenized(rng, rng.randint(1, 150), lexical=False) for _ in range(9)]
+    items = [(tok, (torch.randn((len(tok), 22), generator=gen) * 2).softmax(-1)) for tok in toks]
+    sizes = [9, 7, 3, 3]
+    for decoding in ("viterbi", "greedy"):
+        cfg = SimpleNamespace(entity_decoding=decoding, entity_labels=["PER", "ORG", "LOC", "MISC"],
+                              quote_types=["direct", "indirect", "mixed"])
+        assert _decode_chunk(cfg, items, sizes) == [_decode_article(cfg, tok, p, sizes) for tok, p in items]

@@ -371,7 +371,12 @@ def _reference_predict(monkeypatch, model, tok, texts):
     def scores_reference(model, states, quote_spans, mention_spans, cand, feat):
         return model.attribution(states, quote_spans, mention_spans, cand, feat).float()
 
+    def decode_chunk_reference(cfg, items, sizes):  # article by article, through the patched decoders
+        return [inference._decode_article(cfg, tok, probs, sizes) for tok, probs in items]
+
     with monkeypatch.context() as m:
+        m.setattr(inference, "_decode_chunk", decode_chunk_reference)
+        m.setattr(inference, "decode_bio_viterbi", decode_bio_viterbi_reference)
         m.setattr(inference, "pair_cues", pair_cues_reference)
         m.setattr(inference, "pair_tensors", pair_tensors_reference)
         m.setattr(inference, "speaker_names", speaker_names_reference)
