@@ -61,16 +61,28 @@ class KhabarModel(PreTrainedModel):
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
-    def from_encoder(cls, encoder: str | os.PathLike | PretrainedConfig, **config_kwargs: Any) -> "KhabarModel":
+    def from_encoder(cls, encoder: str | os.PathLike | PretrainedConfig, encoder_layers: int | None = None,
+                     **config_kwargs: Any) -> "KhabarModel":
         """A new model around an encoder: a Hub name or local path (pretrained weights loaded), or a
-        ``PretrainedConfig`` (random weights). ``config_kwargs`` go to :class:`KhabarConfig`; a
-        ``max_length`` beyond the encoder's positions is an error, its default is min(512, positions)."""
+        ``PretrainedConfig`` (random weights). ``encoder_layers``: keep only the first N transformer
+        layers of a pretrained encoder (``num_hidden_layers`` = N; the higher layers' weights are
+        not loaded). ``config_kwargs`` go to :class:`KhabarConfig`; a ``max_length`` beyond the
+        encoder's positions is an error, its default is min(512, positions)."""
         if isinstance(encoder, PretrainedConfig):
+            if encoder_layers is not None:
+                raise EncoderLayersError("encoder_layers cuts a pretrained encoder; for a new one set num_hidden_layers in its config")
             enc_config, pretrained = encoder, None
         else:
             pretrained = _load_pretrained_encoder(str(encoder))
             enc_config = pretrained.config
         enc_dict = enc_config.to_dict()
+        if encoder_layers is not None:
+            have = enc_dict.get("num_hidden_layers")
+            if not isinstance(have, int):
+                raise EncoderLayersError(f"{encoder} has no num_hidden_layers in its config: it cannot be cut")
+            if not 1 <= encoder_layers <= have:
+                raise EncoderLayersError(f"{encoder_layers} layers asked, {encoder} has {have}: pass 1 to {have}")
+            enc_dict["num_hidden_layers"] = encoder_layers
         enc_dict["model_type"] = enc_config.model_type
         config_kwargs.setdefault("max_length", min(512, int(enc_dict.get("max_position_embeddings", 512))))
         model = cls(KhabarConfig(encoder=enc_dict, **config_kwargs))
@@ -189,6 +201,10 @@ class KhabarModel(PreTrainedModel):
 
             write_model_card(self.config, save_directory)
         return result
+
+
+class EncoderLayersError(ValueError):
+    """``encoder_layers`` that the encoder cannot give."""
 
 
 def _encoder_from_config(enc_config: PretrainedConfig) -> PreTrainedModel:

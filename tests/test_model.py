@@ -124,6 +124,25 @@ def test_from_encoder_loads_pretrained_weights_from_a_local_path(tok, tmp_path):
     assert torch.equal(m.encoder.encoder.layer[0].attention.self.query.weight, enc.encoder.layer[0].attention.self.query.weight)
 
 
+def test_from_encoder_keeps_the_first_layers_when_asked(tok, tmp_path):
+    from khabar.model.modeling import EncoderLayersError
+
+    torch.manual_seed(2)
+    enc = BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=64), add_pooling_layer=False)
+    enc.save_pretrained(tmp_path)
+    m = KhabarModel.from_encoder(str(tmp_path), encoder_layers=2, window_overlap=8)
+    assert m.config.encoder_config.num_hidden_layers == 2 and len(m.encoder.encoder.layer) == 2
+    for i in range(2):
+        assert torch.equal(m.encoder.encoder.layer[i].output.dense.weight, enc.encoder.layer[i].output.dense.weight)
+    assert torch.equal(m.encoder.embeddings.word_embeddings.weight, enc.embeddings.word_embeddings.weight)
+    for bad in (0, 4):
+        with pytest.raises(EncoderLayersError, match="pass 1 to 3"):
+            KhabarModel.from_encoder(str(tmp_path), encoder_layers=bad, window_overlap=8)
+    with pytest.raises(EncoderLayersError, match="num_hidden_layers in its config"):
+        KhabarModel.from_encoder(enc.config, encoder_layers=2, window_overlap=8)
+
+
 def test_predict_offsets_index_the_text_as_given(model, tok):
     text = "وَقَالَ الرئيـــسُ #ماكرون: «سنعمل معاً»\n\nوأضاف أن «الوضع» صعب."
     [pred] = model.predict([text], tok)

@@ -149,6 +149,9 @@ def test_overrides_and_output_dir(tmp_path):
         (lambda c: c["training"].update(batch_size=0), "'training.batch_size'.*at least 1"),
         (lambda c: c["training"].update(torch_threads=0), "'training.torch_threads'.*at least 1"),
         (lambda c: c["training"].update(eval_loss=False, metric_for_best_model="loss"), "needs 'eval_loss: true'"),
+        (lambda c: c["model"].update(encoder_layers=2), "'model.encoder_layers'.*num_hidden_layers in 'model.encoder_config'"),
+        (lambda c: (c["model"].pop("encoder_config"), c["model"].update(encoder="x/y", encoder_layers=0)),
+         "'model.encoder_layers'.*a positive number of layers, got 0"),
     ],
 )
 def test_cross_key_checks(tmp_path, change, expected):
@@ -215,3 +218,21 @@ def test_conll_label_map_by_name(tmp_path):
     cfg["data"]["sources"][0]["label_map"] = None
     cfg["data"]["sources"][1]["label_map"] = "wojood"
     assert "only CoNLL sources have a label map" in error(tmp_path, cfg)
+
+
+def test_encoder_layers_beyond_the_encoder_is_a_config_error(tmp_path):
+    from model_helpers import tiny_tokenizer
+    from transformers import BertConfig, BertModel
+
+    from khabar.training.command import build_model
+
+    tok = tiny_tokenizer()
+    BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=64), add_pooling_layer=False).save_pretrained(tmp_path / "enc")
+    cfg = minimal()
+    cfg["model"] = {"encoder": str(tmp_path / "enc"), "encoder_layers": 3, "max_length": 64, "window_overlap": 16}
+    loaded = load_config(write(tmp_path, cfg))
+    with pytest.raises(ConfigError, match=r"'model.encoder_layers' in .*3 layers asked, .* has 2: pass 1 to 2"):
+        build_model(loaded, tok)
+    loaded.model.encoder_layers = 1
+    assert len(build_model(loaded, tok).encoder.encoder.layer) == 1

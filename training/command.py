@@ -239,6 +239,7 @@ def load_lexical_vectors(model: Any, folder: str, where: Any) -> None:
 def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
     """A new ``KhabarModel`` around the configured encoder (pretrained weights, or random)."""
     from khabar.model import KhabarModel
+    from khabar.model.modeling import EncoderLayersError
 
     kwargs = dict(cfg.model.extra)
     kwargs.update(max_length=cfg.model.max_length, window_overlap=cfg.model.window_overlap)
@@ -248,7 +249,12 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
         model = KhabarModel.from_encoder(encoder_config(cfg, tokenizer), **kwargs)
     else:
         source = _local_or_hub(cfg, cfg.model.encoder or "")
-        model = _load(cfg, "model.encoder", source, lambda s: KhabarModel.from_encoder(s, **kwargs))
+        layers = cfg.model.encoder_layers
+        try:
+            model = _load(cfg, "model.encoder", source,
+                          lambda s: KhabarModel.from_encoder(s, encoder_layers=layers, **kwargs))
+        except EncoderLayersError as exc:
+            raise ConfigError(f"'model.encoder_layers' in {cfg.source_file}: {exc}") from None
     model.config.pad_token_id = tokenizer.pad_token_id
     if cfg.model.lexical_vectors:
         load_lexical_vectors(model, cfg.model.lexical_vectors, cfg.source_file)

@@ -3,7 +3,7 @@
 A config file has four sections::
 
     output_dir: runs/tiny-anercorp
-    model:    {encoder | encoder_config, tokenizer, max_length, window_overlap, extra, lexical_vectors}
+    model:    {encoder [encoder_layers] | encoder_config, tokenizer, max_length, window_overlap, extra, lexical_vectors}
     data:     {sources: [{kind, path, split, layers, limit, skip, label_map}, ...]}
     training: {epochs, batch_size, learning_rate, ...}
 
@@ -73,6 +73,9 @@ class ModelConfig:
     encoder: str | None = None
     # ... or the config of a randomly initialised one (``model_type`` defaults to ``bert``).
     encoder_config: dict[str, Any] | None = None
+    # Keep only the first N transformer layers of the pretrained ``encoder`` (a smaller, faster
+    # model: the shipped default keeps 2 of its 4); None keeps them all.
+    encoder_layers: int | None = None
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     max_length: int = 256
     window_overlap: int = 32
@@ -469,6 +472,12 @@ def _check(cfg: TrainConfig, where: str, check_files: bool) -> None:
             f"section 'model' of {where}: give exactly one of 'encoder' (a Hub name or folder of a pretrained "
             f"encoder) or 'encoder_config' (the config of a random one), not {'both' if m.encoder else 'neither'}"
         )
+    if m.encoder_layers is not None:
+        if m.encoder is None:
+            raise ConfigError(f"'model.encoder_layers' in {where}: it cuts a pretrained 'encoder'; for a random one "
+                              "set num_hidden_layers in 'model.encoder_config'")
+        if isinstance(m.encoder_layers, bool) or not isinstance(m.encoder_layers, int) or m.encoder_layers < 1:
+            raise ConfigError(f"'model.encoder_layers' in {where}: a positive number of layers, got {m.encoder_layers!r}")
     if m.tokenizer.path is not None and m.tokenizer.train is not None:
         raise ConfigError(f"'model.tokenizer' in {where}: give 'path' or 'train', not both")
     if m.encoder is None and m.tokenizer.path is None and m.tokenizer.train is None:
