@@ -51,16 +51,17 @@ class TokenizedArticle:
         return len(self.input_ids)
 
     def __post_init__(self) -> None:
-        # words as (first token, end token, char start, char end), for span <-> token look-ups
-        self.words: list[tuple[int, int, int, int]] = []
-        self.word_of: list[int] = []
-        for t in range(len(self.input_ids)):
-            if self.first[t]:
-                self.words.append((t, t + 1, self.spans[t][0], self.spans[t][1]))
-            else:
-                a, _, cs, ce = self.words[-1]
-                self.words[-1] = (a, t + 1, cs, max(ce, self.spans[t][1]))
-            self.word_of.append(len(self.words) - 1)
+        # words as (first token, end token, char start, char end), for span <-> token look-ups;
+        # built from the word starts (C-level compress/accumulate), not a step per token
+        n, first, spans = len(self.input_ids), self.first, self.spans
+        if n and not first[0]:
+            raise ValueError("TokenizedArticle: the first token must start a word (first[0] is false)")
+        starts = list(itertools.compress(range(n), first))
+        self.words: list[tuple[int, int, int, int]] = [
+            (a, b, spans[a][0], spans[a][1] if b == a + 1 else max(s[1] for s in spans[a:b]))
+            for a, b in zip(starts, starts[1:] + [n])
+        ]
+        self.word_of: list[int] = [c - 1 for c in itertools.accumulate(map(bool, first[:n]))]
         self._word_starts = [w[2] for w in self.words]
         self._derived: dict[str, Any] = {}  # tensors built once from the words (see word_index)
 

@@ -394,3 +394,20 @@ def test_decode_chunk_equals_decoding_article_by_article():
         cfg = SimpleNamespace(entity_decoding=decoding, entity_labels=["PER", "ORG", "LOC", "MISC"],
                               quote_types=["direct", "indirect", "mixed"])
         assert _decode_chunk(cfg, items, sizes) == [_decode_article(cfg, tok, p, sizes) for tok, p in items]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tokenized_article_words_equal_the_token_loop(seed):
+    rng = random.Random(300 + seed)
+    tok = _tokenized(rng, rng.randint(0, 200), lexical=False)
+    tok.spans = [(s, e + rng.randint(0, 3)) for s, e in tok.spans]  # a later sub-word may end earlier
+    tok.__post_init__()
+    words, word_of = [], []
+    for t in range(len(tok.input_ids)):
+        if tok.first[t]:
+            words.append((t, t + 1, tok.spans[t][0], tok.spans[t][1]))
+        else:
+            a, _, cs, ce = words[-1]
+            words[-1] = (a, t + 1, cs, max(ce, tok.spans[t][1]))
+        word_of.append(len(words) - 1)
+    assert tok.words == words and tok.word_of == word_of
