@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import math
+import operator
 from typing import Any, Sequence
 
 MAX_SENTENCE_DISTANCE = 8
@@ -204,7 +206,8 @@ def pair_cues(quotes: Sequence[tuple[int, int]], cues: Sequence[tuple[int, int]]
     cues, and merged in one heap: an article costs about O((Q + C) log C), not Q x C."""
     if not quotes or not cues:
         return [None] * len(quotes)
-    if any(e <= s for s, e in cues) or any(a > b for a, b in zip(sentence, sentence[1:])):
+    # (the sentence check runs over every token of the article: C-level map, not a generator)
+    if any(e <= s for s, e in cues) or any(map(operator.gt, sentence, itertools.islice(sentence, 1, None))):
         return pair_cues_reference(quotes, cues, sentence)  # the nearest-first walk needs these
     index = _CueIndex(cues, sentence)
     streams = [_CueStream(index, qs, qe) for qs, qe in quotes]

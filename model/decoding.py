@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -352,7 +353,10 @@ def _viterbi_bio(logp: torch.Tensor) -> list[int]:
 
 
 def char_span(tok: TokenizedArticle, span: TokenSpan) -> tuple[int, int]:
-    return tok.spans[span.start][0], max(s[1] for s in tok.spans[span.start : span.end])
+    return tok.spans[span.start][0], max(map(_END, tok.spans[span.start : span.end]))
+
+
+_END = operator.itemgetter(1)
 
 
 def trim(text: str, start: int, end: int, chars: str) -> tuple[int, int]:

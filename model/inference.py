@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import gc
 import itertools
+import operator
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -343,5 +344,5 @@ def _row_width(counts: torch.Tensor, n_c: int) -> int:
 
 
 def trim_word(text: str, tok: TokenizedArticle, span: tuple[int, int]) -> tuple[int, int]:
-    s, e = tok.spans[span[0]][0], max(x[1] for x in tok.spans[span[0] : span[1]])
+    s, e = tok.spans[span[0]][0], max(map(operator.itemgetter(1), tok.spans[span[0] : span[1]]))
     return s, e
