@@ -28,6 +28,7 @@ because users can do nothing about them.
 
 from __future__ import annotations
 
+import platform
 import warnings
 
 import torch
@@ -134,6 +135,14 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        mkldnn_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+    if mkldnn_bf16 and platform.machine().lower() in ("x86_64", "amd64"):
+        # oneDNN's check passes any AVX-512 CPU (bf16 emulated there, slower than float32): ask
+        # torch for the instructions themselves where it can tell
+        avx512_bf16 = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+        if avx512_bf16 is not None and amx is not None:
+            return bool(avx512_bf16() or amx())
+    return mkldnn_bf16

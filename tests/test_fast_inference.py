@@ -112,3 +112,24 @@ def test_bootstrap_cover_index_equals_the_scans():
                 assert cover.covers(x, c) == any(o is not c and o.start <= x < o.end for o in cands)
             for end in range(x, 40):
                 assert cover.overlaps(x, end) == any(o.start < end and x < o.end for o in cands)
+
+
+def test_bf16_not_fast_on_avx512_without_bf16_instructions(monkeypatch):
+    """oneDNN's bf16 check passes any AVX-512 CPU (Skylake/Cascade Lake: bf16 emulated, slower than
+    float32); bf16_supported must ask for AVX512-BF16 or AMX, so that quantize_int8's "auto" keeps
+    the float32 rest there (and quantize="bf16" is refused there, as documented)."""
+    import platform
+
+    from model_helpers import tiny_model, tiny_tokenizer
+
+    from khabar.quantize import bf16_supported, quantize_int8
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not bf16_supported(torch.device("cpu"))
+    q = quantize_int8(tiny_model(tiny_tokenizer()).eval())
+    assert q.khabar_rest_dtype == "float32"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert bf16_supported(torch.device("cpu"))
