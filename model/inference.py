@@ -43,7 +43,10 @@ SPEAKER_LABELS = ("PER", "ORG")
 
 
 def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
-            chunk_windows: int | None = None) -> list[Article]:
+            chunk_windows: int | None = None, min_quote_score: float | None = None) -> list[Article]:
+    """``min_quote_score``: quotations scoring below it are left out before attribution (what the
+    hybrid mode does with them anyway: ``KhabarModel.predict`` passes its ``hybrid_model_score``);
+    cues are still paired over all of them, so the kept ones get the cues they would get anyway."""
     if isinstance(texts, str):
         raise TypeError("predict() takes a list of texts; wrap a single text in a list")
     was_training = model.training
@@ -61,9 +64,9 @@ def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
                 pending.append((i, tok))
                 n_windows += len(tok.windows)
                 if n_windows >= chunk:
-                    results += _run_chunk(model, pending, cls_id, sep_id, batch_size)
+                    results += _run_chunk(model, pending, cls_id, sep_id, batch_size, min_quote_score)
                     pending, n_windows = [], 0
-            results += _run_chunk(model, pending, cls_id, sep_id, batch_size)
+            results += _run_chunk(model, pending, cls_id, sep_id, batch_size, min_quote_score)
             return results
     finally:
         model.train(was_training)
@@ -89,7 +92,7 @@ def paused_gc() -> Iterator[None]:
 
 @torch.no_grad()
 def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int, sep_id: int,
-               batch_size: int) -> list[Article]:
+               batch_size: int, min_quote_score: float | None = None) -> list[Article]:
     device = next(model.parameters()).device
     jobs = [(a, w) for a, (_, tok) in enumerate(arts) for w in range(len(tok.windows))]
     jobs.sort(key=lambda j: arts[j[0]][1].windows[j[1]][1] - arts[j[0]][1].windows[j[1]][0])
@@ -128,7 +131,7 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
         items.append((a, tok, all_probs, states))
     decoded = _decode_chunk(model.config, [(tok, all_probs) for _, tok, all_probs, _ in items], sizes)
     for (a, tok, _, states), spans in zip(items, decoded):
-        results[a] = _article(model, str(arts[a][0]), tok, spans, states, device)
+        results[a] = _article(model, str(arts[a][0]), tok, spans, states, device, min_quote_score)
     return results  # type: ignore[return-value]  (every slot is filled)
 
 
@@ -234,7 +237,7 @@ def _row_runs(pick: torch.Tensor, lengths: list[int]) -> list[tuple[int, int, in
 
 
 def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, states: torch.Tensor,
-             device: torch.device) -> Article:
+             device: torch.device, min_quote_score: float | None = None) -> Article:
     cfg = model.config
     text = tok.text
     entities_tok, quotes_tok, cues_tok, sources_tok = spans
@@ -267,6 +270,9 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, sta
     names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if mentions else []
 
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
+    if min_quote_score is not None:  # after the cue pairing, which is joint over all quotations
+        keep = [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
+        quotes_tok, cue_of = [quotes_tok[i] for i in keep], [cue_of[i] for i in keep]
     cue_score = {(c.start, c.end): c.score for c in cues_tok}
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
     choice: list[int | None] = [None] * len(quotes_tok)

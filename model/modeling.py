@@ -177,7 +177,10 @@ class KhabarModel(PreTrainedModel):
 
         rules = self._rule_quotes()  # configured rules + model quotations, if any
         with paused_gc():  # the rules' candidates too, not only the model's windows
-            articles = predict(self, texts, tokenizer, batch_size=batch_size)
+            # in hybrid mode the model's quotations below hybrid_model_score never reach the output:
+            # they are dropped before attribution rather than attributed and then dropped
+            articles = predict(self, texts, tokenizer, batch_size=batch_size,
+                               min_quote_score=rules.model_score if rules is not None else None)
             return [rules(a) for a in articles] if rules is not None else articles
 
     def _rule_quotes(self) -> Any:

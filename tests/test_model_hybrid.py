@@ -47,3 +47,30 @@ def test_predict_in_hybrid_mode_returns_the_rules_quotations(tmp_path):
         assert any((p.start, p.end, p.speaker_name) == (rule.start, rule.end, rule.speaker_name) for p in article.quotes)
     for p in article.quotes:
         assert 0 <= p.start < p.end <= len(TEXT)
+
+
+def test_hybrid_predict_drops_unsure_model_quotations_before_attribution_with_the_same_result():
+    """KhabarModel.predict in hybrid mode leaves out the model's quotations below hybrid_model_score
+    before attributing them (merge_quotes would drop them anyway): the same articles as attributing
+    every quotation and merging afterwards, whichever model quotations survive."""
+    import torch
+
+    from model_helpers import load_articles
+
+    from khabar.model.inference import predict
+
+    tok = tiny_tokenizer()
+    model = tiny_model(tok, hybrid_rule_confidence=1.1).eval()  # above every rule score: model quotations only
+    texts = [TEXT] + [a.text for a in load_articles()[:3]]
+    with torch.inference_mode():
+        every = predict(model, texts, tok, batch_size=2)
+    scores = sorted(q.score for a in every for q in a.quotes)
+    assert scores, "the tiny model should predict some quotations"
+    for threshold in (0.0, scores[len(scores) // 2], scores[-1] + 1e-6):
+        model.config.hybrid_model_score = threshold
+        rules = RuleQuotes.from_config(model.config)
+        with torch.inference_mode():
+            expected = [rules(a) for a in predict(model, texts, tok, batch_size=2)]
+            got = model.predict(texts, tok, batch_size=2)
+        assert got == expected
+        assert all(q.score >= threshold for a in got for q in a.quotes)
