@@ -267,8 +267,9 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, sta
     with_entities = cfg.attribution_candidates == "sources+entities"
     cand_ids = [i for i, m in enumerate(mentions) if with_entities or id(m) in source_set]
     m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
-    names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if mentions else []
 
+    if min_quote_score is not None and not any(q.score >= min_quote_score for q in quotes_tok):
+        quotes_tok = []  # none would be kept: no cue pairing, no attribution
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
     if min_quote_score is not None:  # after the cue pairing, which is joint over all quotations
         keep = [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
@@ -294,6 +295,8 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, sta
             if k > 0:
                 choice[qi], choice_p[qi] = cand_ids[cands[qi][k - 1]], p
 
+    # speaker names cluster all the article's mentions: only worth it when a quotation has a speaker
+    names = speaker_names([(s, text[s:e]) for s, e in m_chars], text) if any(c is not None for c in choice) else []
     quotes = []
     for qi, (sp, cue) in enumerate(zip(quotes_tok, cue_of)):
         s, e = clean_quote(text, *char_span(tok, sp), sp.label)
