@@ -249,10 +249,10 @@ def build_model(cfg: TrainConfig, tokenizer: Any) -> Any:
         model = KhabarModel.from_encoder(encoder_config(cfg, tokenizer), **kwargs)
     else:
         source = _local_or_hub(cfg, cfg.model.encoder or "")
-        layers = cfg.model.encoder_layers
+        # passed only when set: a config without it calls from_encoder as before
+        cut = {"encoder_layers": cfg.model.encoder_layers} if cfg.model.encoder_layers is not None else {}
         try:
-            model = _load(cfg, "model.encoder", source,
-                          lambda s: KhabarModel.from_encoder(s, encoder_layers=layers, **kwargs))
+            model = _load(cfg, "model.encoder", source, lambda s: KhabarModel.from_encoder(s, **cut, **kwargs))
         except EncoderLayersError as exc:
             raise ConfigError(f"'model.encoder_layers' in {cfg.source_file}: {exc}") from None
     model.config.pad_token_id = tokenizer.pad_token_id
