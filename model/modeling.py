@@ -65,8 +65,8 @@ class KhabarModel(PreTrainedModel):
                      **config_kwargs: Any) -> "KhabarModel":
         """A new model around an encoder: a Hub name or local path (pretrained weights loaded), or a
         ``PretrainedConfig`` (random weights). ``encoder_layers``: keep only the first N transformer
-        layers of a pretrained encoder (``num_hidden_layers`` = N; the higher layers' weights are
-        not loaded). ``config_kwargs`` go to :class:`KhabarConfig`; a ``max_length`` beyond the
+        layers of a pretrained encoder (``num_hidden_layers`` = N; the whole checkpoint is read and
+        the higher layers' weights are left out of the new model). ``config_kwargs`` go to :class:`KhabarConfig`; a ``max_length`` beyond the
         encoder's positions is an error, its default is min(512, positions)."""
         if isinstance(encoder, PretrainedConfig):
             if encoder_layers is not None:
