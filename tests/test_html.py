@@ -117,14 +117,24 @@ def test_empty_and_broken_results_render():
     assert page.count('<article class="doc"') == 2  # an out-of-range span is left out, not fatal
 
 
-def test_many_spans_stay_fast():
+def test_many_spans_render_in_linear_time():
+    """10x the spans costs about 10x the time, not 100x (a ratio measured side by side: an
+    absolute limit failed on a slowed-down shared host)."""
     import time
 
-    words = ("كلمة " * 20_000).strip()
-    ents = [{"start": i * 5, "end": i * 5 + 4, "label": "LOC"} for i in range(20_000)]
-    t0 = time.perf_counter()
-    render_html([{"id": "big", "text": words, "entities": ents, "quotes": [{"start": 0, "end": len(words), "type": "indirect"}]}])
-    assert time.perf_counter() - t0 < 5
+    def seconds(n: int) -> float:
+        words = ("كلمة " * n).strip()
+        ents = [{"start": i * 5, "end": i * 5 + 4, "label": "LOC"} for i in range(n)]
+        doc = {"id": "big", "text": words, "entities": ents, "quotes": [{"start": 0, "end": len(words), "type": "indirect"}]}
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            render_html([doc])
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    small, large = seconds(2_000), seconds(20_000)
+    assert large / small < 40, (small, large)  # linear: ~10-20 with fixed costs; quadratic: ~100
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
