@@ -14,6 +14,7 @@ is the article text, unchanged: labels are drawn by CSS from data attributes.
 
 from __future__ import annotations
 
+import gc
 import html
 import re
 from dataclasses import dataclass, field
@@ -173,6 +174,19 @@ def _legend() -> str:
 
 def render_html(results: list[dict[str, Any]], title: str = "khabar") -> str:
     """One self-contained RTL page (inline CSS, no scripts or external resources) for ``results``."""
+    # A page of tens of thousands of spans makes as many small objects, and automatic garbage
+    # collection then rescans them again and again (measured: half the time at 40,000 spans, and
+    # growing faster than the page); rendering makes no reference cycles.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _render_html(results, title)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _render_html(results: list[dict[str, Any]], title: str) -> str:
     docs = []
     for r in results:
         rid = html.escape(str(r.get("id", "")), quote=True)

@@ -134,7 +134,7 @@ def test_many_spans_render_in_linear_time():
         return best
 
     small, large = seconds(2_000), seconds(20_000)
-    assert large / small < 40, (small, large)  # linear: ~10-20 with fixed costs; quadratic: ~100
+    assert large / small < 50, (small, large)  # measured 20-28 (small pages pay fixed costs); quadratic: ~100+
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
