@@ -173,7 +173,8 @@ class KhabarModel(PreTrainedModel):
     def predict(self, texts: list[str], tokenizer: Any, batch_size: int = 16) -> list[Any]:
         """Entities and quotations (with cue, speaker, speaker_name, score) of whole articles;
         character offsets index each text exactly as given. Returns ``khabar.data.Article`` objects."""
-        from khabar.model.inference import paused_gc, predict
+        from khabar.gcpause import paused_gc
+        from khabar.model.inference import predict
 
         rules = self._rule_quotes()  # configured rules + model quotations, if any
         with paused_gc():  # the rules' candidates too, not only the model's windows
