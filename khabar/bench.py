@@ -212,47 +212,34 @@ def _load(model_dir: str, device: str) -> tuple[Any, Any]:
 
 
 def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: int) -> list[tuple[Any, Any, Any]]:
-    """khabar's batches, as ``KhabarModel.predict`` builds them: the windows of a chunk of articles
-    (8 x batch_size windows, at least 64) sorted by length, padded per batch. Each batch is
-    ``(input_ids, attention_mask, lexical_ids)``; ``lexical_ids`` (batch, seq, n_attrs) is ``None``
-    unless the model reads lexical word features (then computed here, before the clock, like the
-    token ids)."""
-    import torch
-
+    """khabar's batches, built as ``KhabarModel.predict`` builds them (its own helpers): the windows
+    of a chunk of articles (8 x batch_size windows, at least 64) sorted by length, padded per batch.
+    Each batch is ``(input_ids, attention_mask, lexical_ids)``; ``lexical_ids`` (batch, seq,
+    n_attrs) is ``None`` unless the model reads lexical word features (then computed here, before
+    the clock, like the token ids)."""
     from khabar.model.features import ArticleEncoder
+    from khabar.model.inference import _batch_inputs, _window_batches
 
     encoder = ArticleEncoder.from_config(tokenizer, model.config)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     chunk = max(8 * batch_size, 64)
     batches: list[tuple[Any, Any, Any]] = []
 
-    def flush(seqs: list[tuple[list[int], list[list[int]] | None]]) -> None:
-        seqs.sort(key=lambda x: len(x[0]))
-        for b in range(0, len(seqs), batch_size):
-            part = seqs[b : b + batch_size]
-            width = max(len(x) for x, _ in part)
-            ids = torch.zeros((len(part), width), dtype=torch.long)  # (batch, seq)
-            mask = torch.zeros_like(ids)
-            lex = None
-            if part[0][1] is not None:
-                lex = torch.zeros((len(part), width, len(part[0][1][0])), dtype=torch.long)  # (batch, seq, n_attrs)
-            for r, (x, rows) in enumerate(part):
-                ids[r, : len(x)] = torch.tensor(x)
-                mask[r, : len(x)] = 1
-                if lex is not None:
-                    lex[r, 1 : len(x) - 1] = torch.tensor(rows)  # row 0 (zero) at [CLS], [SEP], padding
+    def flush(toks: list[Any]) -> None:
+        for batch in _window_batches(toks, batch_size):
+            ids, mask, lex, _ = _batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id)
             batches.append((ids, mask, lex))
 
-    pending: list[tuple[list[int], list[list[int]] | None]] = []
+    pending: list[Any] = []
+    n_windows = 0
     for text in texts:
         tok = encoder.tokenize(text)
-        pending += [([cls_id] + tok.input_ids[s:e] + [sep_id], None if tok.lexical is None else tok.lexical[s:e])
-                    for s, e in tok.windows]
-        if len(pending) >= chunk:
+        pending.append(tok)
+        n_windows += len(tok.windows)
+        if n_windows >= chunk:
             flush(pending)
-            pending = []
-    if pending:
-        flush(pending)
+            pending, n_windows = [], 0
+    flush(pending)
     return batches
 
 

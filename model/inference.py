@@ -75,13 +75,10 @@ def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
 def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int, sep_id: int,
                batch_size: int, min_quote_score: float | None = None) -> list[Article]:
     device = next(model.parameters()).device
-    jobs = [(a, w) for a, (_, tok) in enumerate(arts) for w in range(len(tok.windows))]
-    jobs.sort(key=lambda j: arts[j[0]][1].windows[j[1]][1] - arts[j[0]][1].windows[j[1]][0])
     # per window: its tag probabilities (n, sum of the heads' tags) and states (n, hidden), on the
     # model's device until the article is complete (states never travel to the CPU and back)
     out: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
-    for b in range(0, len(jobs), batch_size):
-        batch = jobs[b : b + batch_size]
+    for batch in _window_batches([tok for _, tok in arts], batch_size):
         ids, mask, lex, lengths = _batch_inputs([(arts[a][1], w) for a, w in batch], cls_id, sep_id)
         lex = lex.to(device) if lex is not None else None
         h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
@@ -152,6 +149,14 @@ def _decode_article(cfg: Any, tok: TokenizedArticle, probs: torch.Tensor, sizes:
             decode_quotes(tok, rows["quote"], list(cfg.quote_types)),
             decode_bio(tok, rows["cue"], ["O", "B", "I"]),
             decode_bio(tok, rows["source"], ["O", "B", "I"]))
+
+
+def _window_batches(toks: list[TokenizedArticle], batch_size: int) -> list[list[tuple[int, int]]]:
+    """The windows of a chunk of articles, ``(article, window)``, sorted by length (ties in article
+    then window order) and cut into batches: a batch pads little."""
+    jobs = sorted(((a, w) for a, tok in enumerate(toks) for w in range(len(tok.windows))),
+                  key=lambda j: toks[j[0]].windows[j[1]][1] - toks[j[0]].windows[j[1]][0])
+    return [jobs[b : b + batch_size] for b in range(0, len(jobs), batch_size)]
 
 
 def _batch_inputs(windows: list[tuple[TokenizedArticle, int]], cls_id: int,
