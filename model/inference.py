@@ -254,11 +254,11 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, sta
     cand_ids = [i for i, m in enumerate(mentions) if with_entities or id(m) in source_set]
     m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
 
-    if min_quote_score is not None and not any(q.score >= min_quote_score for q in quotes_tok):
+    keep = None if min_quote_score is None else [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
+    if keep == []:
         quotes_tok = []  # none would be kept: no cue pairing, no attribution
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
-    if min_quote_score is not None:  # after the cue pairing, which is joint over all quotations
-        keep = [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
+    if keep:  # after the cue pairing, which is joint over all quotations
         quotes_tok, cue_of = [quotes_tok[i] for i in keep], [cue_of[i] for i in keep]
     cue_score = {(c.start, c.end): c.score for c in cues_tok}
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
