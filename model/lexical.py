@@ -69,6 +69,12 @@ def shape(word: str) -> str:
         return "_"
     if _ARABIC_NON_DIGITS_RE.fullmatch(word):
         return f"a{min(len(word), 8)}"
+    return _shape_by_characters(word)
+
+
+def _shape_by_characters(word: str) -> str:
+    """:func:`shape` of a non-empty word, one character at a time: the definition its all-Arabic
+    shortcut must agree with (tested)."""
     kinds = []
     for ch in word:
         if "\u0600" <= ch <= "\u06ff":

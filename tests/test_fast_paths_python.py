@@ -290,25 +290,10 @@ def test_tokenize_equals_the_per_token_loop():
 
 
 def test_lexical_shape_fast_path_and_word_rows():
-    from khabar.model.lexical import LexicalHasher, lexical_spec, shape
+    from khabar.model.lexical import LexicalHasher, _shape_by_characters, lexical_spec, shape
 
-    def shape_reference(word):
-        if not word:
-            return "_"
-        kinds = []
-        for ch in word:
-            if "\u0600" <= ch <= "\u06ff":
-                kinds.append("d" if ch.isdigit() else "a")
-            elif ch.isdigit():
-                kinds.append("d")
-            elif ch.isalpha():
-                kinds.append("L")
-            else:
-                kinds.append("p")
-        main = max(dict.fromkeys(kinds), key=kinds.count)
-        cap = "+cap" if word[:1].isupper() else ""
-        mixed = "+mix" if len(set(kinds)) > 1 else ""
-        return f"{main}{min(len(word), 8)}{cap}{mixed}"
+    def shape_reference(word):  # the per-character definition, for every word (the shortcut skipped)
+        return _shape_by_characters(word) if word else "_"
 
     rng = random.Random(9)
     alphabet = [chr(c) for c in range(0x600, 0x700)] + list("aZ9_-.é")
