@@ -22,6 +22,7 @@ Rules (chosen for news prose, see ``tests/test_sentences.py`` for examples):
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 __all__ = ["split_sentences"]
 
@@ -38,15 +39,18 @@ _BEFORE_OPEN_STRAIGHT = set(" \t([{:،,؛;-—–/«“")
 _QUOTE_MARK_RE = re.compile("[" + re.escape('"' + "".join(_OPEN_PAIRS) + "".join(_CLOSERS)) + "]")
 
 
-def _quote_regions(line: str) -> list[tuple[int, int]]:
-    """(open, close) indices of quotation marks that are closed on this line."""
+def _quote_regions(line: str, positions: Iterable[int] | None = None) -> list[tuple[int, int]]:
+    """(open, close) indices of quotation marks that are closed on this line.
+
+    ``positions``: the characters visited; by default only the quotation marks, the only ones that
+    act (``range(len(line))``, every character, gives the same regions: tested)."""
     regions: list[tuple[int, int]] = []
     stack: list[tuple[str, int]] = []  # (expected closer, position)
     straight_open: int | None = None
     n = len(line)
-    # only the quotation marks matter: visit them, not every character of the line
-    for m in _QUOTE_MARK_RE.finditer(line):
-        i = m.start()
+    if positions is None:
+        positions = (m.start() for m in _QUOTE_MARK_RE.finditer(line))
+    for i in positions:
         c = line[i]
         if c == '"':
             prev = line[i - 1] if i else " "
