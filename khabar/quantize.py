@@ -1,22 +1,29 @@
-"""The fast paths: int8 dynamic quantisation of every ``nn.Linear`` (CPU), and bfloat16 weights.
+"""The fast paths: int8 weights for every ``nn.Linear`` (CPU), and bfloat16 weights.
 
-Dynamic quantisation stores Linear weights as int8 and quantises activations on the fly per
-batch, so it needs no calibration data and no retraining. On a BERT-base-sized encoder on CPU,
-the Linear layers are most of the time, and int8 matrix products are several times faster than
-fp32 ones; embeddings and LayerNorms stay fp32, which keeps the accuracy loss small.
+``quantize_int8`` stores each Linear layer's weights as int8 (symmetric, one scale per output
+row: a quarter of their float32 size) and picks how the products run from what the CPU does fast:
 
-The int8 kernels come from oneDNN on CPUs with AMX int8 tiles (Xeon Sapphire Rapids and later):
-measured on such a CPU, 1 thread, Linear layers of a 4x256 encoder at (1000..4000, 256..1024):
-oneDNN 1.9-4.2x faster than the ``x86``/``fbgemm`` engine (whole encoder: 0.73 s vs 0.97 s on
-the same batches). Elsewhere ``x86`` (fbgemm) on Intel/AMD, ``qnnpack`` on ARM.
+- ``scheme="dynamic"`` (W8A8): torch's dynamic quantisation; activations are quantised on the fly
+  per batch and the products run in int8 (oneDNN on CPUs with AMX int8 tiles, ``x86``/fbgemm on
+  other Intel/AMD CPUs, ``qnnpack`` on ARM). Needs no calibration data and no retraining. This is
+  the int8 scheme on CPUs without fast bfloat16, where int8 products are several times faster
+  than float32 ones.
+- ``scheme="weight_only"`` (W8A16): the int8 weights are dequantised to the activations' dtype in
+  each call (a (out, in) matrix: tiny next to the (tokens, in) activations) and the product runs
+  in that dtype. On CPUs with AVX512-BF16/AMX, where the rest of the model runs in bfloat16, this
+  is faster than the dynamic int8 kernels: measured on such a CPU at 1 thread, (4000 x 256) @
+  (256 x 1024): bf16 on AMX 1.8 ms, oneDNN dynamic int8 2.3 ms (quantising the activations, the
+  int8 product, the float32 result), x86/fbgemm dynamic int8 5.7 ms, float32 13.9 ms; and the
+  dynamic layers take float32 in and give float32 out, so a bf16 model paid for a cast on each
+  side (about 12 % of the int8 path's time). Whole analyzer, 64 articles, 1 thread: weight-only
+  0.62 s, the same as plain bf16 (0.62 s), dynamic int8 with a bf16 rest 0.81 s.
 
-On CPUs with fast bfloat16 (AVX512-BF16/AMX) everything that is not a Linear layer (embeddings,
-attention, LayerNorm, GELU, the BiLSTM) then runs in bfloat16 instead of float32: with int8
-Linear layers those are most of what is left (float32 attention alone took as long as all the
-int8 products). Each int8 Linear takes its input as float32 (what the dynamic int8 kernels
-accept) and hands bfloat16 on. Measured on the shipped model's batches, 1 thread: encoder pass
-1.39-1.58 s (int8, rest float32) vs 1.01-1.09 s (int8, rest bf16); encoder states cosine 0.9998
-to float32 either way. ``quantize_int8(model, rest="float32")`` keeps the float32 rest.
+``scheme="auto"`` (the default): weight-only where the rest runs in bfloat16, dynamic elsewhere.
+
+``rest``: everything that is not a Linear layer (embeddings, attention, LayerNorm, GELU, the
+BiLSTM) runs in bfloat16 on CPUs with fast bf16 (``"auto"``), else in float32: with int8 Linear
+layers those are most of what is left (float32 attention alone took as long as all the int8
+products). Either way the int8 weights are quantised from the float32 ones, never from bf16.
 
 bf16: the model's weights are cast to bfloat16 (no autocast: casting fp32 weights on every call
 costs more than the product on small matrices); the attribution scorer keeps its float32 sums.
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import platform
 import warnings
+from typing import Any
 
 import torch
 from torch import nn
@@ -59,36 +67,88 @@ def int8_engine() -> str:
     raise RuntimeError(f"this torch build has no int8 CPU kernels (quantized engines: {engines}); run without --quantize")
 
 
-def quantize_int8(model: nn.Module, rest: str = "auto") -> nn.Module:
-    """Return ``model`` with each ``nn.Linear`` replaced by a dynamic int8 Linear (in place; CPU only).
+def quantize_int8(model: nn.Module, rest: str = "auto", scheme: str = "auto") -> nn.Module:
+    """Return ``model`` with each ``nn.Linear`` replaced by an int8 one (in place; CPU only).
 
     ``rest``: the dtype of everything else: ``"auto"`` (bfloat16 where this CPU has fast bf16
-    products, else float32), ``"bf16"`` or ``"float32"``. Methods of the model (``predict``,
-    ``forward``) keep working: only leaf modules are swapped.
+    products, else float32), ``"bf16"`` or ``"float32"``. ``scheme``: ``"dynamic"`` (int8
+    products, activations quantised per batch), ``"weight_only"`` (int8 weights, products in the
+    rest's dtype) or ``"auto"`` (weight-only with a bf16 rest, dynamic with a float32 one; see
+    the module's docstring for why). Methods of the model (``predict``, ``forward``) keep
+    working: only leaf modules are swapped.
     """
     if rest not in ("auto", "bf16", "float32"):
         raise ValueError(f"rest={rest!r}: pass 'auto', 'bf16' or 'float32'")
+    if scheme not in ("auto", "dynamic", "weight_only"):
+        raise ValueError(f"scheme={scheme!r}: pass 'auto', 'dynamic' or 'weight_only'")
     if rest == "auto":
         rest = "bf16" if bf16_supported(torch.device("cpu")) else "float32"
+    if scheme == "auto":
+        scheme = "weight_only" if rest == "bf16" else "dynamic"
     if any(p.device.type != "cpu" for p in model.parameters()):
-        raise ValueError("int8 dynamic quantisation runs on CPU; move the model to CPU first (device='cpu')")
-    engine = int8_engine()
-    if torch.backends.quantized.engine != engine:
-        torch.backends.quantized.engine = engine
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        from torch.ao.quantization import quantize_dynamic
+        raise ValueError("int8 quantisation runs on CPU; move the model to CPU first (device='cpu')")
+    dtype = torch.bfloat16 if rest == "bf16" else torch.float32
+    model.eval()
+    if scheme == "weight_only":
+        # quantised from the float32 weights, before the rest is cast
+        swapped = _swap_linears(model, lambda linear: WeightOnlyInt8Linear(linear))
+        model.to(dtype)
+        for m, scale in swapped:
+            m.scale = scale  # the per-row scales stay float32 whatever the rest's dtype
+        quantized = model
+    else:
+        engine = int8_engine()
+        if torch.backends.quantized.engine != engine:
+            torch.backends.quantized.engine = engine
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            from torch.ao.quantization import quantize_dynamic
 
-        model.eval()
-        quantized = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
-    if rest == "bf16":
-        # quantised from the float32 weights first, so the int8 weights never see bf16 rounding
-        _wrap_int8_linears(quantized, torch.bfloat16)
-        quantized.to(torch.bfloat16)
+            quantized = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        if rest == "bf16":
+            # quantised from the float32 weights first, so the int8 weights never see bf16 rounding
+            _wrap_int8_linears(quantized, torch.bfloat16)
+            quantized.to(torch.bfloat16)
     quantized.khabar_quantized = "int8"  # type: ignore[attr-defined]
     quantized.khabar_rest_dtype = rest  # type: ignore[attr-defined]
+    quantized.khabar_int8_scheme = scheme  # type: ignore[attr-defined]
     return quantized
+
+
+class WeightOnlyInt8Linear(nn.Module):
+    """A Linear layer with int8 weights (symmetric, one float32 scale per output row), dequantised
+    to the input's dtype in each call; the bias is kept as a float (cast with the model)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach().float()  # (out, in)
+        scale = w.abs().amax(1).clamp(min=torch.finfo(torch.float32).tiny) / 127  # (out,)
+        self.register_buffer("qweight", torch.round(w / scale[:, None]).clamp_(-127, 127).to(torch.int8))
+        self.register_buffer("scale", scale)
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def dequantized(self, dtype: torch.dtype) -> torch.Tensor:
+        return (self.qweight.float() * self.scale.unsqueeze(1)).to(dtype)  # (out, in)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = self.bias if self.bias is None or self.bias.dtype == x.dtype else self.bias.to(x.dtype)
+        return nn.functional.linear(x, self.dequantized(x.dtype), bias)  # (..., out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
+
+
+def _swap_linears(model: nn.Module, make: Any) -> list[tuple[WeightOnlyInt8Linear, torch.Tensor]]:
+    swapped = []
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if type(child) is nn.Linear:
+                new = make(child)
+                setattr(module, name, new)
+                swapped.append((new, new.scale))
+    return swapped
 
 
 class Int8Linear(nn.Module):

@@ -58,14 +58,16 @@ def test_bf16_model_with_context_lstm_predicts():
             assert 0 <= e.start < e.end <= len(text)
 
 
-def test_int8_rest_dtype_float32_or_bf16():
-    """int8 Linear layers with the rest of the model in float32 or in bf16: both predict, and their
-    encoder states stay close to the float32 model's (quantised from the float32 weights either way)."""
+def test_int8_schemes_and_rest_dtypes():
+    """int8 Linear layers, dynamic or weight-only, with the rest of the model in float32 or in bf16:
+    all predict, and their encoder states stay close to the float32 model's (quantised from the
+    float32 weights either way); "auto" picks weight-only exactly when the rest is bf16."""
     import copy
 
     from model_helpers import load_articles, tiny_model, tiny_tokenizer
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-    from khabar.quantize import Int8Linear, bf16_supported, quantize_int8
+    from khabar.quantize import Int8Linear, WeightOnlyInt8Linear, bf16_supported, quantize_int8
 
     tok = tiny_tokenizer()
     model = tiny_model(tok, context_lstm=True).eval()
@@ -76,22 +78,54 @@ def test_int8_rest_dtype_float32_or_bf16():
     with torch.inference_mode():
         ref = model.encode(ids, mask)  # (1, seq, hidden)
         for rest in rests:
-            q = quantize_int8(copy.deepcopy(model), rest=rest)
-            assert q.khabar_rest_dtype == rest
-            assert not any(type(m) is torch.nn.Linear for m in q.modules())
-            wrapped = [m for m in q.modules() if isinstance(m, Int8Linear)]
-            assert bool(wrapped) == (rest == "bf16")
-            dtype = torch.bfloat16 if rest == "bf16" else torch.float32
-            assert q.encoder.embeddings.word_embeddings.weight.dtype == dtype
-            h = q.encode(ids, mask)
-            assert h.dtype == dtype
-            cos = torch.nn.functional.cosine_similarity(h.float()[0], ref[0], dim=-1)  # (seq,)
-            assert float(cos.mean()) > 0.98
-            for a, text in zip(q.predict(texts, tok, batch_size=2), texts):
-                assert a.text == text
-                assert all(0 <= e.start < e.end <= len(text) for e in a.entities)
+            for scheme in ("dynamic", "weight_only", "auto"):
+                q = quantize_int8(copy.deepcopy(model), rest=rest, scheme=scheme)
+                assert q.khabar_rest_dtype == rest
+                picked = {"auto": "weight_only" if rest == "bf16" else "dynamic"}.get(scheme, scheme)
+                assert q.khabar_int8_scheme == picked
+                assert not any(type(m) is torch.nn.Linear for m in q.modules())
+                dtype = torch.bfloat16 if rest == "bf16" else torch.float32
+                if picked == "weight_only":
+                    layers = [m for m in q.modules() if isinstance(m, WeightOnlyInt8Linear)]
+                    assert layers and all(m.qweight.dtype == torch.int8 and m.scale.dtype == torch.float32 for m in layers)
+                    assert all(m.bias is None or m.bias.dtype == dtype for m in layers)
+                else:
+                    wrapped = [m for m in q.modules() if isinstance(m, Int8Linear)]
+                    assert bool(wrapped) == (rest == "bf16")
+                    assert any(isinstance(m, DynamicLinear) for m in q.modules())
+                assert q.encoder.embeddings.word_embeddings.weight.dtype == dtype
+                h = q.encode(ids, mask)
+                assert h.dtype == dtype
+                cos = torch.nn.functional.cosine_similarity(h.float()[0], ref[0], dim=-1)  # (seq,)
+                assert float(cos.mean()) > 0.98, (rest, scheme)
+                for a, text in zip(q.predict(texts, tok, batch_size=2), texts):
+                    assert a.text == text
+                    assert all(0 <= e.start < e.end <= len(text) for e in a.entities)
     with __import__("pytest").raises(ValueError, match="rest="):
         quantize_int8(copy.deepcopy(model), rest="fp16")
+    with __import__("pytest").raises(ValueError, match="scheme="):
+        quantize_int8(copy.deepcopy(model), scheme="static")
+
+
+def test_weight_only_int8_linear_rounds_each_weight_to_its_row_scale():
+    from khabar.quantize import WeightOnlyInt8Linear
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 48)
+    with torch.no_grad():
+        lin.weight[3] = 0.0  # an all-zero row: scale stays positive, weights stay zero
+        lin.weight[5] *= 100.0  # rows of very different magnitudes keep their own scales
+    q = WeightOnlyInt8Linear(lin)
+    w = lin.weight.detach()
+    deq = q.dequantized(torch.float32)
+    assert q.qweight.abs().max() <= 127 and int(q.qweight[5].abs().max()) == 127
+    assert bool((deq[3] == 0).all())
+    assert bool(((deq - w).abs() <= q.scale.unsqueeze(1) / 2 + 1e-7).all())
+    x = torch.randn(10, 64)
+    with torch.no_grad():
+        want = lin(x)  # (10, 48)
+        torch.testing.assert_close(q(x), want, atol=0.05 * float(want.abs().max()), rtol=0.0)
+        assert q(x.bfloat16()).dtype == torch.bfloat16
 
 
 def test_bootstrap_cover_index_equals_the_scans():
