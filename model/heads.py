@@ -37,12 +37,12 @@ class ContextLSTM(nn.Module):
             # inference: the same recurrences without packing (training keeps the packed path)
             x = h.to(self.lstm.weight_ih_l0.dtype)
             lengths = attention_mask.sum(-1).clamp(min=1)  # (batch,)
-            out = unpacked_bilstm(self.lstm, x, lengths)
-            # zero at padding, as pad_packed_sequence gives
-            out = out * (torch.arange(x.size(1), device=x.device) < lengths.unsqueeze(1)).unsqueeze(-1).to(out.dtype)
+            out = unpacked_bilstm(self.lstm, x, lengths)  # (batch, seq, 2 * hidden/2): a new tensor
+            # zero at padding, as pad_packed_sequence gives (in place: no copy of the whole batch)
+            out.masked_fill_((torch.arange(x.size(1), device=x.device) >= lengths.unsqueeze(1)).unsqueeze(-1), 0)
             if self.proj is not None:
                 out = self.proj(out)
-            return (x + self.dropout(out)).to(dtype)  # (batch, seq, hidden)
+            return self.dropout(out).add_(x).to(dtype)  # (batch, seq, hidden)
         x = h.to(self.lstm.weight_ih_l0.dtype)  # a bf16/fp16 encoder may feed a float32 LSTM
         if attention_mask is None:
             out, _ = self.lstm(x)
@@ -58,13 +58,26 @@ class ContextLSTM(nn.Module):
         return (x + self.dropout(out)).to(dtype)  # (batch, seq, hidden)
 
 
-def reverse_rows(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each row's first ``lengths[r]`` steps in reverse order, the padding after them left in place."""
+def reverse_rows(x: torch.Tensor, lengths: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+    """Each row's first ``lengths[r]`` steps in reverse order, the padding after them left in place.
+
+    ``index``: ``reversal_index(lengths, *x.shape[:2])``, when several tensors of that shape are
+    reversed alike."""
     b, s = x.shape[:2]
-    idx = torch.arange(s, device=x.device).unsqueeze(0).expand(b, s)  # (batch, seq)
-    rev = lengths.to(x.device).unsqueeze(1) - 1 - idx
-    rev = torch.where(rev >= 0, rev, idx)
-    return x.gather(1, rev.unsqueeze(-1).expand_as(x))
+    if index is None:
+        index = reversal_index(lengths, b, s)
+    # whole rows picked by one index per step: index_select, not gather (which reads an index per
+    # element: 3.5x slower in float32, 9x in bf16 at (16, 250, 256))
+    return x.reshape(b * s, *x.shape[2:]).index_select(0, index).view(x.shape)
+
+
+def reversal_index(lengths: torch.Tensor, batch: int, seq: int) -> torch.Tensor:
+    """For (batch, seq) steps flattened: where each step's value comes from in ``reverse_rows``."""
+    device = lengths.device
+    idx = torch.arange(seq, device=device).unsqueeze(0).expand(batch, seq)  # (batch, seq)
+    rev = lengths.unsqueeze(1) - 1 - idx
+    rev = torch.where(rev >= 0, rev, idx) + (torch.arange(batch, device=device) * seq).unsqueeze(1)
+    return rev.reshape(-1)  # (batch * seq,)
 
 
 def unpacked_bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -89,7 +102,11 @@ def unpacked_bilstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> to
         return torch.lstm(inputs, (z, z), params, bias, 1, 0.0, False, False, True)[0]  # (batch, seq, size)
 
     full = bool((lengths >= x.size(1)).all())  # no padding: a plain flip reverses every row
-    flip = (lambda t: t.flip(1)) if full else (lambda t: reverse_rows(t, lengths))
+    if full:
+        flip = lambda t: t.flip(1)  # noqa: E731
+    else:
+        index = reversal_index(lengths.to(x.device), x.size(0), x.size(1))
+        flip = lambda t: reverse_rows(t, lengths, index)  # noqa: E731
     forward = run(x, "")
     backward = flip(run(flip(x), "_reverse"))
     return torch.cat([forward, backward], -1)  # (batch, seq, 2 * size)
