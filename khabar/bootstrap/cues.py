@@ -45,7 +45,7 @@ class CueFinder:
         tokens = kt.tokens
         forms = self.lexicon.forms
         # only the words that are cue forms need the checks below: one set look-up per token
-        for i in [i for i, t in enumerate(tokens) if t.text in forms]:
+        for i in kt.indexes_of(forms):
             t = tokens[i]
             if not t.is_word:
                 continue

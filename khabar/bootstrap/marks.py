@@ -75,7 +75,7 @@ class MarkPairer:
         para = -1
         # Only the quotation marks touch the stack; a paragraph change between two of them flushes
         # it before the second (or at the end), as a flush at the change itself would.
-        for ti in [i for i, t in enumerate(tokens) if t.text in _MARK_TEXTS]:
+        for ti in kt.indexes_of(_MARK_TEXTS):
             t = tokens[ti]
             if t.paragraph != para:
                 flush()

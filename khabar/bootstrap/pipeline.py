@@ -112,9 +112,7 @@ class Bootstrapper:
         if not kt.tokens:
             return []
         # word tokens before each token index: word counts of spans in O(1), not by a scan per span
-        self._words_before = [0]
-        for t in kt.tokens:
-            self._words_before.append(self._words_before[-1] + t.is_word)
+        self._words_before = kt.words_before
         pairs = self.marks(kt)
         cues = self.cues(kt)
         self.contents.prepare(kt, pairs, cues)
@@ -379,7 +377,7 @@ class Bootstrapper:
         toks = kt.tokens
         out: list[Candidate] = []
         # Each paragraph's token range (paragraph numbers never decrease along the tokens).
-        bounds = [i for i in range(1, len(toks)) if toks[i].paragraph != toks[i - 1].paragraph]
+        bounds = kt.paragraph_bounds()
         paragraphs = list(zip([0] + bounds, bounds + [len(toks)])) if toks else []
         taken = _Cover(cands)  # any(s < b and start < e for the candidates' spans), by bisection
         for a, b in paragraphs:

@@ -19,7 +19,8 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
+from itertools import compress, count
 from dataclasses import dataclass, field
 
 from .contents import Candidate
@@ -69,9 +70,16 @@ class Cluster:
         return self.surfaces[self.best]
 
 
+_LONG_VOWELS = str.maketrans("", "", "اويء")
+# surface(): diacritics and tatweel deleted, the "#" of a hashtag deleted, its "_" and the quotation
+# marks of 'باسم "أحرار الشام"' made spaces; one character to at most one, none mapped twice.
+_SURFACE = str.maketrans({**{chr(c): None for c in range(0x064B, 0x0660)}, "\u0670": None, "\u0640": None, "#": None,
+                          "_": " ", **{q: " " for q in '"«»“”'}})
+
+
 def _skeleton(word: str) -> str:
     """A word without its long vowels: جوزف ~ جوزيف، غوتيريس ~ غوتيرس."""
-    return word[0] + "".join(c for c in word[1:] if c not in "اويء") if word else word
+    return word[0] + word[1:].translate(_LONG_VOWELS) if word else word
 
 
 def _core(words: tuple[str, ...]) -> set[str]:
@@ -106,8 +114,9 @@ class Resolver:
             core = self._cores[words] = _core(words)
         return core
 
-    def _offer(self, c: Cluster, words: tuple[str, ...], surface: str, rank: tuple) -> None:
-        c.offer(words, surface, rank)
+    def _offer(self, c: Cluster, words: tuple[str, ...], m: Mention, rank: tuple) -> None:
+        # the surface only of a form the cluster does not have yet (offer keeps the first one)
+        c.offer(words, self.surface(m) if words not in c.surfaces else "", rank)
         for w in self._core_of(words):
             self._by_word.setdefault(w, set()).add(c.id)
         if words:
@@ -124,10 +133,7 @@ class Resolver:
 
     def surface(self, m: Mention) -> str:
         """The mention's text as written, diacritics removed, ``#``/``_`` of hashtags undone."""
-        s = self.kt.original_text(m.start, m.end)
-        s = "".join(ch for ch in s if not ("\u064b" <= ch <= "\u065f" or ch in "\u0670\u0640"))
-        s = s.replace("#", "").replace("_", " ")
-        s = "".join(" " if ch in '"«»“”' else ch for ch in s)  # 'باسم "أحرار الشام"' -> باسم أحرار الشام
+        s = self.kt.original_text(m.start, m.end).translate(_SURFACE)
         first = s.split(" ", 1)
         if m.words and first and first[0] and m.words[0] != self.kt.tokens[m.start].text.lstrip("#"):
             # The clitic ل of "لمكتب"/"للبيت" was removed from the key words: undo it here too.
@@ -141,7 +147,8 @@ class Resolver:
         key = (m.start, m.end)
         toks = self.kt.tokens
         if toks[m.start].paragraph == 0 and self._lead_words is None:
-            self._lead_words = sum(1 for t in toks if t.paragraph == 0 and t.is_word)
+            # (paragraph numbers never decrease along the tokens)
+            self._lead_words = self.kt.words_before[bisect_right(self.kt.paragraphs, 0)]
         in_body = 1 if toks[m.start].paragraph > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
         # A coordination ("وزارة الخزانة والحكومة الإماراتية") is never the fullest name of one source.
         single = 0 if any(w.startswith("و") and len(w) > 3 for w in words[1:]) else 1
@@ -149,13 +156,13 @@ class Resolver:
         rank = (single, len(core), in_body, 1 if m.title else 0, rank_bonus, -m.start)
         if key in self.by_mention:
             c = self.by_mention[key]
-            self._offer(c, words, self.surface(m), rank)
+            self._offer(c, words, m, rank)
             return c
         found = self._matching_cluster(core, m.kind) if m.kind in ("name", "org") else None
         if found is None:
             found = Cluster(len(self.clusters), kind=m.kind)
             self.clusters.append(found)
-        self._offer(found, words, self.surface(m), rank)
+        self._offer(found, words, m, rank)
         if m.title:
             self._add_title(found, m.title)
         insort(found.mentions, key)  # mentions stay sorted (was append + sort: quadratic)
@@ -189,7 +196,7 @@ class Resolver:
         src = self.sources
         titles = self.lexicon.words.get("titles", ())
         # only the title words need the work below: find them with one set look-up per token
-        for j in [j for j, t in enumerate(toks) if t.text in titles]:
+        for j in self.kt.indexes_of(titles):
             t = toks[j]
             if not t.is_word or quoted[j]:
                 continue
@@ -243,14 +250,15 @@ class Resolver:
         out = []
         j = 0  # the first token a new occurrence may start at (occurrences do not overlap)
         # only tokens that begin some form can start an occurrence: one look-up per token
-        for k in [k for k, t in enumerate(toks) if t.text.lstrip("#") in index]:
+        bare = self.kt.bare_texts
+        for k in list(compress(count(), map(index.__contains__, bare))):
             if k < j:
                 continue
-            w = toks[k].text.lstrip("#")
+            w = bare[k]
             best = None
             by_len = index[w]
             for L in lengths[w]:
-                c = by_len[L].get(tuple(t.text.lstrip("#") for t in toks[k : k + L]))
+                c = by_len[L].get(tuple(bare[k : k + L]))
                 if c is not None:
                     best = (L, c)
                     break

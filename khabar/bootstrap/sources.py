@@ -73,6 +73,11 @@ class SourceFinder:
         self.lexicon = lexicon
         self.is_ = lexicon.is_
         self.adjectives = lexicon.words.get("adjectives", set())
+        self._titles = lexicon.words.get("titles", set())
+        # the words _boundary stops at, as one set (was three lexicon look-ups and a set per word)
+        self._boundary_words = frozenset(lexicon.words.get("stops", set()) | lexicon.words.get("adjuncts", set())
+                                         | lexicon.words.get("addressees", set()) | COMPLEMENTISERS)
+        self._in_cache: dict[tuple[str, str], bool] = {}
 
     def prepare(self, kt: KeyText, contents) -> None:
         self.kt = kt
@@ -82,10 +87,17 @@ class SourceFinder:
     # -- word classes ---------------------------------------------------------------------------
 
     def _in(self, cls: str, w: str) -> bool:
-        return any(self.is_(cls, v) for v in variants(w))
+        """Whether a variant of ``w`` (:func:`variants`) is in the word class ``cls``; memoised (the
+        same words are asked about again and again)."""
+        found = self._in_cache.get((cls, w))
+        if found is None:
+            if len(self._in_cache) > 100_000:
+                self._in_cache.clear()  # a bound for a process that reads a whole corpus
+            found = self._in_cache[cls, w] = any(self.is_(cls, v) for v in variants(w))
+        return found
 
     def _title(self, w: str) -> bool:
-        return self.is_("titles", w)
+        return w in self._titles
 
     def _boundary(self, j: int) -> bool:
         """Token ``j`` cannot be inside a subject noun phrase."""
@@ -98,10 +110,8 @@ class SourceFinder:
             return False  # the name Ali, not the preposition على (both fold to علي)
         if w in ("اي", "ايه") and self.kt.plain[t.start : t.end] in ("أي", "أية"):
             return True  # "وينفي الحزب أي تحيز": "any" opens the object (آي of "آي نيوز" is a name)
-        return (
-            self.is_("stops", w) or self.is_("adjuncts", w) or self.is_("addressees", w)
-            or j in self.contents.cue_at or w in COMPLEMENTISERS or self.contents.is_sentence_end(j)
-        )
+        # (a word token is never a sentence end: those are punctuation tokens)
+        return w in self._boundary_words or j in self.contents.cue_at
 
     # -- noun phrases ---------------------------------------------------------------------------
 
@@ -154,11 +164,11 @@ class SourceFinder:
 
     def _known_at(self, j: int) -> int:
         """Length of the longest known name (from titles in the article) starting at ``j``."""
-        toks = self.kt.tokens
+        bare = self.kt.bare_texts
         best = 0
-        for form in self.known.get(toks[j].text.lstrip("#"), ()):
+        for form in self.known.get(bare[j], ()):
             L = len(form)
-            if L > best and tuple(t.text.lstrip("#") for t in toks[j : j + L]) == form:
+            if L > best and tuple(bare[j : j + L]) == form:
                 best = L
         return best
 

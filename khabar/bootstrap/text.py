@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from itertools import accumulate
+from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
+from operator import itemgetter, ne
 
 from khabar.data.sentences import split_sentences
 
@@ -103,6 +104,14 @@ class KeyText:
     plain: str = ""  # the key before letter folding (tells على from the name علي)
     tokens: list[Token] = field(default_factory=list)
     sentences: list[tuple[int, int]] = field(default_factory=list)  # token index ranges [a, b)
+    # The tokens' fields as plain lists, for the scans over a whole article (a C-level map or
+    # slice over one list instead of a Python step per Token): texts, is_word, paragraph, and
+    # words_before[i] = word tokens in tokens[:i] (so a span's word count is a subtraction).
+    texts: list[str] = field(default_factory=list, repr=False, compare=False)
+    is_word: list[bool] = field(default_factory=list, repr=False, compare=False)
+    paragraphs: list[int] = field(default_factory=list, repr=False, compare=False)
+    words_before: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    _bare: list[str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(cls, text: str) -> "KeyText":
@@ -164,9 +173,36 @@ class KeyText:
         sentence = [0] * len(texts)
         for si, (a, b) in enumerate(sents):
             sentence[a:b] = [si] * (b - a)
-        is_word = [g[0].isalnum() or g[0] in "#_" for g in texts]
+        # A word starts with a letter or digit, "#" or "_": str.isalnum over first characters runs
+        # in C; only a key with "#" or "_" needs the per-token test.
+        if "#" in key or "_" in key:
+            is_word = [g[0].isalnum() or g[0] in "#_" for g in texts]
+        else:
+            is_word = list(map(str.isalnum, map(itemgetter(0), texts)))
         self.tokens = list(map(Token, texts, starts, ends, is_word, sentence, paragraphs))
         self.sentences = sents
+        self.texts = texts
+        self.is_word = is_word
+        self.paragraphs = paragraphs
+        self.words_before = list(accumulate(is_word, initial=0))
+        self._bare = None
+
+    @property
+    def bare_texts(self) -> list[str]:
+        """Token texts without a hashtag's leading ``#`` (``t.text.lstrip("#")``), the form names
+        are compared in."""
+        if self._bare is None:
+            self._bare = list(map(str.lstrip, self.texts, repeat("#"))) if "#" in self.key else self.texts
+        return self._bare
+
+    def indexes_of(self, words) -> list[int]:
+        """Indexes of the tokens whose text is in ``words`` (a set or dict), in order."""
+        return list(compress(count(), map(words.__contains__, self.texts)))
+
+    def paragraph_bounds(self) -> list[int]:
+        """Token indexes where a new paragraph starts (the first token excluded)."""
+        p = self.paragraphs
+        return list(compress(count(1), map(ne, p[1:], p[:-1])))
 
     def from_original(self, index: int) -> int:
         """Original index -> the first key index at or after it."""
