@@ -22,6 +22,8 @@ Rules (chosen for news prose, see ``tests/test_sentences.py`` for examples):
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from typing import Iterable
 
 __all__ = ["split_sentences"]
@@ -109,9 +111,41 @@ def _line_cuts(line: str) -> list[int]:
     return sorted(cuts)
 
 
+# Recent texts' sentences. The analyser splits every article twice: the model's tokenizer
+# (khabar.model.features) and the rules bootstrapper (khabar.bootstrap.text) both need them, one
+# group of up to a few hundred articles apart (all are tokenised before any goes through the
+# rules). Keyed by the text itself (a str caches its hash): a different text is never a hit.
+_MEMO: OrderedDict[str, list[tuple[int, int]]] = OrderedDict()
+_MEMO_ARTICLES = 1024  # more than an analyser group (256 articles) ...
+_MEMO_CHARS = 4_000_000  # ... and of its characters (1,000,000), bounded for long texts
+_memo_chars = 0
+_memo_lock = threading.Lock()  # an analyser may serve several threads
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Split ``text`` into sentences: ``(start, end)`` character spans (end exclusive), stripped of
-    surrounding whitespace, in order, together covering every non-space character exactly once."""
+    surrounding whitespace, in order, together covering every non-space character exactly once.
+
+    Remembered for the last texts split (see ``_MEMO``); each call gets its own list."""
+    global _memo_chars
+    with _memo_lock:
+        spans = _MEMO.get(text)
+        if spans is not None:
+            _MEMO.move_to_end(text)
+            return list(spans)
+    spans = _split_sentences(text)
+    if len(text) <= _MEMO_CHARS:
+        with _memo_lock:
+            if text not in _MEMO:
+                _MEMO[text] = spans
+                _memo_chars += len(text)
+                while len(_MEMO) > _MEMO_ARTICLES or _memo_chars > _MEMO_CHARS:
+                    _memo_chars -= len(_MEMO.popitem(last=False)[0])
+    return list(spans)
+
+
+def _split_sentences(text: str) -> list[tuple[int, int]]:
+    """:func:`split_sentences`, computed (no memo)."""
     spans: list[tuple[int, int]] = []
     for lm in _LINE_RE.finditer(text):
         line, base = lm.group(), lm.start()
