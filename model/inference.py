@@ -8,9 +8,10 @@ article; every quotation is then attributed over the candidate mentions of its w
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import operator
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -38,6 +39,9 @@ from khabar.model.heads import NEG
 from khabar.model.tensor_lists import long_tensor
 
 HEADS = ("entity", "quote", "cue", "source")
+# Below this many hidden-state numbers (128 rows of a 256-wide model) the four token heads run one
+# by one (see _head_logits_fn).
+STACKED_HEADS_MIN_ELEMENTS = 32768
 SPEAKER_LABELS = ("PER", "ORG")
 
 
@@ -75,61 +79,139 @@ def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
 def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int, sep_id: int,
                batch_size: int, min_quote_score: float | None = None) -> list[Article]:
     device = next(model.parameters()).device
-    # per window: its tag probabilities (n, sum of the heads' tags) and states (n, hidden), on the
-    # model's device until the article is complete (states never travel to the CPU and back)
-    out: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
-    for batch in _window_batches([tok for _, tok in arts], batch_size):
-        ids, mask, lex, lengths = _batch_inputs([(arts[a][1], w) for a, w in batch], cls_id, sep_id)
+    sizes = [getattr(model, f"{name}_head").out.out_features for name in HEADS]
+    head_logits = _head_logits_fn(model)
+    toks = [tok for _, tok in arts]
+    # per batch: the heads' logits (batch * seq, sum of the heads' tags) and the states (batch, seq,
+    # hidden), in the model's dtype, on its device; per window: its batch, row and length
+    logits: list[torch.Tensor] = []
+    hidden: list[torch.Tensor] = []
+    row_base: dict[tuple[int, int], int] = {}  # (article, window) -> its first token's row in cat(logits)
+    where: dict[tuple[int, int], tuple[int, int, int]] = {}  # (article, window) -> (batch, row, length)
+    base = 0
+    for b, batch in enumerate(_window_batches(toks, batch_size)):
+        ids, mask, lex, lengths = _batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id)
         lex = lex.to(device) if lex is not None else None
         h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
-        # each head's softmax on the whole batch at once, the heads side by side
-        probs = torch.cat([getattr(model, f"{name}_head")(h).float().softmax(-1) for name in HEADS], -1)
-        h = h.float()
+        seq = h.size(1)
+        logits.append(head_logits(h).flatten(0, 1))  # (batch * seq, sum of tags)
+        hidden.append(h)
         for r, (a, w) in enumerate(batch):
-            n = lengths[r]
-            out[(a, w)] = (probs[r, 1 : n + 1], h[r, 1 : n + 1])
-    sizes = [getattr(model, f"{name}_head").out.out_features for name in HEADS]
+            row_base[(a, w)] = base + r * seq + 1  # after [CLS]
+            where[(a, w)] = (b, r, lengths[r])
+        base += h.size(0) * seq
     results: list[Article | None] = [None] * len(arts)
-    items: list[tuple[int, TokenizedArticle, torch.Tensor, torch.Tensor]] = []  # articles with tokens
-    for a, (_, tok) in enumerate(arts):
+    items: list[tuple[int, TokenizedArticle]] = []  # articles with tokens
+    word_rows: list[np.ndarray] = []  # per article: the logits row of each word's first token
+    for a, tok in enumerate(toks):
         n = len(tok)
         if n == 0:
             results[a] = Article(str(arts[a][0]), tok.text, [], [])
             continue
-        windows = [out.pop((a, w)) for w in range(len(tok.windows))]
-        if len(windows) == 1:  # most articles: every token from its only window, no gather
-            all_probs, states = windows[0][0].cpu(), windows[0][1]
-        else:
-            # each token from the window where it is most central: the windows' rows it picks are
-            # a few runs (one per window, in order), copied once as slices rather than gathered
-            # from a concatenated copy of every window
-            pieces = _row_runs(_central_rows(tok.windows, n), [e - s for s, e in tok.windows])
-            all_probs = torch.cat([windows[w][0][r0:r1] for w, r0, r1 in pieces]).cpu()  # (n, sum of tags): one transfer
-            states = torch.cat([windows[w][1][r0:r1] for w, r0, r1 in pieces])  # (n, hidden)
-        items.append((a, tok, all_probs, states))
-    decoded = _decode_chunk(model.config, [(tok, all_probs) for _, tok, all_probs, _ in items], sizes)
-    for (a, tok, _, states), spans in zip(items, decoded):
+        first = tok.word_index().numpy()  # (n_words,) each word's first token
+        if len(tok.windows) == 1:  # most articles: every token from its only window
+            word_rows.append(first + row_base[(a, 0)])
+        else:  # each token from the window where it is most central
+            win, pos = _central_windows(tok.windows, n)
+            bases = np.array([row_base[(a, w)] for w in range(len(tok.windows))], dtype=np.int64)
+            word_rows.append(bases[win[first]] + pos[first])
+        items.append((a, tok))
+    if not items:
+        return results  # type: ignore[return-value]
+    # every word of the chunk: its logits row picked once, then each head's softmax over those rows
+    # only (a row's softmax is its own: the same floats as over the whole batch, then picked)
+    picked = torch.cat(logits).index_select(0, torch.from_numpy(np.concatenate(word_rows)).to(device))
+    probs = [p.float().softmax(-1).cpu() for p in picked.split(sizes, -1)]  # each (N_words, tags)
+    decoded = _decode_words(model.config, [tok for _, tok in items], dict(zip(HEADS, probs)))
+    for (a, tok), spans in zip(items, decoded):
+        states = functools.partial(_article_states, tok, [where[(a, w)] for w in range(len(tok.windows))], hidden)
         results[a] = _article(model, str(arts[a][0]), tok, spans, states, device, min_quote_score)
     return results  # type: ignore[return-value]  (every slot is filled)
+
+
+def _head_logits_fn(model: Any) -> Any:
+    """``h (batch, seq, hidden) -> (batch, seq, sum of the heads' tags)``: the four token heads side
+    by side. When every head is a plain ``TokenTagger`` (dropout, then an ``nn.Linear``: dropout is
+    off in eval), one product with their weights stacked: four products with 3-9 columns cost 3x
+    one with 22 (7 batches of 16 windows: 11 ms -> 3.6 ms). Each output is the same row-by-column
+    dot product, and for a batch of at least :data:`STACKED_HEADS_MIN_ELEMENTS` numbers the BLAS
+    kernels sum it in the same order for 22 columns as for 3-9 (checked bit for bit in float32
+    and bfloat16 by ``tests/test_fast_paths_python.py`` and on the analyser's output). Small
+    products take other kernels (MKL: a 256-wide model differed at one row, a 32-wide one up to
+    ~10 rows), so a smaller batch goes head by head, as any other head (a quantised one) does."""
+    from torch import nn
+
+    from khabar.model.heads import TokenTagger
+
+    heads = [getattr(model, f"{name}_head") for name in HEADS]
+    layers = [h.out for h in heads]
+    if (not model.training and all(type(h) is TokenTagger for h in heads) and all(type(l) is nn.Linear for l in layers)
+            and len({(l.weight.dtype, l.weight.device, l.bias is not None) for l in layers}) == 1):
+        weight = torch.cat([l.weight for l in layers])  # (sum of tags, hidden)
+        bias = torch.cat([l.bias for l in layers]) if layers[0].bias is not None else None
+
+        def stacked(h: torch.Tensor) -> torch.Tensor:
+            if h.numel() < STACKED_HEADS_MIN_ELEMENTS:  # a small batch: the kernels may differ, and it costs little
+                return torch.cat([head(h) for head in heads], -1)
+            return nn.functional.linear(h, weight, bias)
+
+        return stacked
+    return lambda h: torch.cat([head(h) for head in heads], -1)
+
+
+def _central_windows(windows: list[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each token, the window where it is most central and its position there, ``(n,)`` each:
+    :func:`_central_rows` (the definition, tested against) in numpy, whose small steps cost a
+    fraction of torch's."""
+    score = np.full(n, -1, dtype=np.int64)
+    win = np.zeros(n, dtype=np.int64)
+    pos = np.zeros(n, dtype=np.int64)
+    for w, (s, e) in enumerate(windows):
+        t = np.arange(e - s)
+        c = np.minimum(t, e - s - 1 - t)  # distance to the nearer edge
+        better = c > score[s:e]  # ties go to the earlier window
+        score[s:e][better] = c[better]
+        win[s:e][better] = w
+        pos[s:e][better] = t[better]
+    if (score < 0).any():  # a bug upstream, never a silent loss of text
+        missing = np.flatnonzero(score < 0).tolist()
+        raise AssertionError(f"windows do not cover tokens {missing[:10]} (of {len(missing)})")
+    return win, pos
+
+
+def _article_states(tok: TokenizedArticle, where: list[tuple[int, int, int]], hidden: list[torch.Tensor]) -> torch.Tensor:
+    """An article's token states (n, hidden) as float32, each token's from the window where it is
+    most central: built only for an article whose quotations are attributed."""
+    windows = [hidden[b][r, 1 : n + 1] for b, r, n in where]
+    if len(windows) == 1:
+        return windows[0].float()
+    pieces = _row_runs(_central_rows(tok.windows, len(tok)), [e - s for s, e in tok.windows])
+    return torch.cat([windows[w][r0:r1] for w, r0, r1 in pieces]).float()  # (n, hidden)
 
 
 Decoded = tuple[list[TokenSpan], list[TokenSpan], list[TokenSpan], list[TokenSpan]]  # entities, quotes, cues, sources
 
 
 def _decode_chunk(cfg: Any, items: list[tuple[TokenizedArticle, torch.Tensor]], sizes: list[int]) -> list[Decoded]:
-    """Each article's spans from its token probabilities (n, sum of the heads' tags), on CPU.
-
-    The articles' word rows are gathered at once and decoded by the ``*_many`` decoders, which
-    run each per-word step once for the whole chunk instead of once per article (the same spans
-    and scores as :func:`_decode_article`, the definition, article by article)."""
+    """Each article's spans from its token probabilities (n, sum of the heads' tags), on CPU:
+    the articles' word rows gathered at once, then :func:`_decode_words`."""
     if not items:
         return []
     toks = [tok for tok, _ in items]
-    offsets = [0, *itertools.accumulate(len(tok.words) for tok in toks)]  # word rows of each article
     token_offsets = itertools.accumulate((len(tok) for tok in toks[:-1]), initial=0)
     first = np.concatenate([tok.word_index().numpy() + off for tok, off in zip(toks, token_offsets)])
     rows = torch.cat([probs for _, probs in items])[torch.from_numpy(first)]  # (N_words, sum of tags)
-    heads = dict(zip(HEADS, rows.split(sizes, -1)))
+    return _decode_words(cfg, toks, dict(zip(HEADS, rows.split(sizes, -1))))
+
+
+def _decode_words(cfg: Any, toks: list[TokenizedArticle], heads: dict[str, torch.Tensor]) -> list[Decoded]:
+    """Each article's spans from its word rows: ``heads[name]`` (N_words, the head's tags) holds
+    the articles' rows one after the other. Decoded by the ``*_many`` decoders, which run each
+    per-word step once for the whole chunk instead of once per article (the same spans and scores
+    as :func:`_decode_article`, the definition, article by article)."""
+    if not toks:
+        return []
+    offsets = [0, *itertools.accumulate(len(tok.words) for tok in toks)]  # word rows of each article
     bio = ["O", "B", "I"]
     if getattr(cfg, "entity_decoding", "viterbi") == "greedy":
         entities = decode_bio_many(toks, heads["entity"], offsets, entity_scheme(cfg.entity_labels))
@@ -222,8 +304,11 @@ def _row_runs(pick: torch.Tensor, lengths: list[int]) -> list[tuple[int, int, in
     return runs
 
 
-def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, states: torch.Tensor,
-             device: torch.device, min_quote_score: float | None = None) -> Article:
+def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
+             states: torch.Tensor | Callable[[], torch.Tensor], device: torch.device,
+             min_quote_score: float | None = None) -> Article:
+    """``states``: the article's token states (n, hidden), or a function that builds them (called
+    only when a quotation is attributed: in hybrid mode few or none are)."""
     cfg = model.config
     text = tok.text
     entities_tok, quotes_tok, cues_tok, sources_tok = spans
@@ -269,7 +354,7 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded, sta
         cands, cand_t, feat_t = pair_tensors(q_tokens, m_tokens, tok.sentence)  # (Q, C), (Q, C, N_FEATURES)
         scores = _attribution_scores(
             model,
-            states.to(dtype=next(model.parameters()).dtype),
+            (states() if callable(states) else states).to(dtype=next(model.parameters()).dtype),
             long_tensor(q_tokens, 4),
             long_tensor(m_tokens, 2),
             cand_t,

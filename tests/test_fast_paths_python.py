@@ -108,6 +108,24 @@ def test_cached_word_tensors_equal_their_definitions(seed):
 # ------------------------------------------------------------------------------ sentences
 
 
+def test_sentence_memo_returns_what_the_splitter_computes(monkeypatch):
+    import khabar.data.sentences as sentences
+
+    texts = ["قال الوزير. ثم مضى.", "قال الوزير. ثم مضى!", "", "  ", "Latin only. Yes.", '"نعم." قال', "x\r\ny."]
+    for text in texts * 2:  # the second round from the memo
+        got = sentences.split_sentences(text)
+        assert got == sentences._split_sentences(text)
+        got.append((0, 0))  # the caller's own list: the memo is not changed
+    assert all(sentences.split_sentences(t) == sentences._split_sentences(t) for t in texts)
+    # equal texts that are different objects hit; the memo stays within its bounds
+    assert sentences.split_sentences("".join(["قال. ", "نعم."])) == sentences._split_sentences("قال. نعم.")
+    monkeypatch.setattr(sentences, "_MEMO_ARTICLES", 3)
+    for i in range(10):
+        sentences.split_sentences(f"جملة {i}. وأخرى.")
+    assert len(sentences._MEMO) <= 3
+    assert sentences._memo_chars == sum(map(len, sentences._MEMO))
+
+
 def test_quote_regions_equal_the_character_loop():
     from khabar.data.sentences import _quote_regions
 
@@ -305,6 +323,41 @@ def test_row_runs_copy_what_the_central_gather_picks(seed):
     runs = _row_runs(pick, [e - s for s, e in windows])
     assert torch.equal(torch.cat([outputs[w][r0:r1] for w, r0, r1 in runs]), want)
     assert len(runs) <= 2 * len(windows)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_central_windows_pick_what_the_central_rows_pick(seed):
+    from khabar.model.inference import _central_rows, _central_windows
+    from khabar.model.windows import make_windows
+
+    rng = random.Random(50 + seed)
+    n = rng.randint(1, 300)
+    boundaries = rng.sample(range(1, n), min(n - 1, rng.randint(0, 30)))
+    size = rng.randint(2, 40)
+    windows = make_windows(n, boundaries, size, rng.randint(0, size - 1))
+    win, pos = _central_windows(windows, n)
+    starts = [0]
+    for s, e in windows:
+        starts.append(starts[-1] + e - s)
+    assert [starts[w] + p for w, p in zip(win.tolist(), pos.tolist())] == _central_rows(windows, n).tolist()
+    with pytest.raises(AssertionError, match="do not cover"):
+        _central_windows([(0, 1)], 2)
+
+
+def test_stacked_head_product_equals_each_head():
+    from model_helpers import tiny_model, tiny_tokenizer
+
+    from khabar.model.inference import HEADS, STACKED_HEADS_MIN_ELEMENTS, _head_logits_fn
+
+    model = tiny_model(tiny_tokenizer(), max_length=32, overlap=8).eval()
+    gen = torch.Generator().manual_seed(3)
+    heads = [getattr(model, f"{name}_head") for name in HEADS]
+    width = heads[0].out.in_features
+    rows = STACKED_HEADS_MIN_ELEMENTS // width
+    # small batches go head by head; from the threshold up, the stacked product gives the same floats
+    for shape in [(1, 1), (1, 3), (3, 17), (1, rows), (16, rows // 16 + 1), (7, 258), (16, 258)]:
+        h = torch.randn((*shape, width), generator=gen)
+        assert torch.equal(_head_logits_fn(model)(h), torch.cat([head(h) for head in heads], -1)), shape
 
 
 # ------------------------------------------------------------------------------ chunk decoding

@@ -371,11 +371,19 @@ def _reference_predict(monkeypatch, model, tok, texts):
     def scores_reference(model, states, quote_spans, mention_spans, cand, feat):
         return model.attribution(states, quote_spans, mention_spans, cand, feat).float()
 
-    def decode_chunk_reference(cfg, items, sizes):  # article by article, through the patched decoders
-        return [inference._decode_article(cfg, tok, probs, sizes) for tok, probs in items]
+    def decode_words_reference(cfg, toks, heads):  # article by article, through the patched decoders
+        sizes = [heads[name].size(1) for name in inference.HEADS]
+        rows = torch.cat([heads[name] for name in inference.HEADS], -1)  # (N_words, sum of tags)
+        out, w0 = [], 0
+        for tok in toks:
+            probs = rows.new_zeros((len(tok), rows.size(1)))  # token rows: only the words' first tokens are read
+            probs[tok.word_index()] = rows[w0 : w0 + len(tok.words)]
+            out.append(inference._decode_article(cfg, tok, probs, sizes))
+            w0 += len(tok.words)
+        return out
 
     with monkeypatch.context() as m:
-        m.setattr(inference, "_decode_chunk", decode_chunk_reference)
+        m.setattr(inference, "_decode_words", decode_words_reference)
         m.setattr(inference, "decode_bio_viterbi", decode_bio_viterbi_reference)
         m.setattr(inference, "pair_cues", pair_cues_reference)
         m.setattr(inference, "pair_tensors", pair_tensors_reference)
