@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import compress
 
 from .cues import Cue
 from .lexicon import Lexicon
@@ -106,13 +107,13 @@ class ContentFinder:
                 self._last_open_by_close[p.close] = max(p.open, self._last_open_by_close.get(p.close, p.open))
         self.cue_at = {c.index: c for c in cues}
         # per token, filled a sentence / a pair at a time (slice assignments, not a step per token)
-        self.sentence_end = [0] * len(kt.tokens)
-        self.sentence_start = [0] * len(kt.tokens)
+        self.sentence_end = [0] * len(kt.texts)
+        self.sentence_start = [0] * len(kt.texts)
         for a, b in kt.sentences:
             self.sentence_end[a:b] = [b] * (b - a)
             self.sentence_start[a:b] = [a] * (b - a)
         # Innermost non-name pair around each token (to know whether a cue is quoted itself).
-        self.quoted = [False] * len(kt.tokens)
+        self.quoted = [False] * len(kt.texts)
         for p in pairs:
             if not p.name_like and p.end > p.open + 1:
                 self.quoted[p.open + 1 : p.end] = [True] * (p.end - p.open - 1)
@@ -120,30 +121,29 @@ class ContentFinder:
     # -- helpers --------------------------------------------------------------------------------
 
     def is_sentence_end(self, i: int) -> bool:
-        t = self.kt.tokens[i]
-        return t.text in SENTENCE_END or t.text == "\n"
+        w = self.kt.texts[i]
+        return w in SENTENCE_END or w == "\n"
 
     def _is_complementiser(self, i: int) -> bool:
-        toks = self.kt.tokens
-        if toks[i].text not in COMPLEMENTISERS:
+        texts = self.kt.texts
+        if texts[i] not in COMPLEMENTISERS:
             return False
-        if i > 0 and toks[i - 1].text in _NOT_COMPLEMENT_BEFORE:
+        if i > 0 and texts[i - 1] in _NOT_COMPLEMENT_BEFORE:
             return False
         # "إن كانت" (whether), "أن يكون" after an infinitive reading: not a reported clause.
-        return not (toks[i].text == "ان" and i + 1 < len(toks) and toks[i + 1].text in ("كان", "كانت", "لم", "ما"))
+        return not (texts[i] == "ان" and i + 1 < len(texts) and texts[i + 1] in ("كان", "كانت", "لم", "ما"))
 
     def _cue_follows(self, k: int, limit: int) -> bool:
         """A cue within the few tokens after position ``k`` (skipping linking words)."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         j = k
         steps = 0
         while j < limit and steps < 4:
-            t = toks[j]
             if j in self.cue_at:
                 cue = self.cue_at[j]
                 # Only cues that can open a quotation of their own end the current one.
                 return cue.according or cue.kind in ("past", "participle", "present") or cue.entry.lemma == "قال"
-            if not t.is_word or t.text not in _LINKERS:
+            if not is_word[j] or texts[j] not in _LINKERS:
                 return False
             j += 1
             steps += 1
@@ -151,25 +151,25 @@ class ContentFinder:
 
     def clause_end(self, start: int, limit: int | None = None, np_mode: bool = False) -> int:
         """One past the last token of the clause that starts at ``start`` (see module docstring)."""
-        toks = self.kt.tokens
-        n = len(toks)
+        texts, is_word = self.kt.texts, self.kt.is_word
+        n = len(texts)
         end_of_sentence = self.sentence_end[start] if limit is None else limit
         k = start
         while k < min(end_of_sentence, n):
-            t = toks[k]
+            w = texts[k]
             pair = self.pair_at.get(k)
             if pair is not None and not pair.name_like and pair.close is not None:
                 # A quotation opened in the content carries it to the closing mark.
                 end_of_sentence = max(end_of_sentence, self.sentence_end[pair.close])
                 k = pair.close + 1
                 continue
-            if t.text in ("،", ",", "؛", ";") and k > start:
+            if w in ("،", ",", "؛", ";") and k > start:
                 if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
                     break
-                if np_mode and k + 1 < n and toks[k + 1].is_word and (toks[k + 1].text[0] == "و" and len(toks[k + 1].text) > 3
-                                                                     or toks[k + 1].text in _NP_CLAUSE_OPENERS):
+                if np_mode and k + 1 < n and is_word[k + 1] and (texts[k + 1][0] == "و" and len(texts[k + 1]) > 3
+                                                                     or texts[k + 1] in _NP_CLAUSE_OPENERS):
                     break  # "إلغاء كافة الفعاليات، وألغى المركز ...", "...، كما فعل": a noun-phrase object ends at a new clause
-            elif np_mode and k > start and t.text in _NP_BUT:
+            elif np_mode and k > start and w in _NP_BUT:
                 break  # "وينفي الحزب أي تحيز لكنه يقول ...": even without a comma
             elif k > start and k in self.cue_at and (self.cue_at[k].kind == "participle" or self.cue_at[k].form.conjunction
                     and self.cue_at[k].kind in ("past", "present") and self.cue_at[k].entry.lemma in STRONG_LEMMAS):
@@ -180,23 +180,23 @@ class ContentFinder:
         return self._trim(start, end)
 
     def _breaker(self, j: int) -> bool:
-        toks = self.kt.tokens
-        if j >= len(toks):
+        texts = self.kt.texts
+        if j >= len(texts):
             return False
-        w = toks[j].text
-        two = w + " " + toks[j + 1].text if j + 1 < len(toks) else w
-        return w in ("حسب", "بحسب", "وفق", "وفقا", "طبقا", "نقلا", "حسبما", "وحسب", "ووفقا") or any(two.startswith(p) for p in _BREAK_PHRASES)
+        w = texts[j]
+        two = w + " " + texts[j + 1] if j + 1 < len(texts) else w
+        return w in ("حسب", "بحسب", "وفق", "وفقا", "طبقا", "نقلا", "حسبما", "وحسب", "ووفقا") or two.startswith(_BREAK_PHRASES)
 
     def _trim(self, start: int, end: int) -> int:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         while end > start + 1:
-            t = toks[end - 1]
-            if t.is_word:
+            if is_word[end - 1]:
                 break
-            if t.text in ('"', "»", "”") and self._closes_inside(end - 1, start):
+            w = texts[end - 1]
+            if w in ('"', "»", "”") and self._closes_inside(end - 1, start):
                 break
-            if t.text == ")":
-                if any(x.text == "(" for x in toks[start : end - 1]):
+            if w == ")":
+                if "(" in texts[start : end - 1]:
                     break
             end -= 1
         return end
@@ -219,21 +219,20 @@ class ContentFinder:
         return self._say(cue)
 
     def _say(self, cue: Cue) -> Candidate | None:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         i = cue.index
         takes = cue.entry.takes
         preps = set(cue.entry.takes_prep())
-        limit = min(i + 1 + MAX_GAP, self.sentence_end[i], len(toks))
+        limit = min(i + 1 + MAX_GAP, self.sentence_end[i], len(texts))
         after_ma = cue.after_ma
         j = i + 1
         while j < limit:
-            t = toks[j]
-            w = t.text
+            w = texts[j]
             if after_ma and (j > i + 1 or not self._is_complementiser(j)):
                 return None  # "بما وعدت به"، "ما اعتبر "...": only "بما قال إنه ..." reports speech
             pair = self.pair_at.get(j)
             if pair is not None:
-                prev = toks[j - 1].text if j > 0 else ""
+                prev = texts[j - 1] if j > 0 else ""
                 if prev in _BARE_PREPS:
                     if prev in preps or (prev == "ب" and "ب" in preps):
                         end = self.clause_end(j - 1)
@@ -246,7 +245,7 @@ class ContentFinder:
                 if "quote" in takes:
                     return self._direct(cue, j, pair)
                 a, b = pair.inner
-                if preps and a < b and self._prep_object(toks[a].text, preps, a, a) and toks[a].text[0] == "ب":
+                if preps and a < b and self._prep_object(texts[a], preps, a, a) and texts[a][0] == "ب":
                     found = self._direct(cue, j, pair)  # 'تتهمها "بالمساهمة بخلق سوق ..."': the object in marks
                     if found is not None:
                         found.extra["object_at"] = j  # where the ب object starts (its opening mark)
@@ -256,7 +255,7 @@ class ContentFinder:
                 nxt = self.pair_at.get(j + 1)
                 if nxt is not None and "quote" in takes:
                     return self._direct(cue, j + 1, nxt)
-                if "quote" in takes and j + 1 < len(toks) and toks[j + 1].is_word:
+                if "quote" in takes and j + 1 < len(texts) and is_word[j + 1]:
                     end = self.clause_end(j + 1)
                     return Candidate(cue, j + 1, end, "direct", "colon-verbatim", (i + 1, j), 0.7)
                 return None
@@ -266,7 +265,7 @@ class ContentFinder:
                 return None  # "وتابع ماكرون قائلا إن": the inner cue owns the quotation
             if self._is_complementiser(j):
                 start = j
-                if j - 1 > i and toks[j - 1].text in _PREP_BEFORE_COMPLEMENT:
+                if j - 1 > i and texts[j - 1] in _PREP_BEFORE_COMPLEMENT:
                     start = j - 1
                 end = self.clause_end(j)
                 kind = "mixed" if self.has_quote(start, end) else "indirect"
@@ -275,7 +274,7 @@ class ContentFinder:
                 j += 1
                 continue
             if preps and self._prep_object(w, preps, j, i):
-                nxt_comp = j + 1 < len(toks) and self._is_complementiser(j + 1)
+                nxt_comp = j + 1 < len(texts) and self._is_complementiser(j + 1)
                 if nxt_comp:
                     j += 1
                     continue
@@ -298,7 +297,7 @@ class ContentFinder:
 
     def _short(self, pair: MarkPair) -> bool:
         a, b = pair.inner
-        return sum(1 for t in self.kt.tokens[a:b] if t.is_word) <= 3
+        return sum(self.kt.is_word[a:b]) <= 3
 
     def _complement_ahead(self, pair: MarkPair, limit: int) -> bool:
         start = (pair.close + 1) if pair.close is not None else pair.end
@@ -306,47 +305,47 @@ class ContentFinder:
 
     def _postposed(self, cue: Cue) -> Candidate | None:
         """"..., كتبت صحيفة لوريون لوجور.": the cue and its subject close the sentence."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         i = cue.index
         if cue.kind not in ("past", "present") or i == 0 or cue.form.conjunction:
             return None  # ("...، وتعتبر سقطرى أكبر ...": a verb with و starts a new clause)
-        if toks[i - 1].text == "هكذا":
+        if texts[i - 1] == "هكذا":
             return self._thus(cue)
         # "..., كتبت صحيفة لوريون لوجور." / "..., كما أعلن الرئيس الأمريكي قبلا، ما ينذر ..."
-        comma = i - 2 if toks[i - 1].text == "كما" and i >= 2 else i - 1
-        if toks[comma].text not in ("،", ","):
+        comma = i - 2 if texts[i - 1] == "كما" and i >= 2 else i - 1
+        if texts[comma] not in ("،", ","):
             return None
         s0, s1 = self.sentence_start[i], self.sentence_end[i]
         tail = s1
         if comma == i - 2:  # after "كما" (as X said) the source may end at a comma and the sentence go on
-            tail = next((k for k in range(i + 1, s1) if toks[k].text in ("،", ",")), s1)
-        if sum(1 for t in toks[i + 1 : tail] if t.is_word) > 6:
+            tail = next((k for k in range(i + 1, s1) if texts[k] in ("،", ",")), s1)
+        if sum(is_word[i + 1 : tail]) > 6:
             return None
         if any(k in self.cue_at for k in range(i + 1, tail)) or any(self._is_complementiser(k) for k in range(i + 1, tail)):
             return None
         end = self._trim(s0, comma)
-        if sum(1 for t in toks[s0:end] if t.is_word) < 4:
+        if sum(is_word[s0:end]) < 4:
             return None
         kind = "mixed" if self.has_quote(s0, end) else "indirect"
         return Candidate(cue, s0, end, kind, "postposed", (i + 1, tail), 0.85)
 
     def _thus(self, cue: Cue) -> Candidate | None:
         """'"رمزية جميلة ...".. هكذا رأى الرئيس': the quotation just before هكذا."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         k = cue.index - 2
-        while k >= 0 and not toks[k].is_word and toks[k].text not in QUOTE_CHARS:
+        while k >= 0 and not is_word[k] and texts[k] not in QUOTE_CHARS:
             k -= 1  # ".." "،" between the closing mark and هكذا
         opened = self._last_open_by_close.get(k) if k >= 0 else None
         if opened is None:
             return None
         a, b = self.pair_at[opened].inner
-        if not any(t.is_word for t in toks[a:b]):
+        if not any(is_word[a:b]):
             return None
         return Candidate(cue, a, b, "direct", "thus", (cue.index + 1, self.sentence_end[cue.index]), 0.9)
 
     def _prep_object(self, w: str, preps: set[str], j: int, i: int) -> bool:
         if w in preps and w in ("الي", "من", "علي", "عن"):
-            prev = self.kt.tokens[j - 1].text if j > 0 else ""
+            prev = self.kt.texts[j - 1] if j > 0 else ""
             if w == "من" and self.lexicon.is_("quantity", prev):
                 return False
             return True
@@ -357,7 +356,7 @@ class ContentFinder:
         return False
 
     def _direct(self, cue: Cue, j: int, pair: MarkPair) -> Candidate | None:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         i = cue.index
         a, b = pair.inner
         if b <= a:
@@ -365,28 +364,28 @@ class ContentFinder:
         if pair.close is None:
             return Candidate(cue, a, b, "direct", "marks-unclosed", (i + 1, j), 0.85)
         nxt = pair.close + 1
-        if nxt < len(toks) and toks[nxt].is_word and not (len(toks[nxt].text) > 1 and toks[nxt].text[0] in "وف") and nxt not in self.cue_at \
-                and not self._breaker(nxt) and self.kt.tokens[nxt].sentence == toks[pair.close].sentence:
+        if nxt < len(texts) and is_word[nxt] and not (len(texts[nxt]) > 1 and texts[nxt][0] in "وف") and nxt not in self.cue_at \
+                and not self._breaker(nxt) and self.kt.sentence_of[nxt] == self.kt.sentence_of[pair.close]:
             end = self.clause_end(nxt)
             return Candidate(cue, j, end, "mixed", "marks-continued", (i + 1, j), 0.9)
-        if not any(t.is_word for t in toks[a:b]):
+        if not any(is_word[a:b]):
             return None
         return Candidate(cue, a, b, "direct", "marks", (i + 1, j), 1.0)
 
     def _according(self, cue: Cue) -> Candidate | None:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         i = cue.index
         s0 = self.sentence_start[i]
-        words_before = [t for t in toks[s0:i] if t.is_word]
-        if not words_before or (len(words_before) == 1 and words_before[0].text in ("هذا", "و", "كما", "لكن", "ولكن", "اما")):
+        words_before = list(compress(texts[s0:i], is_word[s0:i]))
+        if not words_before or (len(words_before) == 1 and words_before[0] in ("هذا", "و", "كما", "لكن", "ولكن", "اما")):
             # "وبحسب الأمم المتحدة، بقي ..." / "وحسب المحامي كروتينا فإن ...": content after the source.
             j = i + 1
             limit = min(self.sentence_end[i], i + 1 + 15)
-            while j < limit and toks[j].text not in ("،", ",") and toks[j].text not in ("فان", "فانه", "فانها", "فقد", "فلقد"):
+            while j < limit and texts[j] not in ("،", ",") and texts[j] not in ("فان", "فانه", "فانها", "فقد", "فلقد"):
                 j += 1
             if j >= limit:
                 return None
-            start = j + 1 if toks[j].text in ("،", ",") else j
+            start = j + 1 if texts[j] in ("،", ",") else j
             if start >= self.sentence_end[i]:
                 return None
             end = self.clause_end(start)
@@ -394,13 +393,13 @@ class ContentFinder:
             return Candidate(cue, start, end, kind, "according-first", (i + 1, j), 0.9)
         # "..., بحسب X" (or '..."، بحسب X', '..."، وفقا لـ X'): the clause before the cue.
         k = i - 1
-        if toks[k].text in ('"', "»", "”") and k - 1 >= s0 and toks[k - 1].text in ("،", ","):
+        if texts[k] in ('"', "»", "”") and k - 1 >= s0 and texts[k - 1] in ("،", ","):
             k -= 0  # the closing mark belongs to the content: keep it, cut at the mark
-        elif toks[k].text not in ("،", ","):
+        elif texts[k] not in ("،", ","):
             return None
         start = s0
-        end = self._trim(start, k if toks[k].text in ("،", ",") else k + 1)
-        if sum(1 for t in toks[start:end] if t.is_word) < 3:
+        end = self._trim(start, k if texts[k] in ("،", ",") else k + 1)
+        if sum(is_word[start:end]) < 3:
             return None
         kind = "mixed" if self.has_quote(start, end) else "indirect"
         return Candidate(cue, start, end, kind, "according-after", (i + 1, self.sentence_end[i]), 0.85)
@@ -409,33 +408,33 @@ class ContentFinder:
         """Complete a noun-phrase-object candidate once the subject's end is known. ``has_subject``:
         the cue's subject was read, so a lone definite noun after it is the object (``نفى المتحدث
         التقارير``), not the subject of a verb whose source dropped."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         j = subject_end
-        end_s = self.sentence_end[cand.cue.index] if cand.cue else len(toks)
+        end_s = self.sentence_end[cand.cue.index] if cand.cue else len(texts)
         while j < end_s:
-            w = toks[j].text
-            if w in _ADJUNCT_PREPS and j + 1 < end_s and toks[j + 1].is_word:
+            w = texts[j]
+            if w in _ADJUNCT_PREPS and j + 1 < end_s and is_word[j + 1]:
                 # "أعلنت المعاهد الفرنسية في الجزائر إلغاء ...": a place or time phrase before the object
                 j += 2
-                while j < end_s and toks[j].is_word and (toks[j].text.endswith(("يه", "ي")) or self.lexicon.is_("adjuncts", toks[j].text)):
+                while j < end_s and is_word[j] and (texts[j].endswith(("يه", "ي")) or self.lexicon.is_("adjuncts", texts[j])):
                     j += 1
                 continue
-            if toks[j].is_word and (not self.lexicon.is_("adjuncts", w) or w in _DEMONSTRATIVES and j + 1 < end_s and _definite(toks[j + 1].text)):
+            if is_word[j] and (not self.lexicon.is_("adjuncts", w) or w in _DEMONSTRATIVES and j + 1 < end_s and _definite(texts[j + 1])):
                 break  # ("هذه الاتهامات" is the object; a lone "هذا" is an adjunct word)
             if self.is_sentence_end(j) or self.pair_at.get(j) is not None:
                 break
             j += 1
         if j >= end_s or self.is_sentence_end(j) or self._is_complementiser(j):
             return None
-        if has_subject and j == subject_end and j + 1 < end_s and len(toks[j].text) > 3 and toks[j].text[0] == "و" \
-                and self.lexicon.is_("places", toks[j].text[1:]):
+        if has_subject and j == subject_end and j + 1 < end_s and len(texts[j]) > 3 and texts[j][0] == "و" \
+                and self.lexicon.is_("places", texts[j][1:]):
             j += 1  # "وينفي الحوثيون وطهران هذه الاتهامات": a second conjunct of the subject
-        w = toks[j].text
+        w = texts[j]
         if self.lexicon.is_("titles", w) and not w.startswith("ال") and j + 2 < end_s:
             j += 2  # "وأكد رومان جوردان محامي المدعية التقدم ...": an apposition after the subject
-            w = toks[j].text
+            w = texts[j]
         # "ينفي هذه الاتهامات", "نفى أي علاقة": a demonstrative before a definite noun, or "any", opens the object
-        demonstrative = (w in _DEMONSTRATIVES and j + 1 < end_s and _definite(toks[j + 1].text)) or w in ("اي", "ايه")
+        demonstrative = (w in _DEMONSTRATIVES and j + 1 < end_s and _definite(texts[j + 1])) or w in ("اي", "ايه")
         if cand.cue is not None and cand.cue.entry.np_needs_subject and w in _PREDICATE_STARTS:
             return None  # "وتعتبر طهران أحد أبرز حلفاء دمشق": "is considered one of", a passive reading
         if j in self.cue_at or (self.lexicon.is_("stops", w) and not demonstrative):

@@ -42,25 +42,26 @@ class CueFinder:
 
     def __call__(self, kt: KeyText) -> list[Cue]:
         cues: list[Cue] = []
-        tokens = kt.tokens
+        texts = kt.texts
+        n = len(texts)
         forms = self.lexicon.forms
         # only the words that are cue forms need the checks below: one set look-up per token
         for i in kt.indexes_of(forms):
-            t = tokens[i]
-            if not t.is_word:
+            if not kt.is_word[i]:
                 continue
-            form = self.lexicon.cue(t.text)
-            if form is None or t.text in _IMPERSONAL:
+            w = texts[i]
+            form = self.lexicon.cue(w)
+            if form is None or w in _IMPERSONAL:
                 continue
-            if form.kind == "past" and form.entry.lemma.endswith("ى") and kt.plain[t.end - 1] == "ي" and t.text.endswith("ي"):
+            if form.kind == "past" and form.entry.lemma.endswith("ى") and kt.plain[kt.ends[i] - 1] == "ي" and w.endswith("ي"):
                 continue  # "كاثرين راي" is a name; the verb is written رأى (the imperfect ينفي ends in ي)
             if form.entry.role == "according":
-                nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
+                nxt = texts[i + 1] if i + 1 < n else ""
                 if nxt in _MANNER:
                     continue
-            if form.entry.source_in and (i + 1 >= len(tokens) or tokens[i + 1].text != "في"):
+            if form.entry.source_in and (i + 1 >= n or texts[i + 1] != "في"):
                 continue  # "التي جاءت من بلدة", "بيانا جاء فيه": not "وجاء في البيان"
-            prev = tokens[i - 1].text if i > 0 else ""
+            prev = texts[i - 1] if i > 0 else ""
             if form.entry.role == "say" and (prev in _NEGATION or (prev in ("ان", "لان") and form.kind == "present")):
                 continue  # "لم يؤكد", "أن يؤكد", "لا تعترف": nothing was said
             cues.append(Cue(i, form, after_ma=prev in ("ما", "بما", "مما", "لما")))

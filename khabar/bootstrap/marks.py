@@ -58,12 +58,12 @@ class MarkPairer:
         return "either"
 
     def __call__(self, kt: KeyText) -> list[MarkPair]:
-        tokens, key = kt.tokens, kt.key
+        key, texts, starts, paragraphs = kt.key, kt.texts, kt.starts, kt.paragraphs
         pairs: list[MarkPair] = []
         stack: list[tuple[str, int]] = []  # (kind, token index)
         # End of each token's sentence (the text's end for a token outside every sentence); a list,
         # not a dict: a long article has tens of thousands of tokens.
-        sent_end = [len(tokens)] * len(tokens)
+        sent_end = [len(texts)] * len(texts)
         for a, b in kt.sentences:
             sent_end[a:b] = [b] * (b - a)
 
@@ -76,13 +76,12 @@ class MarkPairer:
         # Only the quotation marks touch the stack; a paragraph change between two of them flushes
         # it before the second (or at the end), as a flush at the change itself would.
         for ti in kt.indexes_of(_MARK_TEXTS):
-            t = tokens[ti]
-            if t.paragraph != para:
+            if paragraphs[ti] != para:
                 flush()
-                para = t.paragraph
-            c = t.text
+                para = paragraphs[ti]
+            c = texts[ti]
             if c == '"':
-                role = self.role(key, t.start)
+                role = self.role(key, starts[ti])
                 if role == "either":
                     role = "close" if any(k == '"' for k, _ in stack) else "open"
                 if role == "open":
@@ -93,7 +92,7 @@ class MarkPairer:
                 stack.append(("»" if c == "«" else "“", ti))
             elif c == "“":
                 # Some sites close with “ too: a “ after a letter with an open “ pending closes it.
-                if any(k == "”" for k, _ in stack) and t.start > 0 and not key[t.start - 1].isspace():
+                if any(k == "”" for k, _ in stack) and starts[ti] > 0 and not key[starts[ti] - 1].isspace():
                     self._close(stack, "”", ti, pairs)
                 else:
                     stack.append(("”", ti))
@@ -120,19 +119,18 @@ class MarkPairer:
     @staticmethod
     def _unclosed_end(kt: KeyText, ti: int, sentence_end: int) -> int:
         end = sentence_end
-        tokens = kt.tokens
-        while end > ti + 1 and not tokens[end - 1].is_word:
+        is_word = kt.is_word
+        while end > ti + 1 and not is_word[end - 1]:
             end -= 1
         return end
 
     def _name_like(self, kt: KeyText, p: MarkPair) -> bool:
         a, b = p.inner
-        words = [t for t in kt.tokens[a:b] if t.is_word]
-        if not 1 <= len(words) <= 5:
+        n_words = sum(kt.is_word[a:b])
+        if not 1 <= n_words <= 5:
             return False
         if p.open > 0:
-            prev = kt.tokens[p.open - 1]
-            if prev.is_word and any(self.lexicon.is_("name_nouns", v) for v in variants(prev.text)):
-                return len(words) <= 5  # الموقع الإخباري "كل شيء حول الجزائر"
+            if kt.is_word[p.open - 1] and any(self.lexicon.is_("name_nouns", v) for v in variants(kt.texts[p.open - 1])):
+                return n_words <= 5  # الموقع الإخباري "كل شيء حول الجزائر"
         return False
 

@@ -13,6 +13,7 @@ Stages (one class each): :class:`~khabar.bootstrap.marks.MarkPairer`,
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import compress
 
 from .contents import Candidate, ContentFinder
 from .cues import Cue, CueFinder
@@ -109,7 +110,7 @@ class Bootstrapper:
 
     def extract(self, text: str) -> list[Quote]:
         kt = KeyText.build(text)
-        if not kt.tokens:
+        if not kt.texts:
             return []
         # word tokens before each token index: word counts of spans in O(1), not by a scan per span
         self._words_before = kt.words_before
@@ -149,23 +150,23 @@ class Bootstrapper:
         elif cue.kind in ("past", "present"):
             if cue.entry.lemma == "نقل":
                 m, cand.speaker_rule = src.after_an(cand), "an"
-            toks = self.contents.kt.tokens
+            texts, is_word = self.contents.kt.texts, self.contents.kt.is_word
             svo_first = not cue.form.conjunction
             if m is None and svo_first:
                 m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is None:
                 m, cand.speaker_rule = src.after_cue(cand), "vso"
                 if m is not None and cand.pending_object and m.kind == "name" and not m.title and not src._known_at(m.start) \
-                        and not self.lexicon.is_("places", toks[m.start].text):
+                        and not self.lexicon.is_("places", texts[m.start]):
                     m = None  # "أكد مواصلة مساعيه": an unknown bare "name" after the verb is its object
                 object_at = cand.start if cand.rule == "prep" else cand.extra.get("object_at")
                 if m is not None and object_at is not None and cue.entry.lemma in _OBJECT_FIRST \
-                        and toks[cue.index + 1].text in _DEMONSTRATIVE_WORDS:
+                        and texts[cue.index + 1] in _DEMONSTRATIVE_WORDS:
                     m = None  # "ويصف هذه الدعوات بالمدمرة": a demonstrative phrase is the object
                 if m is not None and object_at is not None and cue.entry.lemma in _OBJECT_FIRST \
                         and not self._object_pronoun(cue) and (m.kind == "name" or m.end - m.start > 1
-                                                               and self.lexicon.is_("places", toks[m.end - 1].text)) \
-                        and not any(t.is_word for t in toks[m.end : object_at]):
+                                                               and self.lexicon.is_("places", texts[m.end - 1])) \
+                        and not any(is_word[m.end : object_at]):
                     # "التي تتهم رمضان بالاغتصاب": one name between the verb and ب is the accused,
                     # not the accuser (who stands before the verb or was dropped); with an object
                     # pronoun ("اتهمه X بـ") it is the subject. An organisation or a title there
@@ -173,13 +174,13 @@ class Bootstrapper:
                     # "وتتهم السعودية إيران بـ" read as one phrase: the place at its end is the accused.
                     last = m.end - 1
                     m = None
-                    if last > cand.gap[0] and self.lexicon.is_("places", toks[last].text):
+                    if last > cand.gap[0] and self.lexicon.is_("places", texts[last]):
                         m = src.noun_phrase(cand.gap[0], last)
                     if m is None and not svo_first:
                         m, cand.speaker_rule = src.before_cue(cand), "svo"
             if m is None and not svo_first:
                 m, cand.speaker_rule = src.before_cue(cand), "svo"
-            if m is not None and cand.speaker_rule == "svo" and cue.index > 0 and toks[cue.index - 1].text in ("الذي", "التي", "الذين", "والذي", "والتي"):
+            if m is not None and cand.speaker_rule == "svo" and cue.index > 0 and texts[cue.index - 1] in ("الذي", "التي", "الذين", "والذي", "والتي"):
                 cand.speaker_rule = "relative"
         elif cue.kind == "other":
             m, cand.speaker_rule = self._an_before(cand), "an"
@@ -205,12 +206,12 @@ class Bootstrapper:
             has_subject = m is not None and cand.speaker_rule in ("vso", "svo", "relative")
             if cue.entry.np_needs_subject and not (has_subject and self._speaker_like(m)
                                                    and (cue.kind != "present" or cue.entry.lemma not in _PASSIVE_PRONE
-                                                        or self.contents.kt.tokens[cue.index].text.endswith("ون"))):
+                                                        or self.contents.kt.texts[cue.index].endswith("ون"))):
                 # "ويعتبر هذا التصويت تاريخيا": only a source-like subject; "وتعتبر ليبيا نقطة الانطلاق":
                 # the singular imperfect of اعتبر is as often the passive "is considered", so only its
                 # perfect and its plural imperfect (يعتبرون) are trusted
                 return None
-            if m is None and cue.index > 0 and self.contents.kt.tokens[cue.index - 1].text in _RELATIVE_PRONOUNS | _PRONOUNS:
+            if m is None and cue.index > 0 and self.contents.kt.texts[cue.index - 1] in _RELATIVE_PRONOUNS | _PRONOUNS:
                 # "السكان الذين نفوا ...", "غير أنه ينفي ...", "وهو ينفي ...": the verb's subject is a
                 # pronoun or a relative clause's antecedent, which the dropped-source rules (the
                 # sentence's or the article's last source) get wrong more often than right here
@@ -223,11 +224,11 @@ class Bootstrapper:
         """Verb, object, subject: "وأعلن عن هذه الخطة المستشار النمساوي سيباستيان كورتز". A person's
         title right after a definite word of a short object, opening a titled name, is the subject;
         the object ends before it. (After an indefinite word it is a genitive: "دعم الرئيس عباس".)"""
-        toks = self.contents.kt.tokens
+        texts, is_word = self.contents.kt.texts, self.contents.kt.is_word
         for k in range(cand.start + 2, min(cand.end, cand.start + 6)):
-            if not toks[k].is_word or not toks[k - 1].is_word:
+            if not is_word[k] or not is_word[k - 1]:
                 return None
-            w, prev = toks[k].text, toks[k - 1].text
+            w, prev = texts[k], texts[k - 1]
             if self.lexicon.is_("person_titles", w) and w.startswith("ال") and prev.startswith("ال") \
                     and not self.lexicon.is_("person_titles", prev) and not self.lexicon.is_("titles", prev):
                 m = self.sources.noun_phrase(k, cand.end)
@@ -240,7 +241,7 @@ class Bootstrapper:
     def _object_pronoun(self, cue: Cue) -> bool:
         """The cue carries an object pronoun (اتهمه، تتهمها): the word without the suffix is itself
         a form of the same lemma (تتهم is not تت + هم)."""
-        w = self.contents.kt.tokens[cue.index].text[len(cue.form.conjunction):]
+        w = self.contents.kt.texts[cue.index][len(cue.form.conjunction):]
         for suffix in ("هما", "ها", "هم", "ه"):
             if w.endswith(suffix):
                 form = self.lexicon.cue(w[: -len(suffix)])
@@ -251,8 +252,8 @@ class Bootstrapper:
     def _speaker_like(self, m: Mention) -> bool:
         """A subject that can hold an opinion: a person's or an organisation's name, a country, a
         person's title, an organisation or group head (not "هذا الموقف", "الإسلام")."""
-        toks = self.contents.kt.tokens
-        w = toks[m.start].text
+        texts = self.contents.kt.texts
+        w = texts[m.start]
         if w in _DEMONSTRATIVE_WORDS:
             return False
         if m.kind == "name":
@@ -263,42 +264,43 @@ class Bootstrapper:
     def _prep_close(self, cand: Candidate, m: Mention | None) -> bool:
         """A prepositional object must follow the subject (or the cue) closely: "وصف الاتحاد
         الأوروبي إطلاق الصواريخ ... بالعمل" has another object in between."""
-        toks = self.contents.kt.tokens
+        texts, is_word = self.contents.kt.texts, self.contents.kt.is_word
         i = cand.cue.index  # type: ignore[union-attr]
         start = m.end if (m is not None and cand.speaker_rule == "vso" and m.end <= cand.start) else i + 1
         depth = 0
         between = []
-        first = next((t for t in toks[start : cand.start] if t.is_word), None)
-        if cand.rule == "that" and (first is None or first.text in _ADJUNCT_START or toks[start].text in ("،", ",", ":")):
+        first = next(compress(texts[start : cand.start], is_word[start : cand.start]), None)  # the first word
+        if cand.rule == "that" and (first is None or first in _ADJUNCT_START or texts[start] in ("،", ",", ":")):
             return True  # "أكدت، في مؤتمر صحافي ...، أن": adjuncts between the subject and the clause
-        if cand.rule == "that" and first is not None and first.text in _RELATIVE_PRONOUNS:
+        if cand.rule == "that" and first is not None and first in _RELATIVE_PRONOUNS:
             # 'أعلنت شركة "كريم" ... والتي تعد منافسة لشركة "أوبر"، الاثنين أنها': a relative clause on
             # the subject, closed by a comma, then only adjuncts before the complement
-            commas = [k for k in range(start, cand.start) if toks[k].text in ("،", ",")]
-            if commas and all(not t.is_word or self.lexicon.is_("adjuncts", t.text) for t in toks[commas[-1] + 1 : cand.start]):
+            commas = [k for k in range(start, cand.start) if texts[k] in ("،", ",")]
+            after = slice(commas[-1] + 1, cand.start) if commas else None
+            if commas and all(not iw or self.lexicon.is_("adjuncts", w) for w, iw in zip(texts[after], is_word[after])):
                 return True
-        for t in toks[start : cand.start]:
-            depth += t.text == "("
-            depth -= t.text == ")"
-            if depth <= 0 and t.is_word and not self.lexicon.is_("adjuncts", t.text):
-                between.append(t)
-        if len(between) >= 2 and toks[start].text == "في":
+        for w, iw in zip(texts[start : cand.start], is_word[start : cand.start]):
+            depth += w == "("
+            depth -= w == ")"
+            if depth <= 0 and iw and not self.lexicon.is_("adjuncts", w):
+                between.append(w)
+        if len(between) >= 2 and texts[start] == "في":
             return len(between) <= 4  # "أعلن في بيان عن ..."
         return len(between) <= 1 if cand.cue.entry.lemma not in ("وصف", "اتهم") else len(between) <= 3  # type: ignore[union-attr]
 
     def _an_before(self, cand: Candidate) -> Mention | None:
         """``نقلت الوكالة عن خامنئي قوله``: the source after the last عن before the cue."""
-        toks = self.contents.kt.tokens
+        texts = self.contents.kt.texts
         i = cand.cue.index  # type: ignore[union-attr]
         s0 = self.contents.sentence_start[i]
         for j in range(i - 1, max(s0, i - 8) - 1, -1):
-            if toks[j].text in ("عن", "لسان"):
+            if texts[j] in ("عن", "لسان"):
                 return self.sources.noun_phrase(j + 1, i)  # "عن خامنئي قوله"، "على لسان خامنئي قوله"
         return None
 
     def _filter(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
         out: list[Candidate] = []
-        toks = kt.tokens
+        is_word = kt.is_word
         # a candidate other than c covers token x; source-after quotations do not count: in
         # '"وتابع: "..."، وفقا لما نقلته الوكالة' the cue's own quotation is the one to keep
         inside_other = _Cover([o for o in cands if o.cue is None or not o.cue.according])
@@ -309,7 +311,7 @@ class Bootstrapper:
         for c in cands:
             if c.end <= c.start:
                 continue
-            if sum(1 for t in toks[c.start : c.end] if t.is_word) < (1 if c.type == "direct" or c.rule in ("np", "prep") else 2):
+            if sum(is_word[c.start : c.end]) < (1 if c.type == "direct" or c.rule in ("np", "prep") else 2):
                 continue  # "قال إن" and nothing after it (a noun-phrase object may be one word: نفى التقارير)
             if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
@@ -327,7 +329,7 @@ class Bootstrapper:
     def _continuations(self, kt: KeyText, cands: list[Candidate], pairs) -> list[Candidate]:
         """A quoted passage that continues a quotation in the next sentence joins it; one that
         opens the next paragraph becomes a quotation of the same source with no cue."""
-        toks = kt.tokens
+        texts, is_word = kt.texts, kt.is_word
         new: list[Candidate] = []
         # Indexes instead of scans over all candidates per quotation mark (quadratic in a long
         # article): the candidate ending last at or before a mark (the first of equal ends in
@@ -345,12 +347,12 @@ class Bootstrapper:
             if claimed.claimed(p.open):
                 continue
             a, b = p.inner
-            if sum(1 for t in toks[a:b] if t.is_word) < 4:
+            if sum(is_word[a:b]) < 4:
                 continue
             # The quotation must be the whole sentence (nothing but punctuation around it).
             s_start = self.contents.sentence_start[p.open]
             s_end = self.contents.sentence_end[p.open]
-            if any(t.is_word for t in toks[s_start : p.open]) or any(t.is_word for t in toks[p.close + 1 : s_end]):
+            if any(is_word[s_start : p.open]) or any(is_word[p.close + 1 : s_end]):
                 continue
             if any(i in self.contents.cue_at for i in range(s_start, s_end) if not (a <= i < b)):
                 continue
@@ -359,12 +361,12 @@ class Bootstrapper:
                 continue
             if words_before[p.open] > words_before[last.end]:
                 continue  # words between the candidate and the quotation
-            if toks[p.open].paragraph == toks[max(last.end - 1, 0)].paragraph:
+            if kt.paragraphs[p.open] == kt.paragraphs[max(last.end - 1, 0)]:
                 last.end = p.close + 1
                 by_end.move(handle[id(last)], last.end)
                 last.type = "mixed"
                 claimed.claim(p.open, p.close + 1)
-            elif last.type == "direct" and toks[p.close - 1].text in (".", "!", "?", "؟", "…"):
+            elif last.type == "direct" and texts[p.close - 1] in (".", "!", "?", "؟", "…"):
                 c = Candidate(None, a, b, "direct", "continuation", (0, 0), 0.85)
                 c.extra["follows"] = last
                 c.speaker_rule = "continuation"
@@ -374,35 +376,35 @@ class Bootstrapper:
 
     def _headlines(self, kt: KeyText, cands: list[Candidate]) -> list[Candidate]:
         """A headline line "X: words" (no final full stop) quotes X: "السيسي: ما حدث لن يتكرر"."""
-        toks = kt.tokens
+        texts, is_word = kt.texts, kt.is_word
         out: list[Candidate] = []
         # Each paragraph's token range (paragraph numbers never decrease along the tokens).
         bounds = kt.paragraph_bounds()
-        paragraphs = list(zip([0] + bounds, bounds + [len(toks)])) if toks else []
+        paragraphs = list(zip([0] + bounds, bounds + [len(texts)])) if texts else []
         taken = _Cover(cands)  # any(s < b and start < e for the candidates' spans), by bisection
         for a, b in paragraphs:
-            if toks[b - 1].text in (".", "!", "?", "؟", ":") or sum(1 for t in toks[a:b] if t.is_word) > 25:
+            if texts[b - 1] in (".", "!", "?", "؟", ":") or sum(is_word[a:b]) > 25:
                 continue
-            colon = next((i for i in range(a, b) if toks[i].text == ":"), None)
+            colon = next((i for i in range(a, b) if texts[i] == ":"), None)
             if colon is None:
                 continue
-            x0 = max([a] + [i + 1 for i in range(a, colon) if toks[i].text in ("/", "|", "-")])
-            head = [t for t in toks[x0:colon] if t.is_word]
-            if not 1 <= len(head) <= 3 or any(self.lexicon.is_("headline_stops", t.text) for t in head):
+            x0 = max([a] + [i + 1 for i in range(a, colon) if texts[i] in ("/", "|", "-")])
+            head = list(compress(texts[x0:colon], is_word[x0:colon]))  # the label's words
+            if not 1 <= len(head) <= 3 or any(self.lexicon.is_("headline_stops", w) for w in head):
                 continue
-            if any(not t.is_word for t in toks[x0:colon]) or colon - x0 != len(head):
+            if not all(is_word[x0:colon]) or colon - x0 != len(head):
                 continue
             start = colon + 1
-            if sum(1 for t in toks[start:b] if t.is_word) < 3 or taken.overlaps(start, b):
+            if sum(is_word[start:b]) < 3 or taken.overlaps(start, b):
                 continue
             m = self.sources.noun_phrase(x0, colon)
-            if m is None or m.end != colon and m.kind != "name" or any(t.text[0] == "و" for t in head[1:]):
+            if m is None or m.end != colon and m.kind != "name" or any(w[0] == "و" for w in head[1:]):
                 continue
             # Trusted when the label is a source the article knows, a place or an anonymous source
             # ("قطر:", "مصادر:"); a label like "أزمة الخليج:" is a topic, not a speaker.
-            known = bool(self.sources._known_at(x0)) or self.lexicon.is_("places", head[0].text) \
-                or any(head[-1].text in f for cl in self.resolver.clusters for f in cl.forms) \
-                or (self.lexicon.is_("org_heads", head[0].text) and not head[0].text.startswith("ال"))
+            known = bool(self.sources._known_at(x0)) or self.lexicon.is_("places", head[0]) \
+                or any(head[-1] in f for cl in self.resolver.clusters for f in cl.forms) \
+                or (self.lexicon.is_("org_heads", head[0]) and not head[0].startswith("ال"))
             kind = "mixed" if self.contents.has_quote(start, b) else "direct"
             c = Candidate(None, start, b, kind, "headline", (x0, colon), 0.6 if known else 0.45)
             c.speaker, c.speaker_rule = m, "vso"
@@ -413,7 +415,7 @@ class Bootstrapper:
 
     def _resolve(self, kt: KeyText, cands: list[Candidate]) -> None:
         res = self.resolver
-        toks = kt.tokens
+        texts, is_word = kt.texts, kt.is_word
         keys = [c.cue.index if c.cue else c.start for c in cands]  # cands are sorted by these
         for c in cands:
             if c.speaker is not None and c.speaker.kind in ("name", "org"):
@@ -433,9 +435,9 @@ class Bootstrapper:
         for cl in touched.values():
             cl.mentions.sort()
         occurrence_starts = [s for s, _, _ in occurrences]  # find_mentions reads left to right
-        content = [False] * len(toks)
+        content = [False] * len(texts)
         for c in cands:
-            for i in range(c.start, min(c.end, len(toks))):
+            for i in range(c.start, min(c.end, len(texts))):
                 content[i] = True
         # Sentence-initial subjects outside quotations ("وبارك بن دغر ...", "غريفيث أكد ...").
         # The last event before a position (the first added of equal positions, as max() over the
@@ -446,7 +448,7 @@ class Bootstrapper:
                 continue
             s0 = self.contents.sentence_start[s]
             n_words = self._words_before[s] - self._words_before[s0]
-            if n_words <= 1 or (n_words <= 2 and next(toks[k] for k in range(s0, s) if toks[k].is_word).text
+            if n_words <= 1 or (n_words <= 2 and next(texts[k] for k in range(s0, s) if is_word[k])
                                 in ("وكان", "وكانت", "كما", "لكن", "يذكر")):
                 events.add(s, cl)
         current: Cluster | None = None
@@ -523,13 +525,13 @@ class Bootstrapper:
 
     def _sentence_subject(self, sent: int, pos: int) -> Cluster | None:
         """"وأعربت بعثة الاتحاد الأفريقي ...، مؤكدة": the subject after the verb opening the sentence."""
-        toks = self.contents.kt.tokens
+        texts, is_word = self.contents.kt.texts, self.contents.kt.is_word
         j = sent
-        while j < pos and (not toks[j].is_word or toks[j].text in _OPENERS):
+        while j < pos and (not is_word[j] or texts[j] in _OPENERS):
             j += 1
         if j + 1 >= pos:
             return None
-        w = toks[j].text
+        w = texts[j]
         if w.startswith("ال") or w.startswith(("وال", "فال")) or self.sources._known_at(j) \
                 or any(self.lexicon.is_("stops", v) or self.lexicon.is_("adjuncts", v) for v in variants(w)):
             return None
@@ -537,9 +539,9 @@ class Bootstrapper:
         if m is None:
             return None
         if m.kind == "name" and not m.title and not self.sources._known_at(m.start) \
-                and not self.lexicon.is_("places", toks[m.start].text):
+                and not self.lexicon.is_("places", texts[m.start]):
             return None  # "وجاء تخفيض الحكم": an unknown word after the verb is no safe subject
-        if m.kind == "org" and not any(self.lexicon.is_("org_heads", v) for v in variants(toks[m.start].text)):
+        if m.kind == "org" and not any(self.lexicon.is_("org_heads", v) for v in variants(texts[m.start])):
             return None
         if m.kind == "nominal":
             cl = self.resolver.resolve_nominal(m, pos, None)
@@ -551,14 +553,12 @@ class Bootstrapper:
     # -- output ---------------------------------------------------------------------------------
 
     def _quote(self, kt: KeyText, c: Candidate) -> Quote | None:
-        toks = kt.tokens
-        if c.end <= c.start or c.end > len(toks):
+        if c.end <= c.start or c.end > len(kt.texts):
             return None
-        start, end = kt.to_original(toks[c.start].start, toks[c.end - 1].end)
+        start, end = kt.to_original(kt.starts[c.start], kt.ends[c.end - 1])
         cue = None
         if c.cue is not None:
-            t = toks[c.cue.index]
-            cue = Span(*kt.to_original(t.start, t.end))
+            cue = Span(*kt.to_original(kt.starts[c.cue.index], kt.ends[c.cue.index]))
         cl: Cluster | None = c.extra.get("cluster")
         speaker = None
         name = None
@@ -570,10 +570,10 @@ class Bootstrapper:
             else:
                 span = self.resolver.nearest_mention(cl, c.cue.index if c.cue else c.start)
             if span is not None:
-                speaker = Span(*kt.to_original(toks[span[0]].start, toks[span[1] - 1].end))
+                speaker = Span(*kt.to_original(kt.starts[span[0]], kt.ends[span[1] - 1]))
         elif c.speaker is not None:
             m = c.speaker
-            speaker = Span(*kt.to_original(toks[m.start].start, toks[m.end - 1].end))
+            speaker = Span(*kt.to_original(kt.starts[m.start], kt.ends[m.end - 1]))
             name = c.extra.get("nominal_name") or self.resolver.surface(m)
         lemma_weight = c.cue.entry.weight if c.cue is not None else 0.9
         score = c.weight * lemma_weight * SPEAKER_TRUST.get(c.speaker_rule, 0.5)

@@ -135,7 +135,7 @@ class Resolver:
         """The mention's text as written, diacritics removed, ``#``/``_`` of hashtags undone."""
         s = self.kt.original_text(m.start, m.end).translate(_SURFACE)
         first = s.split(" ", 1)
-        if m.words and first and first[0] and m.words[0] != self.kt.tokens[m.start].text.lstrip("#"):
+        if m.words and first and first[0] and m.words[0] != self.kt.texts[m.start].lstrip("#"):
             # The clitic ل of "لمكتب"/"للبيت" was removed from the key words: undo it here too.
             w0 = first[0]
             w0 = ("ال" + w0[2:]) if w0.startswith("لل") else w0[1:]
@@ -145,11 +145,10 @@ class Resolver:
     def add(self, m: Mention, rank_bonus: int = 0) -> Cluster:
         words = tuple(m.words)
         key = (m.start, m.end)
-        toks = self.kt.tokens
-        if toks[m.start].paragraph == 0 and self._lead_words is None:
+        if self.kt.paragraphs[m.start] == 0 and self._lead_words is None:
             # (paragraph numbers never decrease along the tokens)
             self._lead_words = self.kt.words_before[bisect_right(self.kt.paragraphs, 0)]
-        in_body = 1 if toks[m.start].paragraph > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
+        in_body = 1 if self.kt.paragraphs[m.start] > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
         # A coordination ("وزارة الخزانة والحكومة الإماراتية") is never the fullest name of one source.
         single = 0 if any(w.startswith("و") and len(w) > 3 for w in words[1:]) else 1
         core = self._core_of(words)
@@ -191,48 +190,45 @@ class Resolver:
         """Names next to a title anywhere in the article (outside quotation marks) join the
         clusters: after it (``المستشارة الألمانية، أنجيلا ميركل``) or, for two- and three-word
         names, right before it (``بيتر دوسن مدير ...``, ``إبراهيم كالين المتحدث باسم ...``)."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
+        sentence_of = self.kt.sentence_of
         quoted = self.sources.contents.quoted
         src = self.sources
         titles = self.lexicon.words.get("titles", ())
         # only the title words need the work below: find them with one set look-up per token
         for j in self.kt.indexes_of(titles):
-            t = toks[j]
-            if not t.is_word or quoted[j]:
+            w = texts[j]
+            if not is_word[j] or quoted[j]:
                 continue
-            if self.lexicon.is_("titles", toks[j - 1].text if j else ""):
+            if self.lexicon.is_("titles", texts[j - 1] if j else ""):
                 continue
-            limit = min(len(toks), j + 14)
+            limit = min(len(texts), j + 14)
             m = src._titled(j, limit)
             if m is not None and m.kind == "name" and self._bounded(m.end):
                 self.add(m)
-            if self.lexicon.is_("places", t.text) or t.text.startswith("ال") and not self.lexicon.is_("person_titles", t.text):
+            if self.lexicon.is_("places", w) or w.startswith("ال") and not self.lexicon.is_("person_titles", w):
                 continue  # a nationality adjective after a name is not an apposition
             # A name run ending right before the title.
             a = j
-            while a - 1 >= 0 and j - a < 3 and toks[a - 1].is_word and not src._boundary(a - 1) \
-                    and toks[a - 1].sentence == t.sentence and toks[a - 1].text[0] not in "وف" \
-                    and not toks[a - 1].text.startswith("ال") and not self.lexicon.is_("titles", toks[a - 1].text) \
-                    and not self.lexicon.is_("org_heads", toks[a - 1].text):
+            while a - 1 >= 0 and j - a < 3 and is_word[a - 1] and not src._boundary(a - 1) \
+                    and sentence_of[a - 1] == sentence_of[j] and texts[a - 1][0] not in "وف" \
+                    and not texts[a - 1].startswith("ال") and not self.lexicon.is_("titles", texts[a - 1]) \
+                    and not self.lexicon.is_("org_heads", texts[a - 1]):
                 a -= 1
             if j - a >= 2:
-                before = toks[a - 1] if a > 0 else None
                 # Left edge: the sentence start, punctuation, or a verb (a cue or a و-word).
-                if before is None or not before.is_word or (a - 1) in src.contents.cue_at or before.text[0] in "وف":
-                    if before is not None and before.is_word and before.text[0] in "وف" and (a - 1) not in src.contents.cue_at:
-                        pass
+                if a == 0 or not is_word[a - 1] or (a - 1) in src.contents.cue_at or texts[a - 1][0] in "وف":
                     m2 = src._mention(a, j, "name", title=(j, min(limit, j + 3)))
                     self.add(m2)
 
     def _bounded(self, end: int) -> bool:
         """A name read after a title ends at punctuation, a stop word, a cue or the text end."""
-        toks = self.kt.tokens
-        return end >= len(toks) or self.sources._boundary(end) or self.lexicon.is_("titles", toks[end].text) \
-            or toks[end].text.startswith("ال")
+        texts = self.kt.texts
+        return end >= len(texts) or self.sources._boundary(end) or self.lexicon.is_("titles", texts[end]) \
+            or texts[end].startswith("ال")
 
     def find_mentions(self) -> list[tuple[int, int, Cluster]]:
         """Every occurrence of a known name in the article (longest first, no overlaps)."""
-        toks = self.kt.tokens
         # word -> form length -> form -> the first cluster listing it (of equal lengths the first
         # listed won): one lookup per length, not a comparison per form starting with the word
         # (a long article has many names sharing a first name)

@@ -20,6 +20,7 @@ the resolution stage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 
 from .contents import COMPLEMENTISERS, Candidate
 from .lexicon import Lexicon
@@ -101,14 +102,13 @@ class SourceFinder:
 
     def _boundary(self, j: int) -> bool:
         """Token ``j`` cannot be inside a subject noun phrase."""
-        toks = self.kt.tokens
-        t = toks[j]
-        if not t.is_word:
+        kt = self.kt
+        if not kt.is_word[j]:
             return True
-        w = t.text
-        if w == "علي" and self.kt.plain[t.start : t.end] == "علي":
+        w = kt.texts[j]
+        if w == "علي" and kt.plain[kt.starts[j] : kt.ends[j]] == "علي":
             return False  # the name Ali, not the preposition على (both fold to علي)
-        if w in ("اي", "ايه") and self.kt.plain[t.start : t.end] in ("أي", "أية"):
+        if w in ("اي", "ايه") and kt.plain[kt.starts[j] : kt.ends[j]] in ("أي", "أية"):
             return True  # "وينفي الحزب أي تحيز": "any" opens the object (آي of "آي نيوز" is a name)
         # (a word token is never a sentence end: those are punctuation tokens)
         return w in self._boundary_words or j in self.contents.cue_at
@@ -117,10 +117,10 @@ class SourceFinder:
 
     def noun_phrase(self, j: int, limit: int) -> Mention | None:
         """The source noun phrase starting at token ``j`` (stopping before ``limit``)."""
-        toks = self.kt.tokens
-        if j >= limit or self._boundary(j) and not (toks[j].text.startswith("#")):
+        texts = self.kt.texts
+        if j >= limit or self._boundary(j) and not (texts[j].startswith("#")):
             return None
-        w0 = toks[j].text
+        w0 = texts[j]
         if w0.startswith(("بال", "كال")):
             return None  # "وذكر بالبيان": a prepositional phrase, not a subject
         if self._title(w0) or (self._in("titles", w0) and _is_def(w0)):
@@ -134,19 +134,19 @@ class SourceFinder:
         if m is not None and m.words and m.words[0] in ("مذكرات", "يوميات") and m.start + 1 < limit:
             # "مذكرات خلخالي": memoirs are their writer's words
             k = self._name_run(m.start + 1, limit)
-            if k > m.start + 1 and not _is_def(toks[m.start + 1].text):
+            if k > m.start + 1 and not _is_def(texts[m.start + 1]):
                 return self._mention(m.start + 1, k, "name")
         return m
 
     def _author(self, m: Mention, limit: int) -> Mention | None:
         """"بيان صادر عن مكتب النائب العام" / "بيان للبيت الأبيض": the author speaks."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         k = m.start + 1
         stop = min(limit, m.end + 4)
         doc = next(v for v in variants(m.words[0]) if v in _DOCUMENTS)
         doc = doc[2:] if doc.startswith("ال") else doc
         while k < stop:
-            w = toks[k].text
+            w = texts[k]
             author = None
             if w == "عن" and k + 1 < limit:
                 author = self.noun_phrase(k + 1, limit)
@@ -157,7 +157,7 @@ class SourceFinder:
                 return author
             if w in ("عن",) or w.startswith("ل"):
                 break
-            if not toks[k].is_word or w not in ("صادر", "الصادر", "صادره", "الصادره", "رسمي", "الرسمي"):
+            if not is_word[k] or w not in ("صادر", "الصادر", "صادره", "الصادره", "رسمي", "الرسمي"):
                 break
             k += 1
         return None
@@ -174,41 +174,42 @@ class SourceFinder:
 
     def _name_run(self, j: int, limit: int, max_len: int = 3) -> int:
         """End of a person-name run starting at ``j`` (``j`` itself when there is none)."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         if j >= limit:
             return j
         known = self._known_at(j)
         if known:
             return j + known
-        if self.is_("places", toks[j].text):
+        if self.is_("places", texts[j]):
             return j + 1
         k = j
         n_def = 0
         n_words = 0
-        sentence = toks[j].sentence
+        sentence_of = self.kt.sentence_of
+        sentence = sentence_of[j]
         while k < limit and n_words < max_len:
-            t = toks[k]
-            if t.sentence != sentence:
+            if sentence_of[k] != sentence:
                 break
-            if t.text == "." and k > j and k + 1 < limit and toks[k + 1].is_word and t.end == toks[k + 1].start:
+            text = texts[k]
+            if text == "." and k > j and k + 1 < limit and is_word[k + 1] and self.kt.ends[k] == self.kt.starts[k + 1]:
                 k += 1  # "إي.لين"
                 continue
-            if self._boundary(k) and not t.text.startswith("#"):
+            if self._boundary(k) and not text.startswith("#"):
                 break
-            w = t.text.lstrip("#")
+            w = text.lstrip("#")
             if len(w) < 2:
                 break
             if k > j:
                 if self._title(w) or self.is_("places", w) or w.startswith(("بال", "لل")) or (w.startswith("كال") and len(w) > 5):
                     break
-                if len(w) > 2 and w[0] in "وف" and not self.is_("name_particles", toks[k - 1].text):
+                if len(w) > 2 and w[0] in "وف" and not self.is_("name_particles", texts[k - 1]):
                     break  # "نتنياهو ومسؤولي": a second conjunct, not the name
                 if w.endswith(_PRONOUN_SUFFIXES):
                     break
-                if self._in("org_heads", w) and not self.is_("name_particles", toks[k - 1].text):
+                if self._in("org_heads", w) and not self.is_("name_particles", texts[k - 1]):
                     break
             if _is_def(w):
-                prev = toks[k - 1].text if k > j else ""
+                prev = texts[k - 1] if k > j else ""
                 # One definite word after a first name (سعد الحريري) or a particle (أبو الفتوح).
                 if k == j or n_def or not (self.is_("name_particles", prev) or k - j <= 1):
                     break
@@ -225,16 +226,15 @@ class SourceFinder:
         return self._mention(j, k, "name")
 
     def _titled(self, j: int, limit: int, depth: int = 0) -> Mention | None:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         k = j
         seen_def = False
         prev_title = False
         prev_construct = False
-        sentence = toks[j].sentence
+        sentence = self.kt.sentence_of[j]
         while k < limit:
-            t = toks[k]
-            w = t.text
-            if t.sentence != sentence:
+            w = texts[k]
+            if self.kt.sentence_of[k] != sentence:
                 break
             if w in ("باسم", "باسمه", "باسمها") and k + 1 < limit:
                 # "المتحدث باسم تحالف دعم الشرعية في اليمن": the whole body the speaker speaks for.
@@ -244,9 +244,9 @@ class SourceFinder:
                 if pair is not None and pair.close is not None and pair.close < limit and pair.close - k <= 6:
                     k = pair.close + 1  # 'المتحدث باسم "أحرار الشام"'
                     chain_def = True
-                while k < limit and toks[k].is_word and toks[k].sentence == sentence and not self._title(toks[k].text) \
-                        and (not self._boundary(k) or (toks[k].text == "في" and k + 1 < limit and toks[k + 1].is_word)):
-                    w2 = toks[k].text
+                while k < limit and is_word[k] and self.kt.sentence_of[k] == sentence and not self._title(texts[k]) \
+                        and (not self._boundary(k) or (texts[k] == "في" and k + 1 < limit and is_word[k + 1])):
+                    w2 = texts[k]
                     if chain_def and not _is_def(w2) and not self.is_("places", w2) and w2 != "في" \
                             and not w2.endswith(("يه", "ي", "يين", "يون")) and not w2.startswith("ل"):
                         break  # "باسم الاتحاد الأوروبي كاثرين راي": the name starts
@@ -255,11 +255,11 @@ class SourceFinder:
                 seen_def = True
                 prev_title = False
                 continue
-            if not t.is_word:
+            if not is_word[k]:
                 break
-            if j < k and self._boundary(k) and not (w == "في" and k + 2 < limit and toks[k + 2].text in ("،", ",")
+            if j < k and self._boundary(k) and not (w == "في" and k + 2 < limit and texts[k + 2] in ("،", ",")
                                                      and self._comma_name(k + 3, limit)) \
-                    and not (w in self.adjectives and _is_def(toks[k - 1].text)):
+                    and not (w in self.adjectives and _is_def(texts[k - 1])):
                 break  # ("الأمين العام": العام qualifies the title here)
             if w == "في":
                 k += 2
@@ -273,7 +273,7 @@ class SourceFinder:
                 prev_title = False
                 k += 1
                 continue
-            if prev_title and not seen_def and not _is_def(toks[k - 1].text) and not self.is_("places", w):
+            if prev_title and not seen_def and not _is_def(texts[k - 1]) and not self.is_("places", w):
                 k += 1  # construct: رئيس هيئة الأركان، وزير خارجية ألمانيا
                 prev_title = False
                 prev_construct = True
@@ -291,21 +291,21 @@ class SourceFinder:
         # A name right after the title, or after a comma (apposition).
         name_end = self._name_run(title_end, limit) if title_end < limit else title_end
         if name_end > title_end:
-            if name_end < limit and toks[name_end].text in ("،", ","):
+            if name_end < limit and texts[name_end] in ("،", ","):
                 # "مديرة حملة طليب، أندي غوديريس،": the genitive ends the title, the apposition names.
                 end = self._comma_name(name_end + 1, limit)
                 if end:
                     return self._mention(name_end + 1, end, "name", title=(j, name_end))
             return self._mention(title_end, name_end, "name", title=(j, title_end))
-        if title_end < limit and toks[title_end].text in ("،", ","):
+        if title_end < limit and texts[title_end] in ("،", ","):
             end = self._comma_name(title_end + 1, limit)
             if end:
                 return self._mention(title_end + 1, end, "name", title=(j, title_end))
-            if title_end + 1 < limit and self._title(toks[title_end + 1].text) and depth < 2:
+            if title_end + 1 < limit and self._title(texts[title_end + 1]) and depth < 2:
                 # "المتحدث باسم التحالف، العقيد الركن تركي المالكي،"
                 inner = self._titled(title_end + 1, limit, depth + 1)
                 if inner is not None and inner.kind == "name":
-                    inner.title = tuple(t.text for t in toks[j:title_end] if t.is_word) + inner.title
+                    inner.title = tuple(compress(texts[j:title_end], is_word[j:title_end])) + inner.title
                     return inner
         if title_end == j:
             return None
@@ -320,55 +320,54 @@ class SourceFinder:
 
     def _title_ahead(self, k: int, limit: int) -> int:
         """Index of a title word within the next few tokens (nothing but words in between)."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         for x in range(k, min(limit, k + 6)):
-            t = toks[x]
-            if not t.is_word or x in self.contents.cue_at or t.text in COMPLEMENTISERS:
+            w = texts[x]
+            if not is_word[x] or x in self.contents.cue_at or w in COMPLEMENTISERS:
                 return 0
-            if x > k and self._title(t.text) and not self.is_("places", t.text) and not _is_def(t.text) or (x > k and t.text in ("العقيد", "اللواء", "الجنرال", "العميد", "الدكتور")):
+            if x > k and self._title(w) and not self.is_("places", w) and not _is_def(w) or (x > k and w in ("العقيد", "اللواء", "الجنرال", "العميد", "الدكتور")):
                 return x
         return 0
 
     def _comma_name(self, j: int, limit: int) -> int:
         """End of a name that stands alone between commas (or before the complement) at ``j``."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         if j >= limit:
             return 0
         k = self._name_run(j, limit)
         if k == j:
             return 0
-        if k >= limit or not toks[k].is_word or toks[k].text in COMPLEMENTISERS or self.is_("adjuncts", toks[k].text) or k in self.contents.cue_at:
+        if k >= limit or not is_word[k] or texts[k] in COMPLEMENTISERS or self.is_("adjuncts", texts[k]) or k in self.contents.cue_at:
             return k
         return 0
 
     def _org(self, j: int, limit: int) -> Mention | None:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         k = j
         seen_def = False
-        head = toks[j].text
+        head = texts[j]
         n_ind = 0
         prev_kind = ""
         while k < limit:
-            t = toks[k]
-            w = t.text
+            w = texts[k]
             if w in ("باسم", "باسمه") and k + 1 < limit:
                 k += 2
                 seen_def = True
                 continue
-            if t.text == '"':
+            if w == '"':
                 pair = self.contents.pair_at.get(k)
                 if pair is not None and pair.close is not None and pair.close < limit and pair.close - k <= 5:
                     k = pair.close + 1  # صحيفة "فالتر"، وكالة "تسنيم"
                     seen_def = True
                     continue
                 break
-            if not t.is_word:
+            if not is_word[k]:
                 break
-            if k > j and w == "من" and self.is_("quantity", toks[k - 1].text):
+            if k > j and w == "من" and self.is_("quantity", texts[k - 1]):
                 k += 1
                 prev_kind = "lam"  # "الكثير من الجرائد": the genitive follows
                 continue
-            if k > j and w in ("في", "من") and head in _SOURCE_WORDS and k + 1 < limit and _is_def(toks[k + 1].text):
+            if k > j and w in ("في", "من") and head in _SOURCE_WORDS and k + 1 < limit and _is_def(texts[k + 1]):
                 k += 1  # "مصدر في النيابة العامة"، "مصادر مقربة من الحكومة"
                 prev_kind = "lam"
                 continue
@@ -380,7 +379,7 @@ class SourceFinder:
                 seen_def = True  # "المركز الوطني للأعاصير": a genitive through ل
                 prev_kind = "lam"
             elif _is_def(w):
-                if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, toks[k - 1].text, self.adjectives):
+                if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, texts[k - 1], self.adjectives):
                     break  # "نفت السلطات البريطانية الاتهامات": a second noun phrase starts
                 seen_def = True
                 prev_kind = "def"
@@ -408,15 +407,15 @@ class SourceFinder:
         return self._mention(j, k, kind)
 
     def _mention(self, a: int, b: int, kind: str, title: tuple[int, int] | None = None) -> Mention:
-        toks = self.kt.tokens
-        words = [t.text.lstrip("#").replace("_", " ") for t in toks[a:b] if t.is_word]
+        is_word = self.kt.is_word
+        words = [w.replace("_", " ") for w in compress(self.kt.bare_texts[a:b], is_word[a:b])]
         if words and words[0].startswith("لل") and len(words[0]) > 4:
             words[0] = "ال" + words[0][2:]
         elif words and words[0].startswith("ل") and len(words[0]) > 4 and not self._title(words[0]):
             words[0] = words[0][1:]
         title_words: tuple[str, ...] = ()
         if title:
-            title_words = tuple(t.text for t in toks[title[0] : title[1]] if t.is_word)
+            title_words = tuple(compress(self.kt.texts[title[0] : title[1]], is_word[title[0] : title[1]]))
         return Mention(a, b, kind, title_words, tuple(words))
 
     # -- where the source stands ----------------------------------------------------------------
@@ -424,9 +423,9 @@ class SourceFinder:
     def after_cue(self, cand: Candidate) -> Mention | None:
         """VSO: the subject right after the cue (adjuncts such as ``حينها`` skipped)."""
         a, b = cand.gap
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         j = a
-        while j < b and toks[j].is_word and self.is_("adjuncts", toks[j].text):
+        while j < b and is_word[j] and self.is_("adjuncts", texts[j]):
             j += 1
         if j >= b:
             return None
@@ -435,18 +434,18 @@ class SourceFinder:
     def before_cue(self, cand: Candidate) -> Mention | None:
         """SVO at the start of the sentence or of a complement clause ("أن امرأة سويسرية اتهمت"),
         or the antecedent of a relative pronoun."""
-        toks = self.kt.tokens
+        texts = self.kt.texts
         i = cand.cue.index  # type: ignore[union-attr]
         s0 = self.contents.sentence_start[i]
         k = i - 1
-        if k >= 0 and toks[k].text in ("قد", "وقد", "لقد"):
+        if k >= 0 and texts[k] in ("قد", "وقد", "لقد"):
             k -= 1
         if k < s0:
             return None
-        if toks[k].text in _RELATIVES:
+        if texts[k] in _RELATIVES:
             return self._antecedent(k)
         starts = [s0] + [x + 1 for x in range(max(s0, k - MAX_NP), k)
-                         if toks[x].text in COMPLEMENTISERS or toks[x].text in _CLAUSE_OPENERS]
+                         if texts[x] in COMPLEMENTISERS or texts[x] in _CLAUSE_OPENERS]
         for j in reversed(starts):
             np = self._svo_from(j, k)
             if np is not None:
@@ -455,11 +454,11 @@ class SourceFinder:
 
     def _topic(self, s0: int, k: int, cue: int) -> Mention | None:
         """"أما أنقرة، فاعتبرت أن ...": the topic after أما is the subject of the ف-verb."""
-        toks = self.kt.tokens
-        if toks[s0].text not in ("اما", "واما") or self.contents.cue_at[cue].form.conjunction != "ف":
+        texts = self.kt.texts
+        if texts[s0] not in ("اما", "واما") or self.contents.cue_at[cue].form.conjunction != "ف":
             return None
         np = self.noun_phrase(s0 + 1, k + 1)
-        if np is None or np.end > k or toks[np.end].text not in ("،", ",") or np.end + 1 != cue:
+        if np is None or np.end > k or texts[np.end] not in ("،", ",") or np.end + 1 != cue:
             return None
         return np
 
@@ -468,29 +467,29 @@ class SourceFinder:
         then a relative clause, then the main verb. The relative clause must hold no cue (its verb
         would be the speech verb) and the cue must be the main verb: after قد or a comma, or an
         imperfect with no conjunction ("لكن رمضان الذي يعد ... ينفي")."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         form = self.contents.cue_at[cue].form
-        if form.conjunction or not (toks[cue - 1].text in ("قد", "وقد", "،", ",") or form.kind == "present"):
+        if form.conjunction or not (texts[cue - 1] in ("قد", "وقد", "،", ",") or form.kind == "present"):
             return None
         # the subject opens the sentence or a clause after "لكن", "بينما", ... (nearest first)
-        starts = [x + 1 for x in range(max(s0, cue - 30), k) if toks[x].text in _CLAUSE_OPENERS][::-1] + [s0]
+        starts = [x + 1 for x in range(max(s0, cue - 30), k) if texts[x] in _CLAUSE_OPENERS][::-1] + [s0]
         for j in starts:
-            while j < k and (not toks[j].is_word or any(v in _SVO_OPENERS for v in variants(toks[j].text))):
+            while j < k and (not is_word[j] or any(v in _SVO_OPENERS for v in variants(texts[j]))):
                 j += 1
             if j >= k or cue - j > 30:
                 continue
             np = self.noun_phrase(j, k)
-            if np is not None and np.end < k and toks[np.end].text in _RELATIVES:
+            if np is not None and np.end < k and texts[np.end] in _RELATIVES:
                 break
         else:
             return None
-        if any(self.is_("stops", v) for v in variants(toks[np.start].text)):
+        if any(self.is_("stops", v) for v in variants(texts[np.start])):
             return None  # "وفي البلد الذي ...": a prepositional phrase, not a subject
-        trusted = self._known_at(np.start) or (np.kind == "name" and (np.title or self.is_("places", toks[np.start].text))) \
-            or (np.kind == "org" and self._in("org_heads", toks[np.start].text)) or np.kind == "nominal"
+        trusted = self._known_at(np.start) or (np.kind == "name" and (np.title or self.is_("places", texts[np.start]))) \
+            or (np.kind == "org" and self._in("org_heads", texts[np.start])) or np.kind == "nominal"
         if not trusted:
             return None
-        if any(x in self.contents.cue_at or toks[x].text in COMPLEMENTISERS for x in range(np.end + 1, cue)):
+        if any(x in self.contents.cue_at or texts[x] in COMPLEMENTISERS for x in range(np.end + 1, cue)):
             return None
         known = self._known_at(np.start)
         if known and np.kind != "name":
@@ -498,10 +497,10 @@ class SourceFinder:
         return np
 
     def _svo_from(self, j: int, k: int) -> Mention | None:
-        toks = self.kt.tokens
-        while j <= k and (not toks[j].is_word or any(v in _SVO_OPENERS for v in variants(toks[j].text))):
+        texts, is_word = self.kt.texts, self.kt.is_word
+        while j <= k and (not is_word[j] or any(v in _SVO_OPENERS for v in variants(texts[j]))):
             j += 1
-        w = toks[j].text
+        w = texts[j]
         if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j) \
                 and not any(self._title(v) or self.is_("org_heads", v) or self.is_("places", v) for v in variants(w)):
             j += 1  # "ومضى ماكرون يقول": a verb opens the sentence, its subject follows (not "وزير ...")
@@ -510,45 +509,44 @@ class SourceFinder:
         np = self.noun_phrase(j, k + 1)
         if np is None:
             return None
-        between = toks[np.end : k + 1]
-        if any(not t.is_word for t in between):
+        if not all(is_word[np.end : k + 1]):
             return None  # "من جانبه، قال": the phrase is not the subject
-        rest = [t for t in between if t.is_word]
-        if rest and not (len(rest) <= 3 and all(self._title(t.text) or _is_def(t.text) for t in rest)):
+        rest = texts[np.end : k + 1]  # all words
+        if rest and not (len(rest) <= 3 and all(self._title(w) or _is_def(w) for w in rest)):
             return None
         return np
 
     def _antecedent(self, rel: int) -> Mention | None:
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         k = rel - 1
-        if k < 0 or not toks[k].is_word:
+        if k < 0 or not is_word[k]:
             return None
-        w = toks[k].text
+        w = texts[k]
         a0 = max(0, k - 3)
         if self._in("places", w):
             return self._mention(k, k + 1, "name")  # "إيران التي تنفي"
         if not (any(self._known_at(x) for x in range(a0, k + 1)) or self._in("org_heads", w) or self._in("anaphoric", w)
-                or self._in("titles", w) or self._in("titles", toks[max(0, k - 1)].text)):  # (فالرئيس الذي: و/ف attached)
+                or self._in("titles", w) or self._in("titles", texts[max(0, k - 1)])):  # (فالرئيس الذي: و/ف attached)
             return None  # "المرة الأولى التي يصف": not a source
         if _is_def(w):
             a = k
-            while a - 1 >= 0 and toks[a - 1].is_word and (_is_def(toks[a - 1].text) or self._title(toks[a - 1].text)) and k - a < 3:
+            while a - 1 >= 0 and is_word[a - 1] and (_is_def(texts[a - 1]) or self._title(texts[a - 1])) and k - a < 3:
                 a -= 1
-            return self._mention(a, k + 1, "nominal" if (self.is_("anaphoric", toks[a].text) or self._title(toks[a].text)) else "org")
+            return self._mention(a, k + 1, "nominal" if (self.is_("anaphoric", texts[a]) or self._title(texts[a])) else "org")
         a = k
-        while a - 1 >= 0 and toks[a - 1].is_word and not _is_def(toks[a - 1].text) and not self._boundary(a - 1) and k - a < 2:
+        while a - 1 >= 0 and is_word[a - 1] and not _is_def(texts[a - 1]) and not self._boundary(a - 1) and k - a < 2:
             a -= 1
         return self._mention(a, k + 1, "name")
 
     def after_according(self, cand: Candidate) -> Mention | None:
         """The source after ``بحسب``/``وفقا لـ``/``حسبما ذكر``."""
-        toks = self.kt.tokens
+        texts, is_word = self.kt.texts, self.kt.is_word
         a, b = cand.gap
         j = a
         steps = 0
         while j < b and steps < 4:
-            w = toks[j].text
-            if j > a and toks[j - 1].text in ("ما", "لما") and toks[j].is_word:
+            w = texts[j]
+            if j > a and texts[j - 1] in ("ما", "لما") and is_word[j]:
                 cand.extra["channel"] = w  # "وفق ما أوردته": the verb after ما
                 j += 1
                 steps += 1
@@ -564,7 +562,7 @@ class SourceFinder:
         if j >= b:
             return None
         np = self.noun_phrase(j, b)
-        if np is None and toks[j].text.startswith("ل") and len(toks[j].text) > 3:
+        if np is None and texts[j].startswith("ل") and len(texts[j]) > 3:
             np = self._org(j, b)
         return np
 
@@ -572,16 +570,16 @@ class SourceFinder:
         """``وجاء في البيان أن``, ``ورد في مذكرات خلخالي أن``: the document after في speaks (its
         author when it names one)."""
         a, b = cand.gap
-        toks = self.kt.tokens
-        if a >= b or toks[a].text != "في":
+        texts = self.kt.texts
+        if a >= b or texts[a] != "في":
             return None
         return self.noun_phrase(a + 1, b)
 
     def after_an(self, cand: Candidate) -> Mention | None:
         """``نقلت X عن Y``: Y speaks."""
         a, b = cand.gap
-        toks = self.kt.tokens
+        texts = self.kt.texts
         for j in range(a, b):
-            if toks[j].text == "عن":
+            if texts[j] == "عن":
                 return self.noun_phrase(j + 1, b)
         return None

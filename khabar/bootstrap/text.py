@@ -102,16 +102,26 @@ class KeyText:
     key: str
     offsets: OffsetMap  # key index -> original index
     plain: str = ""  # the key before letter folding (tells على from the name علي)
-    tokens: list[Token] = field(default_factory=list)
     sentences: list[tuple[int, int]] = field(default_factory=list)  # token index ranges [a, b)
-    # The tokens' fields as plain lists, for the scans over a whole article (a C-level map or
-    # slice over one list instead of a Python step per Token): texts, is_word, paragraph, and
-    # words_before[i] = word tokens in tokens[:i] (so a span's word count is a subtraction).
-    texts: list[str] = field(default_factory=list, repr=False, compare=False)
-    is_word: list[bool] = field(default_factory=list, repr=False, compare=False)
-    paragraphs: list[int] = field(default_factory=list, repr=False, compare=False)
+    # The tokens, field by field: token i is Token(texts[i], starts[i], ends[i], is_word[i],
+    # sentence_of[i], paragraphs[i]). The rules read these lists; the Token objects (a Python
+    # __init__ call each, a tenth of the bootstrapper's time) are made only if ``tokens`` is read.
+    # words_before[i] = word tokens in [0, i) (so a span's word count is a subtraction).
+    texts: list[str] = field(default_factory=list, repr=False)
+    starts: list[int] = field(default_factory=list, repr=False)
+    ends: list[int] = field(default_factory=list, repr=False)
+    is_word: list[bool] = field(default_factory=list, repr=False)
+    sentence_of: list[int] = field(default_factory=list, repr=False)
+    paragraphs: list[int] = field(default_factory=list, repr=False)
     words_before: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    _tokens: list[Token] | None = field(default=None, repr=False, compare=False)
     _bare: list[str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def tokens(self) -> list[Token]:
+        if self._tokens is None:
+            self._tokens = list(map(Token, self.texts, self.starts, self.ends, self.is_word, self.sentence_of, self.paragraphs))
+        return self._tokens
 
     @classmethod
     def build(cls, text: str) -> "KeyText":
@@ -179,13 +189,11 @@ class KeyText:
             is_word = [g[0].isalnum() or g[0] in "#_" for g in texts]
         else:
             is_word = list(map(str.isalnum, map(itemgetter(0), texts)))
-        self.tokens = list(map(Token, texts, starts, ends, is_word, sentence, paragraphs))
         self.sentences = sents
-        self.texts = texts
-        self.is_word = is_word
-        self.paragraphs = paragraphs
+        self.texts, self.starts, self.ends = texts, starts, ends
+        self.is_word, self.sentence_of, self.paragraphs = is_word, sentence, paragraphs
         self.words_before = list(accumulate(is_word, initial=0))
-        self._bare = None
+        self._tokens = self._bare = None
 
     @property
     def bare_texts(self) -> list[str]:
@@ -217,18 +225,18 @@ class KeyText:
 
     def token_at(self, key_index: int) -> int:
         """Index of the first token starting at or after ``key_index``."""
-        return bisect_left([t.start for t in self.tokens], key_index)
+        return bisect_left(self.starts, key_index)
 
     def span_text(self, a: int, b: int) -> str:
         """Key text of tokens ``[a, b)``."""
         if b <= a:
             return ""
-        return self.key[self.tokens[a].start : self.tokens[b - 1].end]
+        return self.key[self.starts[a] : self.ends[b - 1]]
 
     def original_text(self, a: int, b: int) -> str:
         if b <= a:
             return ""
-        s, e = self.to_original(self.tokens[a].start, self.tokens[b - 1].end)
+        s, e = self.to_original(self.starts[a], self.ends[b - 1])
         return self.original[s:e]
 
 
