@@ -263,7 +263,7 @@ class ContentFinder:
                 if "np" in takes:
                     break  # "أعلنت بكين فرض رسوم ...، بحسب ...": the object comes before the next cue
                 return None  # "وتابع ماكرون قائلا إن": the inner cue owns the quotation
-            if self._is_complementiser(j):
+            if w in COMPLEMENTISERS and self._is_complementiser(j):  # (the set first: no call per token)
                 start = j
                 if j - 1 > i and texts[j - 1] in _PREP_BEFORE_COMPLEMENT:
                     start = j - 1

@@ -19,7 +19,7 @@ from .contents import Candidate, ContentFinder
 from .cues import Cue, CueFinder
 from .lexicon import Lexicon
 from .lookup import ClaimedPoints, LastByKey
-from .marks import MarkPairer
+from .marks import _MARK_TEXTS, MarkPairer
 from .resolution import Cluster, Resolver
 from .sources import Mention, SourceFinder
 from .text import KeyText, variants
@@ -96,6 +96,18 @@ class Bootstrapper:
         self.contents = ContentFinder(self.lexicon)
         self.sources = SourceFinder(self.lexicon)
         self.resolver = Resolver(self.lexicon)
+        self._watched: frozenset[str] = frozenset()
+        self._watched_sets: tuple = ()
+        self._watched_size = -1
+
+    def _watch(self) -> None:
+        """The words the stages look for in every token (cue forms, quotation marks, titles), for
+        one pass over an article's tokens instead of one per stage (KeyText.narrow); rebuilt if
+        the lexicon's word sets are replaced or grow."""
+        sets = (self.lexicon.forms, _MARK_TEXTS, self.lexicon.words.get("titles", ()))
+        if any(a is not b for a, b in zip(sets, self._watched_sets)) or sum(map(len, sets)) != self._watched_size:
+            self._watched_sets, self._watched = sets, frozenset().union(*sets)
+            self._watched_size = sum(map(len, sets))
 
     def __call__(self, article_or_text: Article | str, id: str | None = None) -> Article:
         if isinstance(article_or_text, Article):
@@ -112,6 +124,8 @@ class Bootstrapper:
         kt = KeyText.build(text)
         if not kt.texts:
             return []
+        self._watch()
+        kt.narrow(self._watched, self._watched_sets)
         # word tokens before each token index: word counts of spans in O(1), not by a scan per span
         self._words_before = kt.words_before
         pairs = self.marks(kt)

@@ -194,26 +194,28 @@ class Resolver:
         sentence_of = self.kt.sentence_of
         quoted = self.sources.contents.quoted
         src = self.sources
-        titles = self.lexicon.words.get("titles", ())
+        words = self.lexicon.words
+        titles = words.get("titles", ())
+        places, person_titles, org_heads = words.get("places", ()), words.get("person_titles", ()), words.get("org_heads", ())
         # only the title words need the work below: find them with one set look-up per token
         for j in self.kt.indexes_of(titles):
             w = texts[j]
             if not is_word[j] or quoted[j]:
                 continue
-            if self.lexicon.is_("titles", texts[j - 1] if j else ""):
+            if (texts[j - 1] if j else "") in titles:
                 continue
             limit = min(len(texts), j + 14)
             m = src._titled(j, limit)
             if m is not None and m.kind == "name" and self._bounded(m.end):
                 self.add(m)
-            if self.lexicon.is_("places", w) or w.startswith("ال") and not self.lexicon.is_("person_titles", w):
+            if w in places or w.startswith("ال") and w not in person_titles:
                 continue  # a nationality adjective after a name is not an apposition
             # A name run ending right before the title.
             a = j
             while a - 1 >= 0 and j - a < 3 and is_word[a - 1] and not src._boundary(a - 1) \
                     and sentence_of[a - 1] == sentence_of[j] and texts[a - 1][0] not in "وف" \
-                    and not texts[a - 1].startswith("ال") and not self.lexicon.is_("titles", texts[a - 1]) \
-                    and not self.lexicon.is_("org_heads", texts[a - 1]):
+                    and not texts[a - 1].startswith("ال") and texts[a - 1] not in titles \
+                    and texts[a - 1] not in org_heads:
                 a -= 1
             if j - a >= 2:
                 # Left edge: the sentence start, punctuation, or a verb (a cue or a و-word).

@@ -78,7 +78,7 @@ class SourceFinder:
         # the words _boundary stops at, as one set (was three lexicon look-ups and a set per word)
         self._boundary_words = frozenset(lexicon.words.get("stops", set()) | lexicon.words.get("adjuncts", set())
                                          | lexicon.words.get("addressees", set()) | COMPLEMENTISERS)
-        self._in_cache: dict[tuple[str, str], bool] = {}
+        self._in_cache: dict[str, dict[str, bool]] = {}  # class -> word -> _in(class, word)
 
     def prepare(self, kt: KeyText, contents) -> None:
         self.kt = kt
@@ -90,11 +90,14 @@ class SourceFinder:
     def _in(self, cls: str, w: str) -> bool:
         """Whether a variant of ``w`` (:func:`variants`) is in the word class ``cls``; memoised (the
         same words are asked about again and again)."""
-        found = self._in_cache.get((cls, w))
+        cache = self._in_cache.get(cls)
+        if cache is None:
+            cache = self._in_cache[cls] = {}
+        found = cache.get(w)
         if found is None:
-            if len(self._in_cache) > 100_000:
-                self._in_cache.clear()  # a bound for a process that reads a whole corpus
-            found = self._in_cache[cls, w] = any(self.is_(cls, v) for v in variants(w))
+            if len(cache) > 50_000:
+                cache.clear()  # a bound for a process that reads a whole corpus
+            found = cache[w] = any(self.is_(cls, v) for v in variants(w))
         return found
 
     def _title(self, w: str) -> bool:

@@ -17,13 +17,14 @@ import re
 from bisect import bisect_left, bisect_right
 from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
-from operator import itemgetter, ne
+from operator import itemgetter
 
 from khabar.data.sentences import split_sentences
 
 # Harakat, tanwin, shadda, sukun, the extended marks, superscript alef, Quranic marks, tatweel and
 # the invisible direction marks that news sites leave inside words.
 _DELETE_RE = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+")
+_DELETE_SPLIT_RE = re.compile(f"({_DELETE_RE.pattern})")  # [kept, deleted, kept, ..., kept]
 _MARKS_RE = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]+")
 # Letter folding as (from, to) pairs: chained replacements for a whole article (str.translate with
 # a dict looks every character up: 7 ms on a 20,000-word article, 0.2 ms this way), the table for
@@ -34,7 +35,11 @@ _FOLD = str.maketrans(dict(_FOLD_PAIRS))
 # A word (Arabic or Latin letters, digits, ``_`` of hashtags, with a leading ``#``), an ellipsis,
 # or one other non-space character.
 _TOKEN_RE = re.compile(r"#?\w+|\.{2,}|…|[^\w\s]")
-_TOKEN_SPLIT_RE = re.compile(f"({_TOKEN_RE.pattern})")  # re.split keeps the tokens between the gaps
+# The same tokens, in a group so that re.split keeps them between the gaps, written the way the
+# regex engine runs fastest (the most frequent alternative first, possessive repeats): "…" and a
+# lone "." are one-character [^\w\s] tokens either way, and "#" with no word after it is the
+# token "#" either way. tests/test_bootstrap_fast.py checks both give the same tokens.
+_TOKEN_SPLIT_RE = re.compile(r"(\w++|\.++|#\w*+|[^\w\s])")
 
 QUOTE_CHARS = frozenset('"«»“”„')
 SENTENCE_END = frozenset(".!?؟")
@@ -116,6 +121,10 @@ class KeyText:
     words_before: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
     _tokens: list[Token] | None = field(default=None, repr=False, compare=False)
     _bare: list[str] | None = field(default=None, repr=False, compare=False)
+    # see narrow(): the sets indexes_of answers from _hits, and the indexes of their tokens
+    _narrowed: tuple = field(default=(), repr=False, compare=False)
+    _hits: list[int] = field(default_factory=list, repr=False, compare=False)
+    _para_bounds: list[int] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def tokens(self) -> list[Token]:
@@ -125,18 +134,19 @@ class KeyText:
 
     @classmethod
     def build(cls, text: str) -> "KeyText":
-        pieces: list[str] = []
+        # One C-level split into the kept pieces and the deleted runs between them, and cumulative
+        # lengths for the offsets (a match object per deleted run cost as much as the tokens).
+        parts = _DELETE_SPLIT_RE.split(text)
+        kept = parts[0::2]
+        kept_lengths = list(map(len, kept))
         offsets = OffsetMap()
-        pos = 0
-        for m in _DELETE_RE.finditer(text):
-            if m.start() > pos:
-                pieces.append(text[pos : m.start()])
-                offsets.add_run(pos, m.start())
-            pos = m.end()
-        if pos < len(text):
-            pieces.append(text[pos:])
-            offsets.add_run(pos, len(text))
-        plain = "".join(pieces)
+        offsets.orig_starts = [0] + list(accumulate(map(len, parts)))[1::2]  # where each kept piece starts
+        offsets.key_starts = list(accumulate(kept_lengths, initial=0))[:-1]
+        offsets.size = sum(kept_lengths)
+        if not all(kept_lengths):  # a text that starts or ends with a deleted run: no empty runs
+            offsets.orig_starts = list(compress(offsets.orig_starts, kept_lengths))
+            offsets.key_starts = list(compress(offsets.key_starts, kept_lengths))
+        plain = "".join(kept)
         key = plain
         for a, b in _FOLD_PAIRS:
             key = key.replace(a, b)
@@ -156,10 +166,14 @@ class KeyText:
         # A token's paragraph: the number of line breaks before it (a few per article; the tokens
         # before each break are one run).
         paragraphs: list[int] = []
+        para_bounds: list[int] = []  # token indexes where a paragraph starts (0 excluded)
         breaks = 0
         at = key.find("\n")
         while at >= 0:
-            paragraphs += [breaks] * (bisect_left(starts, at) - len(paragraphs))
+            first_after = bisect_left(starts, at)
+            paragraphs += [breaks] * (first_after - len(paragraphs))
+            if 0 < first_after < len(texts) and (not para_bounds or para_bounds[-1] != first_after):
+                para_bounds.append(first_after)
             breaks += 1
             at = key.find("\n", at + 1)
         paragraphs += [breaks] * (len(texts) - len(paragraphs))
@@ -194,6 +208,7 @@ class KeyText:
         self.is_word, self.sentence_of, self.paragraphs = is_word, sentence, paragraphs
         self.words_before = list(accumulate(is_word, initial=0))
         self._tokens = self._bare = None
+        self._para_bounds = para_bounds
 
     @property
     def bare_texts(self) -> list[str]:
@@ -205,12 +220,22 @@ class KeyText:
 
     def indexes_of(self, words) -> list[int]:
         """Indexes of the tokens whose text is in ``words`` (a set or dict), in order."""
+        if self._narrowed and any(words is s for s in self._narrowed):
+            texts = self.texts
+            return [i for i in self._hits if texts[i] in words]
         return list(compress(count(), map(words.__contains__, self.texts)))
 
+    def narrow(self, union: frozenset[str], parts: tuple) -> None:
+        """One pass over the tokens for several word sets: ``union`` must hold every word of each
+        set in ``parts`` (the very objects later passed to :meth:`indexes_of`, which then filters
+        the few tokens found in ``union`` instead of looking every token up again)."""
+        self._hits = list(compress(count(), map(union.__contains__, self.texts)))
+        self._narrowed = parts
+
     def paragraph_bounds(self) -> list[int]:
-        """Token indexes where a new paragraph starts (the first token excluded)."""
-        p = self.paragraphs
-        return list(compress(count(1), map(ne, p[1:], p[:-1])))
+        """Token indexes where a new paragraph starts (the first token excluded): the indexes ``i``
+        with ``paragraphs[i] != paragraphs[i - 1]``."""
+        return list(self._para_bounds)
 
     def from_original(self, index: int) -> int:
         """Original index -> the first key index at or after it."""
