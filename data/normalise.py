@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Normalised", "normalise", "strip_diacritics", "normalise_name"]
+__all__ = ["Normalised", "normalise", "normalise_arrays", "strip_diacritics", "normalise_name"]
 
 # --- character classes ------------------------------------------------------------------------
 
@@ -292,13 +292,26 @@ def _may_drop(s: str) -> bool:
 
 def normalise(text: str) -> Normalised:
     """Normalise ``text`` the AraBERT v0.2 way (see the module docstring) and keep the alignment."""
+    out, o_starts, o_ends = normalise_arrays(text)
+    return Normalised(out, o_starts.tolist(), text, o_ends.tolist())
+
+
+def normalise_arrays(text: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """:func:`normalise` as the normalised text and its ``offsets`` and ``ends`` as int64 arrays:
+    for a caller that maps many positions at once (a tokenizer's offsets), without a Python int
+    per character."""
     s1, starts, ends = _stage1(text)
     s2 = _stage2(s1)
-    out, o_starts, o_ends = _stage3(s2, starts, ends)
-    return Normalised(out, o_starts, text, o_ends)
+    return _stage3_arrays(s2, starts, ends)
 
 
 def _stage3(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, list[int], list[int]]:
+    """:func:`_stage3_arrays` with the offsets as lists."""
+    out, o_starts, o_ends = _stage3_arrays(s2, starts, ends)
+    return out, o_starts.tolist(), o_ends.tolist()
+
+
+def _stage3_arrays(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
     """Spaces: one between the tokens of :data:`_TOKEN_RE` (Arabic-letter run, digit run, other
     word run, one mark) unless they touch and neither is a mark nor the pair is letters/digits;
     whitespace runs collapse, the ends are stripped. An inserted space gets the empty stretch at
@@ -310,7 +323,7 @@ def _stage3(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, list[in
     codes = np.frombuffer(s2.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
     kept = np.flatnonzero(~_SPACE_TABLE[np.minimum(codes, _SPACE_TABLE.size - 1)])  # (K,) non-space chars
     if kept.size == 0:
-        return "", [], []
+        return "", np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # marks (_TOKEN_RE's P) as NUL in a copy of the text: a C-level pass, no callback
     mark = np.frombuffer(_MARK_RE.sub("\0", s2).encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 0
     if "\0" in s2:  # a NUL of the text itself is no mark (stage 2 blanks controls, so never expected)
@@ -332,7 +345,7 @@ def _stage3(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, list[in
     o_ends[pos] = ends[kept]
     spaces = pos[1:][sep] - 1
     o_starts[spaces] = o_ends[spaces] = ends[kept[:-1][sep]]
-    return out.tobytes().decode("utf-32-le", "surrogatepass"), o_starts.tolist(), o_ends.tolist()
+    return out.tobytes().decode("utf-32-le", "surrogatepass"), o_starts, o_ends
 
 
 def _stage3_tokens(s2: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES, Article
-from khabar.data.normalise import normalise
+from khabar.data.normalise import Normalised, normalise_arrays
 from khabar.data.sentences import split_sentences
 from khabar.model.windows import make_windows
 
@@ -64,6 +64,48 @@ class TokenizedArticle:
         self.word_of: list[int] = [c - 1 for c in itertools.accumulate(map(bool, first[:n]))]
         self._word_starts = [w[2] for w in self.words]
         self._derived: dict[str, Any] = {}  # tensors built once from the words (see word_index)
+
+    @classmethod
+    def _from_arrays(cls, text: str, ids: Any, starts: Any, ends: Any, words: Any, first: Any, sentence: Any,
+                     windows: list[tuple[int, int]]) -> "TokenizedArticle":
+        """The article of ``n > 0`` tokens given as ``(n,)`` arrays (ids, original starts and ends,
+        word ids, first sub-word flags, sentences), its words computed on them rather than by
+        :meth:`__post_init__`'s loop (the same lists, tested), and :meth:`word_index` with them."""
+        import numpy as np
+        import torch
+
+        n = len(ids)
+        tok = cls.__new__(cls)
+        tok.text, tok.windows, tok.lexical = text, windows, None
+        tok.input_ids, tok.word_ids, tok.first, tok.sentence = ids.tolist(), words.tolist(), first.tolist(), sentence.tolist()
+        starts_list = starts.tolist()
+        tok.spans = list(zip(starts_list, ends.tolist()))
+        if not first[0]:
+            raise ValueError("TokenizedArticle: the first token must start a word (first[0] is false)")
+        w0 = np.flatnonzero(first).astype(np.int64)  # (n_words,) each word's first token
+        w1 = np.append(w0[1:], n)
+        cs = starts[w0]
+        ce = np.maximum.reduceat(ends, w0)  # the furthest end of the word's tokens
+        tok._word_starts = cs.tolist()
+        tok.words = list(zip(w0.tolist(), w1.tolist(), tok._word_starts, ce.tolist()))
+        word_of = np.cumsum(first) - 1
+        tok.word_of = word_of.tolist()
+        tok._derived = {"word_index": torch.from_numpy(w0), "word_of": word_of, "ids": ids}
+        return tok
+
+    def _word_lexical(self, per_word: list[list[int]]) -> None:
+        """:meth:`input_tensors` from each word's lexical rows (``self.lexical`` is those rows per
+        token), for an article built by :meth:`_from_arrays`: one row per word, spread to its tokens."""
+        import numpy as np
+        import torch
+
+        width = len(per_word[0])
+        if set(map(len, per_word)) != {width}:
+            return  # ragged rows: input_tensors says so when asked
+        table = np.fromiter(itertools.chain.from_iterable(per_word), dtype=np.int64, count=width * len(per_word))
+        lexical = table.reshape(len(per_word), width)[self._derived["word_of"]]  # (n, n_attrs)
+        self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
+                                   torch.from_numpy(lexical))
 
     def word_index(self) -> Any:
         """``(n_words,)`` long tensor: each word's first token. Built once per article: decoding
@@ -159,7 +201,75 @@ class ArticleEncoder:
     # -- tokens -------------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> TokenizedArticle:
-        norm = normalise(text)
+        n_text, n_starts, n_ends = normalise_arrays(text)
+        encoded = self._encode_arrays(n_text)
+        if encoded is not None:
+            tok = self._tokenize_arrays(text, n_starts, n_ends, *encoded)
+            if tok is not None:
+                return tok
+        return self._tokenize_lists(text, Normalised(n_text, n_starts.tolist(), text, n_ends.tolist()))
+
+    def _encode_arrays(self, text: str) -> tuple[Any, Any, Any, Any] | None:
+        """:meth:`_encode` of normalised text as ``(n,)`` int64 arrays: ids, offset starts and ends,
+        word ids (from :mod:`khabar.model.plain_tokenizer`'s twin where it applies); ``None`` where
+        it goes through the ``transformers`` wrapper or a token has no word id."""
+        import numpy as np
+
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if (backend is None or backend.truncation is not None or backend.padding is not None
+                or backend.encode_special_tokens != bool(getattr(self.tokenizer, "split_special_tokens", False))):
+            return None
+        from khabar.model.plain_tokenizer import plain_twin
+
+        twin = plain_twin(self.tokenizer)  # the same tokens for less work, on normalised text
+        e = twin.encode(text) if twin is not None else None
+        if e is None:
+            e = backend.encode(text, add_special_tokens=False)
+        word_ids = e.word_ids
+        if None in word_ids:
+            return None
+        n = len(word_ids)
+        # the offsets' pairs flattened by one C-level iterator: numpy parses a list of tuples ~5x slower
+        offsets = np.fromiter(itertools.chain.from_iterable(e.offsets), dtype=np.int64, count=2 * n).reshape(n, 2)
+        return (np.array(e.ids, dtype=np.int64), offsets[:, 0], offsets[:, 1],
+                np.array(word_ids, dtype=np.int64))
+
+    def _tokenize_arrays(self, text: str, n_starts: Any, n_ends: Any, ids: Any, starts: Any, ends: Any,
+                         words: Any) -> TokenizedArticle | None:
+        """:meth:`_tokenize_lists` on arrays (the normalised text's offsets, the tokens' ids,
+        offsets and word ids): every token's original span, first sub-words, sentences and the
+        words at once instead of a Python step per token. ``None`` for a text it does not cover
+        (no tokens; a token that would be dropped): :meth:`_tokenize_lists` then does it."""
+        import numpy as np
+
+        n = len(ids)
+        if n == 0:
+            return None
+        # tokens never hold a space (pieces are split at spaces): no edge to strip
+        o_s, o_e = n_starts[starts], n_ends[ends - 1]  # (n,) original span of each token
+        if (ends <= starts).any() or (o_e <= o_s).any() or (o_s[1:] < o_s[:-1]).any():
+            return None
+        first = np.empty(n, dtype=bool)
+        first[0] = True
+        np.not_equal(words[1:], words[:-1], out=first[1:])
+        sentences = split_sentences(text)
+        if sentences:  # each token's sentence: the last one starting at or before it (0 before the first)
+            sentence = np.searchsorted(np.array([a for a, _ in sentences], dtype=np.int64), o_s, side="right") - 1
+            np.maximum(sentence, 0, out=sentence)
+        else:
+            sentence = np.zeros(n, dtype=np.int64)
+        # never cut inside a word at a sentence boundary (the splitter and the tokenizer disagree rarely)
+        boundaries = (np.flatnonzero((sentence[1:] != sentence[:-1]) & first[1:]) + 1).tolist()
+        windows = make_windows(n, boundaries, self.size, self.overlap)
+        tok = TokenizedArticle._from_arrays(text, ids, o_s, o_e, words, first, sentence, windows)
+        if self.lexical is not None:
+            per_word = self.lexical.words([text[cs:ce] for _, _, cs, ce in tok.words])
+            tok.lexical = [per_word[w] for w in tok.word_of]
+            tok._word_lexical(per_word)
+        return tok
+
+    def _tokenize_lists(self, text: str, norm: Normalised) -> TokenizedArticle:
+        """:meth:`tokenize` one token at a time from the tokenizer's lists (the definition; any text)."""
         ids, offsets, word_ids = self._encode(norm.text)
         spans: list[tuple[int, int]] = []
         keep: list[int] = []

@@ -272,9 +272,42 @@ def test_tokenize_equals_the_per_token_loop():
     rng = random.Random(3)
     texts = [a.text for a in load_articles()]
     texts += ["".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    # any characters: controls, format marks, combining marks, CJK, emoji, private use, other spaces
+    pools = [range(0x20, 0x7F), range(0x600, 0x700), range(0x0, 0x20), range(0x2000, 0x2070), range(0x300, 0x370),
+             range(0x4E00, 0x4E40), range(0xFE00, 0xFF00), range(0x1F300, 0x1F340), range(0xE000, 0xE010),
+             range(0x80, 0x250), range(0x3000, 0x3040), range(0xFFF0, 0x10000)]
+    texts += ["".join(chr(rng.choice(rng.choice(pools))) if rng.random() < 0.5 else rng.choice(" قال ")
+                      for _ in range(rng.randint(0, 40))) for _ in range(300)]
+    texts += ["", " ", "\r\n", '"«»"', "Latin only. Yes!", "[CLS] x [SEP] [MASK]", "x" * 150]
     for text in texts:
         got, want = encoder.tokenize(text), _tokenize_reference(encoder, text)
         assert got == want and got.lexical == want.lexical, text
+        assert got.words == want.words and got.word_of == want.word_of, text
+        assert torch.equal(got.word_index(), want.word_index()), text
+        if len(got):
+            assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(got.input_tensors(), want.input_tensors()))
+
+
+def test_plain_twin_tokenizes_as_the_tokenizer_or_declines():
+    from model_helpers import load_articles, tiny_tokenizer
+
+    from khabar.data.normalise import normalise
+    from khabar.model.plain_tokenizer import PlainTwin, plain_twin, supported
+
+    tokenizer = tiny_tokenizer()
+    backend = tokenizer.backend_tokenizer
+    assert supported(backend)
+    twin = plain_twin(tokenizer)
+    assert twin is plain_twin(tokenizer)  # one per tokenizer
+    for article in load_articles():
+        text = normalise(article.text).text
+        got, want = twin.encode(text), backend.encode(text, add_special_tokens=False)
+        assert (got.ids, got.offsets, got.word_ids) == (want.ids, want.offsets, want.word_ids)
+    # characters the tokenizer's normaliser would change, or whitespace it would drop: declined
+    fresh = PlainTwin(backend)
+    for c in ["\x00", "\ufffd", "\u200f", "\t", "\u00a0"]:
+        assert fresh.encode(f"قال {c} نعم") is None and c in fresh.unsafe
+    assert fresh.encode("قال : نعم") is not None  # a mark between spaces is fine
 
 
 def test_lexical_shape_fast_path_and_word_rows():
