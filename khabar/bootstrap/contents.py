@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import compress
 
 from .cues import Cue
-from .lexicon import Lexicon
+from .lexicon import CueEntry, Lexicon
 from .marks import MarkPair
 from .text import KeyText, QUOTE_CHARS, SENTENCE_END
 
@@ -91,6 +91,8 @@ class ContentFinder:
 
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
+        # each lemma's prepositional complements in key form (takes_prep folds them on every call)
+        self._preps: dict[CueEntry, frozenset[str]] = {}
 
     # -- set-up per article ---------------------------------------------------------------------
 
@@ -154,13 +156,15 @@ class ContentFinder:
         texts, is_word = self.kt.texts, self.kt.is_word
         n = len(texts)
         end_of_sentence = self.sentence_end[start] if limit is None else limit
+        stop = min(end_of_sentence, n)  # (follows end_of_sentence)
         k = start
-        while k < min(end_of_sentence, n):
+        while k < stop:
             w = texts[k]
             pair = self.pair_at.get(k)
             if pair is not None and not pair.name_like and pair.close is not None:
                 # A quotation opened in the content carries it to the closing mark.
                 end_of_sentence = max(end_of_sentence, self.sentence_end[pair.close])
+                stop = min(end_of_sentence, n)
                 k = pair.close + 1
                 continue
             if w in ("،", ",", "؛", ";") and k > start:
@@ -222,7 +226,9 @@ class ContentFinder:
         texts, is_word = self.kt.texts, self.kt.is_word
         i = cue.index
         takes = cue.entry.takes
-        preps = set(cue.entry.takes_prep())
+        preps = self._preps.get(cue.entry)
+        if preps is None:
+            preps = self._preps[cue.entry] = frozenset(cue.entry.takes_prep())
         limit = min(i + 1 + MAX_GAP, self.sentence_end[i], len(texts))
         after_ma = cue.after_ma
         j = i + 1

@@ -98,16 +98,18 @@ class Bootstrapper:
         self.resolver = Resolver(self.lexicon)
         self._watched: frozenset[str] = frozenset()
         self._watched_sets: tuple = ()
-        self._watched_size = -1
+        self._watched_key: tuple = ()
 
     def _watch(self) -> None:
         """The words the stages look for in every token (cue forms, quotation marks, titles), for
         one pass over an article's tokens instead of one per stage (KeyText.narrow); rebuilt if
         the lexicon's word sets are replaced or grow."""
-        sets = (self.lexicon.forms, _MARK_TEXTS, self.lexicon.words.get("titles", ()))
-        if any(a is not b for a, b in zip(sets, self._watched_sets)) or sum(map(len, sets)) != self._watched_size:
-            self._watched_sets, self._watched = sets, frozenset().union(*sets)
-            self._watched_size = sum(map(len, sets))
+        forms, titles = self.lexicon.forms, self.lexicon.words.get("titles", ())
+        key = (id(forms), len(forms), id(titles), len(titles))
+        if key != self._watched_key:
+            self._watched_sets = (forms, _MARK_TEXTS, titles)
+            self._watched = frozenset().union(*self._watched_sets)
+            self._watched_key = key
 
     def __call__(self, article_or_text: Article | str, id: str | None = None) -> Article:
         if isinstance(article_or_text, Article):
@@ -349,7 +351,7 @@ class Bootstrapper:
         # article): the candidate ending last at or before a mark (the first of equal ends in
         # by_end order, as max() over by_end kept; a joined candidate's end moves), whether a
         # claimed span covers a mark, and word counts before each token.
-        by_end = LastByKey[Candidate]()
+        by_end: LastByKey[Candidate] = LastByKey()  # (a subscripted call costs a typing look-up each time)
         handle = {id(c): by_end.add(c.end, c) for c in sorted(cands, key=lambda c: c.end)}
         claimed = ClaimedPoints(p.open for p in pairs)
         for c in cands:
@@ -451,12 +453,13 @@ class Bootstrapper:
         occurrence_starts = [s for s, _, _ in occurrences]  # find_mentions reads left to right
         content = [False] * len(texts)
         for c in cands:
-            for i in range(c.start, min(c.end, len(texts))):
-                content[i] = True
+            e = min(c.end, len(texts))
+            if e > c.start:
+                content[c.start : e] = [True] * (e - c.start)
         # Sentence-initial subjects outside quotations ("وبارك بن دغر ...", "غريفيث أكد ...").
         # The last event before a position (the first added of equal positions, as max() over the
         # list kept), by bisection: scanning all events per dropped source was quadratic.
-        events = LastByKey[Cluster]()
+        events: LastByKey[Cluster] = LastByKey()
         for s, e, cl in occurrences:
             if content[s]:
                 continue

@@ -91,6 +91,8 @@ class Resolver:
 
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
+        # _core of each form, kept across articles (a pure function of the words; names recur)
+        self._cores: dict[tuple[str, ...], set[str]] = {}
 
     def prepare(self, kt: KeyText, sources: SourceFinder) -> None:
         self.kt = kt
@@ -102,7 +104,6 @@ class Resolver:
         # word, so only these clusters can take a new name (scanning every cluster's every form per
         # name was quadratic in a long article's number of names).
         self._by_word: dict[str, set[int]] = {}
-        self._cores: dict[tuple[str, ...], set[str]] = {}
         # For resolve_nominal, which would otherwise test every cluster per nominal mention:
         # clusters by each word of their titles, and by the first word of their forms and titles.
         self._by_title_word: dict[str, set[int]] = {}
@@ -111,6 +112,8 @@ class Resolver:
     def _core_of(self, words: tuple[str, ...]) -> set[str]:
         core = self._cores.get(words)
         if core is None:
+            if len(self._cores) > 50_000:
+                self._cores.clear()  # a bound for a process that reads a whole corpus
             core = self._cores[words] = _core(words)
         return core
 

@@ -74,7 +74,16 @@ class SourceFinder:
         self.lexicon = lexicon
         self.is_ = lexicon.is_
         self.adjectives = lexicon.words.get("adjectives", set())
+        # the word classes read here, as sets (a set look-up, not a call of Lexicon.is_ per word)
         self._titles = lexicon.words.get("titles", set())
+        self._addressees = lexicon.words.get("addressees", set())
+        self._adjuncts = lexicon.words.get("adjuncts", set())
+        self._anaphoric = lexicon.words.get("anaphoric", set())
+        self._name_particles = lexicon.words.get("name_particles", set())
+        self._org_heads = lexicon.words.get("org_heads", set())
+        self._places = lexicon.words.get("places", set())
+        self._quantity = lexicon.words.get("quantity", set())
+        self._stops = lexicon.words.get("stops", set())
         # the words _boundary stops at, as one set (was three lexicon look-ups and a set per word)
         self._boundary_words = frozenset(lexicon.words.get("stops", set()) | lexicon.words.get("adjuncts", set())
                                          | lexicon.words.get("addressees", set()) | COMPLEMENTISERS)
@@ -126,7 +135,7 @@ class SourceFinder:
         w0 = texts[j]
         if w0.startswith(("بال", "كال")):
             return None  # "وذكر بالبيان": a prepositional phrase, not a subject
-        if self._title(w0) or (self._in("titles", w0) and _is_def(w0)):
+        if w0 in self._titles or (self._in("titles", w0) and _is_def(w0)):
             m = self._titled(j, limit)
         elif self._in("org_heads", w0) or _is_def(w0):
             m = self._org(j, limit)
@@ -153,7 +162,7 @@ class SourceFinder:
             author = None
             if w == "عن" and k + 1 < limit:
                 author = self.noun_phrase(k + 1, limit)
-            elif w.startswith("لل") and len(w) > 4 or (w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w)):
+            elif w.startswith("لل") and len(w) > 4 or (w.startswith("ل") and len(w) > 3 and w not in self._addressees):
                 author = self._org(k, limit)
             if author is not None:
                 author.title = author.title + (doc,)  # "وأضاف البيان" refers back to the author
@@ -183,7 +192,7 @@ class SourceFinder:
         known = self._known_at(j)
         if known:
             return j + known
-        if self.is_("places", texts[j]):
+        if texts[j] in self._places:
             return j + 1
         k = j
         n_def = 0
@@ -203,21 +212,21 @@ class SourceFinder:
             if len(w) < 2:
                 break
             if k > j:
-                if self._title(w) or self.is_("places", w) or w.startswith(("بال", "لل")) or (w.startswith("كال") and len(w) > 5):
+                if w in self._titles or w in self._places or w.startswith(("بال", "لل")) or (w.startswith("كال") and len(w) > 5):
                     break
-                if len(w) > 2 and w[0] in "وف" and not self.is_("name_particles", texts[k - 1]):
+                if len(w) > 2 and w[0] in "وف" and texts[k - 1] not in self._name_particles:
                     break  # "نتنياهو ومسؤولي": a second conjunct, not the name
                 if w.endswith(_PRONOUN_SUFFIXES):
                     break
-                if self._in("org_heads", w) and not self.is_("name_particles", texts[k - 1]):
+                if self._in("org_heads", w) and texts[k - 1] not in self._name_particles:
                     break
             if _is_def(w):
                 prev = texts[k - 1] if k > j else ""
                 # One definite word after a first name (سعد الحريري) or a particle (أبو الفتوح).
-                if k == j or n_def or not (self.is_("name_particles", prev) or k - j <= 1):
+                if k == j or n_def or not (prev in self._name_particles or k - j <= 1):
                     break
                 n_def += 1
-            if not self.is_("name_particles", w):
+            if w not in self._name_particles:
                 n_words += 1
             k += 1
         return k
@@ -247,10 +256,10 @@ class SourceFinder:
                 if pair is not None and pair.close is not None and pair.close < limit and pair.close - k <= 6:
                     k = pair.close + 1  # 'المتحدث باسم "أحرار الشام"'
                     chain_def = True
-                while k < limit and is_word[k] and self.kt.sentence_of[k] == sentence and not self._title(texts[k]) \
+                while k < limit and is_word[k] and self.kt.sentence_of[k] == sentence and texts[k] not in self._titles \
                         and (not self._boundary(k) or (texts[k] == "في" and k + 1 < limit and is_word[k + 1])):
                     w2 = texts[k]
-                    if chain_def and not _is_def(w2) and not self.is_("places", w2) and w2 != "في" \
+                    if chain_def and not _is_def(w2) and w2 not in self._places and w2 != "في" \
                             and not w2.endswith(("يه", "ي", "يين", "يون")) and not w2.startswith("ل"):
                         break  # "باسم الاتحاد الأوروبي كاثرين راي": the name starts
                     chain_def = chain_def or _is_def(w2)
@@ -267,21 +276,21 @@ class SourceFinder:
             if w == "في":
                 k += 2
                 continue
-            if self._title(w) or self._in("titles", w):
+            if w in self._titles or self._in("titles", w):
                 prev_title = True
                 k += 1
                 continue
-            if _is_def(w) or (w.startswith("ل") and not self.is_("addressees", w) and len(w) > 3 and k > j):
+            if _is_def(w) or (w.startswith("ل") and w not in self._addressees and len(w) > 3 and k > j):
                 seen_def = True
                 prev_title = False
                 k += 1
                 continue
-            if prev_title and not seen_def and not _is_def(texts[k - 1]) and not self.is_("places", w):
+            if prev_title and not seen_def and not _is_def(texts[k - 1]) and w not in self._places:
                 k += 1  # construct: رئيس هيئة الأركان، وزير خارجية ألمانيا
                 prev_title = False
                 prev_construct = True
                 continue
-            if (prev_title or prev_construct) and self.is_("places", w):
+            if (prev_title or prev_construct) and w in self._places:
                 k += 1
                 prev_construct = False
                 continue
@@ -304,7 +313,7 @@ class SourceFinder:
             end = self._comma_name(title_end + 1, limit)
             if end:
                 return self._mention(title_end + 1, end, "name", title=(j, title_end))
-            if title_end + 1 < limit and self._title(texts[title_end + 1]) and depth < 2:
+            if title_end + 1 < limit and texts[title_end + 1] in self._titles and depth < 2:
                 # "المتحدث باسم التحالف، العقيد الركن تركي المالكي،"
                 inner = self._titled(title_end + 1, limit, depth + 1)
                 if inner is not None and inner.kind == "name":
@@ -328,7 +337,7 @@ class SourceFinder:
             w = texts[x]
             if not is_word[x] or x in self.contents.cue_at or w in COMPLEMENTISERS:
                 return 0
-            if x > k and self._title(w) and not self.is_("places", w) and not _is_def(w) or (x > k and w in ("العقيد", "اللواء", "الجنرال", "العميد", "الدكتور")):
+            if x > k and w in self._titles and w not in self._places and not _is_def(w) or (x > k and w in ("العقيد", "اللواء", "الجنرال", "العميد", "الدكتور")):
                 return x
         return 0
 
@@ -340,7 +349,7 @@ class SourceFinder:
         k = self._name_run(j, limit)
         if k == j:
             return 0
-        if k >= limit or not is_word[k] or texts[k] in COMPLEMENTISERS or self.is_("adjuncts", texts[k]) or k in self.contents.cue_at:
+        if k >= limit or not is_word[k] or texts[k] in COMPLEMENTISERS or texts[k] in self._adjuncts or k in self.contents.cue_at:
             return k
         return 0
 
@@ -366,7 +375,7 @@ class SourceFinder:
                 break
             if not is_word[k]:
                 break
-            if k > j and w == "من" and self.is_("quantity", texts[k - 1]):
+            if k > j and w == "من" and texts[k - 1] in self._quantity:
                 k += 1
                 prev_kind = "lam"  # "الكثير من الجرائد": the genitive follows
                 continue
@@ -376,7 +385,7 @@ class SourceFinder:
                 continue
             if k > j and self._boundary(k) and not (w in self.adjectives and prev_kind == "def"):
                 break  # ("النائب العام": العام qualifies, it is not the time word of "العام الماضي")
-            if k > j and (self._title(w) and not _is_def(w)):
+            if k > j and (w in self._titles and not _is_def(w)):
                 break
             if w.startswith("لل") and k > j:
                 seen_def = True  # "المركز الوطني للأعاصير": a genitive through ل
@@ -386,7 +395,7 @@ class SourceFinder:
                     break  # "نفت السلطات البريطانية الاتهامات": a second noun phrase starts
                 seen_def = True
                 prev_kind = "def"
-            elif w.startswith("ل") and len(w) > 3 and not self.is_("addressees", w) and k > j:
+            elif w.startswith("ل") and len(w) > 3 and w not in self._addressees and k > j:
                 seen_def = True
                 prev_kind = "lam"
             elif k > j:
@@ -405,16 +414,18 @@ class SourceFinder:
         if k == j:
             return None
         kind = "org"
-        if k - j <= 3 and _is_def(head) and (self.is_("anaphoric", head) or self._title(head)):
+        if k - j <= 3 and _is_def(head) and (head in self._anaphoric or head in self._titles):
             kind = "nominal"
         return self._mention(j, k, kind)
 
     def _mention(self, a: int, b: int, kind: str, title: tuple[int, int] | None = None) -> Mention:
         is_word = self.kt.is_word
-        words = [w.replace("_", " ") for w in compress(self.kt.bare_texts[a:b], is_word[a:b])]
+        words = list(compress(self.kt.bare_texts[a:b], is_word[a:b]))
+        if "_" in self.kt.key:
+            words = [w.replace("_", " ") for w in words]
         if words and words[0].startswith("لل") and len(words[0]) > 4:
             words[0] = "ال" + words[0][2:]
-        elif words and words[0].startswith("ل") and len(words[0]) > 4 and not self._title(words[0]):
+        elif words and words[0].startswith("ل") and len(words[0]) > 4 and words[0] not in self._titles:
             words[0] = words[0][1:]
         title_words: tuple[str, ...] = ()
         if title:
@@ -428,7 +439,7 @@ class SourceFinder:
         a, b = cand.gap
         texts, is_word = self.kt.texts, self.kt.is_word
         j = a
-        while j < b and is_word[j] and self.is_("adjuncts", texts[j]):
+        while j < b and is_word[j] and texts[j] in self._adjuncts:
             j += 1
         if j >= b:
             return None
@@ -486,9 +497,9 @@ class SourceFinder:
                 break
         else:
             return None
-        if any(self.is_("stops", v) for v in variants(texts[np.start])):
+        if any(v in self._stops for v in variants(texts[np.start])):
             return None  # "وفي البلد الذي ...": a prepositional phrase, not a subject
-        trusted = self._known_at(np.start) or (np.kind == "name" and (np.title or self.is_("places", texts[np.start]))) \
+        trusted = self._known_at(np.start) or (np.kind == "name" and (np.title or texts[np.start] in self._places)) \
             or (np.kind == "org" and self._in("org_heads", texts[np.start])) or np.kind == "nominal"
         if not trusted:
             return None
@@ -505,7 +516,7 @@ class SourceFinder:
             j += 1
         w = texts[j]
         if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j) \
-                and not any(self._title(v) or self.is_("org_heads", v) or self.is_("places", v) for v in variants(w)):
+                and not any(v in self._titles or v in self._org_heads or v in self._places for v in variants(w)):
             j += 1  # "ومضى ماكرون يقول": a verb opens the sentence, its subject follows (not "وزير ...")
         if j > k or k - j >= MAX_NP:
             return None
@@ -515,7 +526,7 @@ class SourceFinder:
         if not all(is_word[np.end : k + 1]):
             return None  # "من جانبه، قال": the phrase is not the subject
         rest = texts[np.end : k + 1]  # all words
-        if rest and not (len(rest) <= 3 and all(self._title(w) or _is_def(w) for w in rest)):
+        if rest and not (len(rest) <= 3 and all(w in self._titles or _is_def(w) for w in rest)):
             return None
         return np
 
@@ -533,9 +544,9 @@ class SourceFinder:
             return None  # "المرة الأولى التي يصف": not a source
         if _is_def(w):
             a = k
-            while a - 1 >= 0 and is_word[a - 1] and (_is_def(texts[a - 1]) or self._title(texts[a - 1])) and k - a < 3:
+            while a - 1 >= 0 and is_word[a - 1] and (_is_def(texts[a - 1]) or texts[a - 1] in self._titles) and k - a < 3:
                 a -= 1
-            return self._mention(a, k + 1, "nominal" if (self.is_("anaphoric", texts[a]) or self._title(texts[a])) else "org")
+            return self._mention(a, k + 1, "nominal" if (texts[a] in self._anaphoric or texts[a] in self._titles) else "org")
         a = k
         while a - 1 >= 0 and is_word[a - 1] and not _is_def(texts[a - 1]) and not self._boundary(a - 1) and k - a < 2:
             a -= 1
