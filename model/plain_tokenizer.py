@@ -19,6 +19,7 @@ original tokenizer (:func:`plain_twin` callers fall back).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # what khabar.data.normalise always surrounds with spaces (its stage-3 marks)
@@ -39,11 +40,16 @@ class PlainTwin:
         self.twin.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         self.safe: set[str] = {" "}
         self.unsafe: set[str] = set()
+        self._unknown = _not_in(self.safe)  # finds a character not yet known to be safe
 
     def encode(self, text: str) -> Any:
-        new = set(text) - self.safe
-        if new and not all(self._check(c) for c in new):
-            return None
+        # one regex scan over the text (C-level; set(text) cost ~5x more), a check per new character
+        new = self._unknown.findall(text)
+        if new:
+            ok = all([self._check(c) for c in set(new)])
+            self._unknown = _not_in(self.safe)
+            if not ok:
+                return None
         self.twin.encode_special_tokens = self.backend.encode_special_tokens
         return self.twin.encode(text, add_special_tokens=False)
 
@@ -56,6 +62,10 @@ class PlainTwin:
         ok = kept and (pieces == [f"a{c}a"] or (pieces == ["a", c, "a"] and _MARK_RE.fullmatch(c) is not None))
         (self.safe if ok else self.unsafe).add(c)
         return ok
+
+
+def _not_in(chars: set[str]) -> "re.Pattern[str]":
+    return re.compile("[^" + "".join(re.escape(c) for c in sorted(chars)) + "]")
 
 
 def supported(backend: Any) -> bool:
