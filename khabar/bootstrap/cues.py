@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .lexicon import CueEntry, CueForm, Lexicon
 from .text import KeyText
@@ -20,18 +20,16 @@ class Cue:
     index: int  # token index
     form: CueForm
     after_ma: bool = False  # "بما قال": only a complement right after the cue counts
+    # the form's entry and kind, and whether it is a source-after cue: read for every cue at
+    # every stage, so plain attributes set once (they were properties)
+    entry: CueEntry = field(init=False, repr=False, compare=False)
+    kind: str = field(init=False, repr=False, compare=False)
+    according: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def entry(self) -> CueEntry:
-        return self.form.entry
-
-    @property
-    def kind(self) -> str:
-        return self.form.kind
-
-    @property
-    def according(self) -> bool:
-        return self.form.entry.role == "according"
+    def __post_init__(self) -> None:
+        self.entry = self.form.entry
+        self.kind = self.form.kind
+        self.according = self.form.entry.role == "according"
 
 
 class CueFinder:

@@ -135,6 +135,10 @@ class Bootstrapper:
         self.contents.prepare(kt, pairs, cues)
         self.sources.prepare(kt, self.contents)
         self.resolver.prepare(kt, self.sources)
+        if not cues and ":" not in kt.key:
+            # No cue and no "X:" headline: no candidate can arise (the other quotations only
+            # extend candidates), so the names are not read (the resolver holds no clusters).
+            return []
         # Names read after titles anywhere in the article, known before any subject is read.
         self.resolver.harvest_titles()
         for cl in self.resolver.clusters:

@@ -17,7 +17,6 @@ import re
 from bisect import bisect_left, bisect_right
 from itertools import accumulate, compress, count, repeat
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 from khabar.data.sentences import split_sentences
 
@@ -197,12 +196,13 @@ class KeyText:
         sentence = [0] * len(texts)
         for si, (a, b) in enumerate(sents):
             sentence[a:b] = [si] * (b - a)
-        # A word starts with a letter or digit, "#" or "_": str.isalnum over first characters runs
-        # in C; only a key with "#" or "_" needs the per-token test.
+        # A word starts with a letter or digit, "#" or "_". With neither "#" nor "_" in the key, a
+        # word token is all letters and digits and any other token has none, so str.isalnum of
+        # the whole token tells (one C-level map); otherwise the per-token test.
         if "#" in key or "_" in key:
             is_word = [g[0].isalnum() or g[0] in "#_" for g in texts]
         else:
-            is_word = list(map(str.isalnum, map(itemgetter(0), texts)))
+            is_word = list(map(str.isalnum, texts))
         self.sentences = sents
         self.texts, self.starts, self.ends = texts, starts, ends
         self.is_word, self.sentence_of, self.paragraphs = is_word, sentence, paragraphs
