@@ -222,28 +222,28 @@ def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, off
     lab = label_of[best]
     prev_lab = torch.cat([lab.new_full((1,), -1), lab[:-1]])  # an article's first word opens a sentence
     bad = is_i[best] & (starts | (prev_lab != lab) | (lab < 0))  # (N_words,) an I that continues nothing
-    paths, bp = best.tolist(), best_p.tolist()
+    paths = best.tolist()
     bad_words = bad.nonzero().squeeze(1).tolist()
-    is_b_tag, is_i_tag = _bio_flags(tuple(tags))
-    out = []
     for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
-        path = paths[a0:a1]
         first_bad = bisect.bisect_left(bad_words, a0)
         if first_bad < len(bad_words) and bad_words[first_bad] < a1:
-            wp = wps[a0:a1]
-            logp = wp.double().contiguous().log()  # the (n_words, n_tags) tensor decode_bio_viterbi takes the log of
+            logp = wps[a0:a1].double().contiguous().log()  # the (n_words, n_tags) tensor decode_bio_viterbi takes the log of
             bounds = torch.nonzero(tok.sentence_starts()).squeeze(1).tolist() + [a1 - a0]
             mine = bad_words[first_bad : bisect.bisect_left(bad_words, a1)]
             for k in sorted({bisect.bisect_right(bounds, w - a0) - 1 for w in mine}):
                 s_, e_ = bounds[k], bounds[k + 1]
-                path[s_:e_] = _viterbi_labelled(logp[s_:e_].tolist(), pair_of)
-            chosen = wp.gather(1, long_tensor(path).unsqueeze(1)).squeeze(1).tolist()
-        else:
-            chosen = bp[a0:a1]
+                paths[a0 + s_ : a0 + e_] = _viterbi_labelled(logp[s_:e_].tolist(), pair_of)
+    # the chosen tags' probabilities, picked once for the chunk (where no sentence was re-decoded
+    # that is each word's maximum, the same float as best_p)
+    chosen = wps.gather(1, long_tensor(paths).unsqueeze(1)).squeeze(1).tolist() if bad_words else best_p.tolist()
+    is_b_tag, is_i_tag = _bio_flags(tuple(tags))
+    is_b, is_i = list(map(is_b_tag.__getitem__, paths)), list(map(is_i_tag.__getitem__, paths))
+    out = []
+    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
         spans = []
-        for a, b in _runs([is_b_tag[t] for t in path], [is_i_tag[t] for t in path]):
-            scores = chosen[a : b + 1]
-            spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[path[a]][2], sum(scores) / len(scores)))
+        for a, b in _runs(is_b[a0:a1], is_i[a0:a1]):
+            scores = chosen[a0 + a : a0 + b + 1]
+            spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[paths[a0 + a]][2], sum(scores) / len(scores)))
         out.append(spans)
     return out
 
@@ -251,9 +251,36 @@ def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, off
 def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
                        types: list[str]) -> list[list[TokenSpan]]:
     """:func:`decode_quotes` of several articles (``wps`` and ``offsets`` as in
-    :func:`decode_bio_many`), each on a contiguous copy of its own rows: its sums, logarithms and
-    means are floating-point steps that must see the same tensors as one call per article."""
-    return [_quotes_from_words(tok, wps[a0:a1].contiguous(), types) for tok, a0, a1 in zip(toks, offsets, offsets[1:])]
+    :func:`decode_bio_many`).
+
+    The exact per-row steps (the B and I sums over the types, each row's own; the type masses;
+    the chosen probabilities, picked) run once on the whole chunk; the logarithm runs on each
+    article's own rows, a tensor of the same shape as one call per article (a vectorised
+    logarithm computes a tensor's last few elements with the scalar function, so where an
+    element falls must not change), and each span's type and mean on slices of the same values
+    (tested against :func:`_quotes_from_words`, the definition, article by article)."""
+    if wps.size(0) == 0:
+        return [[] for _ in toks]
+    wps = wps.contiguous()
+    b, i_ = wps[:, 1::2], wps[:, 2::2]  # (N_words, n_types)
+    collapsed = torch.stack([wps[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (N_words, 3): O, B, I
+    type_mass = b + i_  # (N_words, n_types)
+    paths: list[int] = []
+    for a0, a1 in zip(offsets, offsets[1:]):
+        if a1 > a0:
+            paths += _viterbi_bio(collapsed[a0:a1].clamp(min=1e-12).log())
+    chosen = collapsed.gather(1, long_tensor(paths).unsqueeze(1)).squeeze(1)  # (N_words,)
+    out = []
+    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
+        path = paths[a0:a1]
+        spans: list[TokenSpan] = []
+        for start, last in _runs([t == 1 for t in path], [t == 2 for t in path]):
+            w = last + 1
+            qtype = types[int(type_mass[a0 + start : a0 + w].sum(0).argmax())]
+            score = float(chosen[a0 + start : a0 + w].mean())
+            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
+        out.append(spans)
+    return out
 
 
 # Words that open a new name after a name of the same type: «لبنان وإسرائيل», «بوش وبلير».

@@ -90,7 +90,11 @@ class TokenizedArticle:
         tok.words = list(zip(w0.tolist(), w1.tolist(), tok._word_starts, ce.tolist()))
         word_of = np.cumsum(first) - 1
         tok.word_of = word_of.tolist()
-        tok._derived = {"word_index": torch.from_numpy(w0), "word_of": word_of, "ids": ids}
+        sent = sentence[w0]  # (n_words,) each word's sentence
+        opens = np.ones(len(w0), dtype=bool)
+        np.not_equal(sent[1:], sent[:-1], out=opens[1:])
+        tok._derived = {"word_index": torch.from_numpy(w0), "sentence_starts": torch.from_numpy(opens),
+                        "word_of": word_of, "ids": ids}
         return tok
 
     def _word_lexical(self, per_word: list[list[int]]) -> None:

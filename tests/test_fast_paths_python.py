@@ -284,6 +284,7 @@ def test_tokenize_equals_the_per_token_loop():
         assert got == want and got.lexical == want.lexical, text
         assert got.words == want.words and got.word_of == want.word_of, text
         assert torch.equal(got.word_index(), want.word_index()), text
+        assert torch.equal(got.sentence_starts(), want.sentence_starts()), text
         if len(got):
             assert all(torch.equal(a, b) and a.dtype == b.dtype for a, b in zip(got.input_tensors(), want.input_tensors()))
 
