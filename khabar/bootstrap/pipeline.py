@@ -355,8 +355,9 @@ class Bootstrapper:
         # article): the candidate ending last at or before a mark (the first of equal ends in
         # by_end order, as max() over by_end kept; a joined candidate's end moves), whether a
         # claimed span covers a mark, and word counts before each token.
-        by_end: LastByKey[Candidate] = LastByKey()  # (a subscripted call costs a typing look-up each time)
-        handle = {id(c): by_end.add(c.end, c) for c in sorted(cands, key=lambda c: c.end)}
+        # (by_end is built when a mark first gets that far: most articles' marks never do)
+        by_end: LastByKey[Candidate] | None = None
+        handle: dict[int, int] = {}
         claimed = ClaimedPoints(p.open for p in pairs)
         for c in cands:
             claimed.claim(c.start, c.end)
@@ -376,6 +377,9 @@ class Bootstrapper:
                 continue
             if any(i in self.contents.cue_at for i in range(s_start, s_end) if not (a <= i < b)):
                 continue
+            if by_end is None:
+                by_end = LastByKey()  # (a subscripted call costs a typing look-up each time)
+                handle = {id(c): by_end.add(c.end, c) for c in sorted(cands, key=lambda c: c.end)}
             last = by_end.last_at_most(p.open)
             if last is None:
                 continue

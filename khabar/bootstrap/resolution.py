@@ -22,6 +22,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from itertools import compress, count
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 from .contents import Candidate
 from .lexicon import Lexicon
@@ -40,7 +42,9 @@ _SYNONYMS = {"المتحدث": ("متحدث", "المتحدث", "الناطق", 
 class Cluster:
     id: int
     forms: list[tuple[str, ...]] = field(default_factory=list)  # key words of each member
-    surfaces: dict[tuple[str, ...], str] = field(default_factory=dict)  # key words -> original text
+    # key words -> original text, or a function that returns it: the resolver's surfaces are
+    # computed when read (``name``), most forms' never are (``surface_of`` reads any)
+    surfaces: dict[tuple[str, ...], "str | Callable[[], str]"] = field(default_factory=dict)
     titles: list[tuple[str, ...]] = field(default_factory=list)
     mentions: list[tuple[int, int]] = field(default_factory=list)  # token spans, in text order
     # the distinct titles (a long article repeats one title hundreds of times; the tests on titles
@@ -58,16 +62,22 @@ class Cluster:
     def words(self) -> set[str]:
         return {w for f in self.forms for w in f}
 
-    def offer(self, words: tuple[str, ...], surface: str, rank: tuple) -> None:
+    def offer(self, words: tuple[str, ...], surface: "str | Callable[[], str]", rank: tuple) -> None:
         if words not in self.surfaces:
             self.forms.append(words)
             self.surfaces[words] = surface
         if not self.best or rank > self.best_rank:
             self.best, self.best_rank = words, rank
 
+    def surface_of(self, words: tuple[str, ...]) -> str:
+        s = self.surfaces[words]
+        if not isinstance(s, str):
+            s = self.surfaces[words] = s()
+        return s
+
     @property
     def name(self) -> str:
-        return self.surfaces[self.best]
+        return self.surface_of(self.best)
 
 
 _LONG_VOWELS = str.maketrans("", "", "اويء")
@@ -84,6 +94,18 @@ def _skeleton(word: str) -> str:
 
 def _core(words: tuple[str, ...]) -> set[str]:
     return {_skeleton(w) for w in words if len(w) > 1}
+
+
+def _surface(kt: KeyText, m: Mention) -> str:
+    """:meth:`Resolver.surface` of a mention in ``kt``."""
+    s = kt.original_text(m.start, m.end).translate(_SURFACE)
+    first = s.split(" ", 1)
+    if m.words and first and first[0] and m.words[0] != kt.texts[m.start].lstrip("#"):
+        # The clitic ل of "لمكتب"/"للبيت" was removed from the key words: undo it here too.
+        w0 = first[0]
+        w0 = ("ال" + w0[2:]) if w0.startswith("لل") else w0[1:]
+        s = w0 + (" " + first[1] if len(first) > 1 else "")
+    return " ".join(s.split())
 
 
 class Resolver:
@@ -118,8 +140,9 @@ class Resolver:
         return core
 
     def _offer(self, c: Cluster, words: tuple[str, ...], m: Mention, rank: tuple) -> None:
-        # the surface only of a form the cluster does not have yet (offer keeps the first one)
-        c.offer(words, self.surface(m) if words not in c.surfaces else "", rank)
+        # the surface only of a form the cluster does not have yet (offer keeps the first one),
+        # and computed only if read: bound to this article's key text
+        c.offer(words, partial(_surface, self.kt, m) if words not in c.surfaces else "", rank)
         for w in self._core_of(words):
             self._by_word.setdefault(w, set()).add(c.id)
         if words:
@@ -136,14 +159,7 @@ class Resolver:
 
     def surface(self, m: Mention) -> str:
         """The mention's text as written, diacritics removed, ``#``/``_`` of hashtags undone."""
-        s = self.kt.original_text(m.start, m.end).translate(_SURFACE)
-        first = s.split(" ", 1)
-        if m.words and first and first[0] and m.words[0] != self.kt.texts[m.start].lstrip("#"):
-            # The clitic ل of "لمكتب"/"للبيت" was removed from the key words: undo it here too.
-            w0 = first[0]
-            w0 = ("ال" + w0[2:]) if w0.startswith("لل") else w0[1:]
-            s = w0 + (" " + first[1] if len(first) > 1 else "")
-        return " ".join(s.split())
+        return _surface(self.kt, m)
 
     def add(self, m: Mention, rank_bonus: int = 0) -> Cluster:
         words = tuple(m.words)

@@ -189,7 +189,7 @@ class SourceFinder:
         texts, is_word = self.kt.texts, self.kt.is_word
         if j >= limit:
             return j
-        known = self._known_at(j)
+        known = self._known_at(j) if self.known else 0
         if known:
             return j + known
         if texts[j] in self._places:
