@@ -253,20 +253,21 @@ def _batch_inputs(windows: list[tuple[TokenizedArticle, int]], cls_id: int,
     spans = [tok.windows[w] for tok, w in windows]
     lengths = [e - s for s, e in spans]
     width = max(lengths) + 2
-    ids = torch.zeros((len(windows), width), dtype=torch.long)  # (batch, seq)
+    # filled in numpy (a slice assignment costs ~1 us there, ~5 us on a torch tensor), then shared
+    ids = np.zeros((len(windows), width), dtype=np.int64)  # (batch, seq)
     with_lexical = windows[0][0].lexical is not None
-    lex = torch.zeros((len(windows), width, len(windows[0][0].lexical[0])), dtype=torch.long) if with_lexical else None
+    lex = np.zeros((len(windows), width, len(windows[0][0].lexical[0])), dtype=np.int64) if with_lexical else None
     for r, ((tok, _), (s, e)) in enumerate(zip(windows, spans)):
         tok_ids, tok_lex = tok.input_tensors()
-        ids[r, 1 : e - s + 1] = tok_ids[s:e]
+        ids[r, 1 : e - s + 1] = tok_ids.numpy()[s:e]
         if lex is not None:
-            lex[r, 1 : e - s + 1] = tok_lex[s:e]  # (n, n_attrs)
-    n = torch.tensor(lengths)  # (batch,)
-    rows = torch.arange(len(windows))
+            lex[r, 1 : e - s + 1] = tok_lex.numpy()[s:e]  # (n, n_attrs)
+    n = np.array(lengths, dtype=np.int64)  # (batch,)
     ids[:, 0] = cls_id
-    ids[rows, n + 1] = sep_id
-    mask = (torch.arange(width).unsqueeze(0) < (n + 2).unsqueeze(1)).long()  # (batch, seq)
-    return ids, mask, lex, lengths
+    ids[np.arange(len(windows)), n + 1] = sep_id
+    mask = (np.arange(width)[None, :] < (n + 2)[:, None]).astype(np.int64)  # (batch, seq)
+    return (torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(lex) if lex is not None else None,
+            lengths)
 
 
 def _central_rows(windows: list[tuple[int, int]], n: int) -> torch.Tensor:
