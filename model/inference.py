@@ -317,28 +317,15 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
         entities_tok = merge_adjacent(tok, entities_tok)
 
     # a "name" of punctuation only (a lone quotation mark) is no entity and no speaker
-    entities_tok = [sp for sp in entities_tok if is_name(text, *char_span(tok, sp))]
-    sources_tok = [sp for sp in sources_tok if is_name(text, *char_span(tok, sp))]
     entities = []
+    named: list[TokenSpan] = []
     for sp in entities_tok:
-        s, e = clean_entity(text, *char_span(tok, sp))
-        entities.append(Entity(s, e, sp.label, sp.score))
-
-    # Mentions: predicted sources, then PER/ORG entities that no source overlaps. All of them name
-    # the sources (a cluster's fullest form is often an entity mention no quotation points to); the
-    # speaker candidates are the sources only unless the config says otherwise, because that is
-    # what training shows the scorer when the quotation data has no entity layer.
-    mentions: list[TokenSpan] = list(sources_tok)
-    source_ends = [m.end for m in sources_tok]  # decoded spans are disjoint and sorted: ends ascend
-    for sp in entities_tok:
-        j = bisect.bisect_right(source_ends, sp.start)  # the first source ending after sp starts
-        if sp.label in SPEAKER_LABELS and not (j < len(sources_tok) and sources_tok[j].start < sp.end):
-            mentions.append(sp)
-    mentions.sort(key=lambda m: m.start)
-    source_set = {id(m) for m in sources_tok}
-    with_entities = cfg.attribution_candidates == "sources+entities"
-    cand_ids = [i for i, m in enumerate(mentions) if with_entities or id(m) in source_set]
-    m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
+        chars = char_span(tok, sp)
+        if is_name(text, *chars):
+            named.append(sp)
+            s, e = clean_entity(text, *chars)
+            entities.append(Entity(s, e, sp.label, sp.score))
+    entities_tok = named
 
     keep = None if min_quote_score is None else [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
     if keep == []:
@@ -346,6 +333,26 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
     cue_of = pair_cues([(q.start, q.end) for q in quotes_tok], [(c.start, c.end) for c in cues_tok], tok.sentence)
     if keep:  # after the cue pairing, which is joint over all quotations
         quotes_tok, cue_of = [quotes_tok[i] for i in keep], [cue_of[i] for i in keep]
+    mentions: list[TokenSpan] = []
+    cand_ids: list[int] = []
+    m_chars: list[tuple[int, int]] = []
+    if quotes_tok:  # the candidate speakers and their characters: only for an article with quotations
+        # Mentions: predicted sources, then PER/ORG entities that no source overlaps. All of them name
+        # the sources (a cluster's fullest form is often an entity mention no quotation points to); the
+        # speaker candidates are the sources only unless the config says otherwise, because that is
+        # what training shows the scorer when the quotation data has no entity layer.
+        sources_tok = [sp for sp in sources_tok if is_name(text, *char_span(tok, sp))]
+        mentions = list(sources_tok)
+        source_ends = [m.end for m in sources_tok]  # decoded spans are disjoint and sorted: ends ascend
+        for sp in entities_tok:
+            j = bisect.bisect_right(source_ends, sp.start)  # the first source ending after sp starts
+            if sp.label in SPEAKER_LABELS and not (j < len(sources_tok) and sources_tok[j].start < sp.end):
+                mentions.append(sp)
+        mentions.sort(key=lambda m: m.start)
+        source_set = {id(m) for m in sources_tok}
+        with_entities = cfg.attribution_candidates == "sources+entities"
+        cand_ids = [i for i, m in enumerate(mentions) if with_entities or id(m) in source_set]
+        m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
     cue_score = {(c.start, c.end): c.score for c in cues_tok}
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
     choice: list[int | None] = [None] * len(quotes_tok)
