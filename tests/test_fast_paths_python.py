@@ -174,6 +174,9 @@ def test_normalise_character_tables_match_the_regex_classes():
         c = chr(cp)
         assert bool(space.match(c)) == bool(norm._SPACE_TABLE[min(cp, norm._SPACE_TABLE.size - 1)]), hex(cp)
         assert bool(arabic.match(c)) == bool(norm._ARABIC_TABLE[min(cp, norm._ARABIC_TABLE.size - 1)]), hex(cp)
+        if cp < 0x10000 and not 0xD800 <= cp < 0xE000 and cp:  # the BMP's marks (a NUL counts as none)
+            assert bool(norm._MARK_RE.match(c)) == bool(norm._MARK_TABLE[cp]), hex(cp)
+    assert not norm._MARK_TABLE[0] and not norm._MARK_TABLE[0xD800:0xE000].any()
 
 
 # ------------------------------------------------------------------------------ bootstrapper tokens
