@@ -171,3 +171,16 @@ def test_articles_without_cue_or_colon_skip_nothing_that_matters(boot: Bootstrap
         fast = boot.extract(text)
         slow = no_shortcut(full, text)
         assert fast == slow, text
+
+
+def test_offset_shortcut_for_texts_with_nothing_deleted_equals_the_map():
+    for text in _texts(400) + ["قال الوزير إن", "  a  b ", "x"]:
+        kt = KeyText.build(text)
+        n = len(text)
+        for index in range(-2, n + 3):
+            assert kt.from_original(index) == kt.offsets.first_at_or_after(index)
+        if len(kt.offsets) == n:  # the shortcut's case
+            assert kt._same_indexes
+            for s in range(n):
+                for e in range(1, n + 1):
+                    assert kt.to_original(s, e) == (kt.offsets[s], kt.offsets[e - 1] + 1)

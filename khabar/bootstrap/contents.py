@@ -59,6 +59,9 @@ _PREDICATE_STARTS = {"احد", "احدي", "من", "اكثر", "اكبر", "او
 _NP_CLAUSE_OPENERS = {"لكن", "لكنه", "لكنها", "لكنهم", "ولكن", "ولكنه", "ولكنها", "بينما", "فيما", "حيث", "اذ", "عندما", "حين",
                       "كما", "ما", "مما", "الا", "غير", "بل"}
 _NP_BUT = {"لكن", "لكنه", "لكنها", "لكنهم", "ولكن", "ولكنه", "ولكنها", "بل"}
+_CLAUSE_COMMAS = ("،", ",", "؛", ";")
+# the words clause_end acts on (besides quotation marks and cues): it steps from one to the next
+CLAUSE_STOP_WORDS = frozenset(_CLAUSE_COMMAS) | frozenset(_NP_BUT)
 _DEMONSTRATIVES = {"هذا", "هذه", "هذين", "هاتين", "هؤلاء", "ذلك", "تلك", "اولئك"}
 
 
@@ -108,6 +111,9 @@ class ContentFinder:
             if p.close is not None:
                 self._last_open_by_close[p.close] = max(p.open, self._last_open_by_close.get(p.close, p.open))
         self.cue_at = {c.index: c for c in cues}
+        # The tokens clause_end acts on, in order: pair openings, cues, commas and "but" words;
+        # every other token it steps over.
+        self._clause_stops = sorted({*self.pair_at, *self.cue_at, *kt.indexes_of(CLAUSE_STOP_WORDS)})
         # per token, filled a sentence / a pair at a time (slice assignments, not a step per token)
         self.sentence_end = [0] * len(kt.texts)
         self.sentence_start = [0] * len(kt.texts)
@@ -157,8 +163,15 @@ class ContentFinder:
         n = len(texts)
         end_of_sentence = self.sentence_end[start] if limit is None else limit
         stop = min(end_of_sentence, n)  # (follows end_of_sentence)
+        stops = self._clause_stops
         k = start
         while k < stop:
+            # jump to the next token the loop acts on (the tokens in between only step k)
+            nxt = stops[bisect_left(stops, k)] if stops and stops[-1] >= k else n
+            if nxt >= stop:
+                k = stop
+                break
+            k = nxt
             w = texts[k]
             pair = self.pair_at.get(k)
             if pair is not None and not pair.name_like and pair.close is not None:
@@ -167,7 +180,7 @@ class ContentFinder:
                 stop = min(end_of_sentence, n)
                 k = pair.close + 1
                 continue
-            if w in ("،", ",", "؛", ";") and k > start:
+            if w in _CLAUSE_COMMAS and k > start:
                 if self._cue_follows(k + 1, end_of_sentence) or self._breaker(k + 1):
                     break
                 if np_mode and k + 1 < n and is_word[k + 1] and (texts[k + 1][0] == "و" and len(texts[k + 1]) > 3
@@ -279,7 +292,8 @@ class ContentFinder:
             if w in ("ما",) and j + 1 < limit and self._is_complementiser(j + 1):
                 j += 1
                 continue
-            if preps and self._prep_object(w, preps, j, i):
+            # (_prep_object holds only for a preposition of the lemma or a ب/ل word: no call otherwise)
+            if preps and (w in preps or w[0] in "بل") and self._prep_object(w, preps, j, i):
                 nxt_comp = j + 1 < len(texts) and self._is_complementiser(j + 1)
                 if nxt_comp:
                     j += 1

@@ -13,6 +13,7 @@ never pairs across a line break.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from .lexicon import Lexicon
@@ -41,6 +42,7 @@ class MarkPairer:
 
     def __init__(self, lexicon: Lexicon):
         self.lexicon = lexicon
+        self._name_nouns = lexicon.words.get("name_nouns", set())
 
     def role(self, key: str, i: int) -> str:
         """``open``, ``close`` or ``either`` for the straight mark at key index ``i``."""
@@ -61,15 +63,18 @@ class MarkPairer:
         key, texts, starts, paragraphs = kt.key, kt.texts, kt.starts, kt.paragraphs
         pairs: list[MarkPair] = []
         stack: list[tuple[str, int]] = []  # (kind, token index)
-        # End of each token's sentence (the text's end for a token outside every sentence); a list,
-        # not a dict: a long article has tens of thousands of tokens.
-        sent_end = [len(texts)] * len(texts)
-        for a, b in kt.sentences:
-            sent_end[a:b] = [b] * (b - a)
+        # The end of a token's sentence (the text's end for a token outside every sentence), by
+        # bisection over the sentences' starts: only the few unclosed marks ask (a per-token list
+        # was built for every article).
+        sentence_starts = [a for a, _ in kt.sentences]
+
+        def sent_end(ti: int) -> int:
+            k = bisect_right(sentence_starts, ti) - 1
+            return kt.sentences[k][1] if k >= 0 and ti < kt.sentences[k][1] else len(texts)
 
         def flush() -> None:
             for _, ti in stack:
-                pairs.append(MarkPair(ti, None, self._unclosed_end(kt, ti, sent_end[ti])))
+                pairs.append(MarkPair(ti, None, self._unclosed_end(kt, ti, sent_end(ti))))
             stack.clear()
 
         para = -1
@@ -130,7 +135,7 @@ class MarkPairer:
         if not 1 <= n_words <= 5:
             return False
         if p.open > 0:
-            if kt.is_word[p.open - 1] and any(self.lexicon.is_("name_nouns", v) for v in variants(kt.texts[p.open - 1])):
+            if kt.is_word[p.open - 1] and any(v in self._name_nouns for v in variants(kt.texts[p.open - 1])):
                 return n_words <= 5  # الموقع الإخباري "كل شيء حول الجزائر"
         return False
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import compress
 
-from .contents import Candidate, ContentFinder
+from .contents import CLAUSE_STOP_WORDS, Candidate, ContentFinder
 from .cues import Cue, CueFinder
 from .lexicon import Lexicon
 from .lookup import ClaimedPoints, LastByKey
@@ -98,18 +98,18 @@ class Bootstrapper:
         self.resolver = Resolver(self.lexicon)
         self._watched: frozenset[str] = frozenset()
         self._watched_sets: tuple = ()
-        self._watched_key: tuple = ()
+        self._watched_size = -1
 
     def _watch(self) -> None:
         """The words the stages look for in every token (cue forms, quotation marks, titles), for
         one pass over an article's tokens instead of one per stage (KeyText.narrow); rebuilt if
         the lexicon's word sets are replaced or grow."""
         forms, titles = self.lexicon.forms, self.lexicon.words.get("titles", ())
-        key = (id(forms), len(forms), id(titles), len(titles))
-        if key != self._watched_key:
-            self._watched_sets = (forms, _MARK_TEXTS, titles)
+        sets = self._watched_sets
+        if not sets or forms is not sets[0] or titles is not sets[2] or len(forms) + len(titles) != self._watched_size:
+            self._watched_sets = (forms, _MARK_TEXTS, titles, CLAUSE_STOP_WORDS)
             self._watched = frozenset().union(*self._watched_sets)
-            self._watched_key = key
+            self._watched_size = len(forms) + len(titles)
 
     def __call__(self, article_or_text: Article | str, id: str | None = None) -> Article:
         if isinstance(article_or_text, Article):

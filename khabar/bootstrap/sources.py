@@ -238,15 +238,15 @@ class SourceFinder:
         return self._mention(j, k, "name")
 
     def _titled(self, j: int, limit: int, depth: int = 0) -> Mention | None:
-        texts, is_word = self.kt.texts, self.kt.is_word
+        texts, is_word, sentence_of = self.kt.texts, self.kt.is_word, self.kt.sentence_of
         k = j
         seen_def = False
         prev_title = False
         prev_construct = False
-        sentence = self.kt.sentence_of[j]
+        sentence = sentence_of[j]
         while k < limit:
             w = texts[k]
-            if self.kt.sentence_of[k] != sentence:
+            if sentence_of[k] != sentence:
                 break
             if w in ("باسم", "باسمه", "باسمها") and k + 1 < limit:
                 # "المتحدث باسم تحالف دعم الشرعية في اليمن": the whole body the speaker speaks for.
@@ -256,7 +256,7 @@ class SourceFinder:
                 if pair is not None and pair.close is not None and pair.close < limit and pair.close - k <= 6:
                     k = pair.close + 1  # 'المتحدث باسم "أحرار الشام"'
                     chain_def = True
-                while k < limit and is_word[k] and self.kt.sentence_of[k] == sentence and texts[k] not in self._titles \
+                while k < limit and is_word[k] and sentence_of[k] == sentence and texts[k] not in self._titles \
                         and (not self._boundary(k) or (texts[k] == "في" and k + 1 < limit and is_word[k + 1])):
                     w2 = texts[k]
                     if chain_def and not _is_def(w2) and w2 not in self._places and w2 != "في" \

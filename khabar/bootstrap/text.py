@@ -128,6 +128,8 @@ class KeyText:
     _narrowed: tuple = field(default=(), repr=False, compare=False)
     _hits: list[int] = field(default_factory=list, repr=False, compare=False)
     _para_bounds: list[int] = field(default_factory=list, repr=False, compare=False)
+    # nothing was deleted: key index == original index (offsets is the identity)
+    _same_indexes: bool = field(default=False, repr=False, compare=False)
 
     @property
     def tokens(self) -> list[Token]:
@@ -154,6 +156,7 @@ class KeyText:
         for a, b in _FOLD_PAIRS:
             key = key.replace(a, b)
         kt = cls(text, key, offsets, plain)
+        kt._same_indexes = len(plain) == len(text)
         kt._tokenise()
         return kt
 
@@ -244,10 +247,14 @@ class KeyText:
 
     def from_original(self, index: int) -> int:
         """Original index -> the first key index at or after it."""
+        if self._same_indexes:
+            return 0 if index < 0 else min(index, len(self.original))
         return self.offsets.first_at_or_after(index)
 
     def to_original(self, start: int, end: int) -> tuple[int, int]:
         """Key span -> original span; the end takes the diacritics written after the last letter."""
+        if self._same_indexes and 0 <= start < len(self.original) and 0 < end <= len(self.original):
+            return start, end  # nothing deleted (so no diacritics either): the same span
         o_start = self.offsets[start]
         o_end = self.offsets[end - 1] + 1
         if self.original[o_end : o_end + 1] not in _MARK_CHARS:  # (most ends: no regex call)
