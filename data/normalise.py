@@ -117,17 +117,19 @@ def _table(chars: str) -> np.ndarray:
     return table
 
 
-def _mark_table() -> np.ndarray:
-    """:data:`_MARK_RE` for every code point of the BMP (surrogates: False), from one pass of the
-    regex over all of them at import (~2 ms): per article a table look-up, not a regex pass."""
+def _bmp_table(pattern: re.Pattern[str]) -> np.ndarray:
+    """Whether ``pattern`` matches each code point of the BMP alone (surrogates and NUL: False),
+    from one pass of the regex over all of them at import (~4 ms): per article a table look-up,
+    not a regex pass."""
     chars = "".join(chr(cp) if not 0xD800 <= cp < 0xE000 else "a" for cp in range(0x10000))
-    marked = _MARK_RE.sub("\0", chars).encode("utf-32-le", "surrogatepass")
+    marked = pattern.sub("\0", chars).encode("utf-32-le", "surrogatepass")
     table = np.frombuffer(marked, dtype=np.uint32) == 0
     table[0] = False  # NUL itself
     return table
 
 
-_MARK_TABLE = _mark_table()  # (0x10000,)
+_MARK_TABLE = _bmp_table(_MARK_RE)  # (0x10000,)
+_DELETE_TABLE = _bmp_table(_DELETE_ONE_RE)  # (0x10000,)
 _ARABIC_TABLE = _table("".join(chr(cp) for cp in range(0x600, 0x800) if re.fullmatch(f"[{_ARABIC_LETTERS}]", chr(cp))))
 _SPACE_TABLE = _table("".join(chr(cp) for cp in range(0x3001) if chr(cp).isspace()))  # U+3000 is the last
 _NON_WORD_RE = re.compile(r"[^\w\s]")
@@ -227,8 +229,11 @@ def _stage1_deletions(text: str) -> tuple[str, np.ndarray, np.ndarray]:
     """:func:`_stage1_loop` for a text without HTML entities (nearly every article), on arrays:
     a deleted run is attached to the kept character right before it unless that is whitespace."""
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
-    marked = np.frombuffer(_DELETE_ONE_RE.sub("\0", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    deleted = (marked == 0) & (codes != 0)  # (n,) a NUL of the text itself is kept
+    if int(codes.max()) < 0x10000:
+        deleted = _DELETE_TABLE[codes]  # (n,) by table (a NUL is kept, as below)
+    else:
+        marked = np.frombuffer(_DELETE_ONE_RE.sub("\0", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        deleted = (marked == 0) & (codes != 0)  # (n,) a NUL of the text itself is kept
     kept = np.flatnonzero(~deleted)  # (K,) original index of each kept character
     ends = kept + 1
     edges = np.flatnonzero(deleted[1:] != deleted[:-1]) + 1  # where a run of deleted characters starts or stops
@@ -238,7 +243,8 @@ def _stage1_deletions(text: str) -> tuple[str, np.ndarray, np.ndarray]:
     attach = run_start > 0
     attach[attach] = ~_SPACE_TABLE[np.minimum(codes[before[attach]], _SPACE_TABLE.size - 1)]
     ends[np.searchsorted(kept, before[attach])] = run_end[attach]
-    return _DELETE_RE.sub("", text), kept.astype(np.int64), ends.astype(np.int64)
+    # the kept characters from the code points at hand (what _DELETE_RE.sub("", text) leaves)
+    return codes[kept].tobytes().decode("utf-32-le", "surrogatepass"), kept.astype(np.int64), ends.astype(np.int64)
 
 
 def _stage1_loop(text: str) -> tuple[str, list[int], list[int]]:

@@ -176,7 +176,9 @@ def test_normalise_character_tables_match_the_regex_classes():
         assert bool(arabic.match(c)) == bool(norm._ARABIC_TABLE[min(cp, norm._ARABIC_TABLE.size - 1)]), hex(cp)
         if cp < 0x10000 and not 0xD800 <= cp < 0xE000 and cp:  # the BMP's marks (a NUL counts as none)
             assert bool(norm._MARK_RE.match(c)) == bool(norm._MARK_TABLE[cp]), hex(cp)
-    assert not norm._MARK_TABLE[0] and not norm._MARK_TABLE[0xD800:0xE000].any()
+            assert bool(norm._DELETE_ONE_RE.match(c)) == bool(norm._DELETE_TABLE[cp]), hex(cp)
+    for table in (norm._MARK_TABLE, norm._DELETE_TABLE):
+        assert not table[0] and not table[0xD800:0xE000].any()
 
 
 # ------------------------------------------------------------------------------ bootstrapper tokens
