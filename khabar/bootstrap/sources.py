@@ -63,6 +63,10 @@ _NOT_DEF = {"اليه", "اليها", "اليهم", "اليهما", "الينا"
             "اللتين", "اللواتي", "اللاتي", "الا", "الي", "الى"}
 
 
+# the words _boundary decides on by their written form (the name علي, the "any" أي)
+_BOUNDARY_SPECIAL = frozenset({"علي", "اي", "ايه"})
+
+
 def _is_def(w: str) -> bool:
     return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3 and w not in _NOT_DEF
 
@@ -189,7 +193,7 @@ class SourceFinder:
         texts, is_word = self.kt.texts, self.kt.is_word
         if j >= limit:
             return j
-        known = self._known_at(j) if self.known else 0
+        known = self._known_at(j) if self.kt.bare_texts[j] in self.known else 0  # (a form's first word)
         if known:
             return j + known
         if texts[j] in self._places:
@@ -206,7 +210,10 @@ class SourceFinder:
             if text == "." and k > j and k + 1 < limit and is_word[k + 1] and self.kt.ends[k] == self.kt.starts[k + 1]:
                 k += 1  # "إي.لين"
                 continue
-            if self._boundary(k) and not text.startswith("#"):
+            # _boundary(k), its call saved for the words it does not single out
+            if (self._boundary(k) if text in _BOUNDARY_SPECIAL else
+                    (not is_word[k] or text in self._boundary_words or k in self.contents.cue_at)) \
+                    and not text.startswith("#"):
                 break
             w = text.lstrip("#")
             if len(w) < 2:
@@ -269,7 +276,9 @@ class SourceFinder:
                 continue
             if not is_word[k]:
                 break
-            if j < k and self._boundary(k) and not (w == "في" and k + 2 < limit and texts[k + 2] in ("،", ",")
+            # (_boundary(k) for a word: its call saved for the words it does not single out)
+            if j < k and (self._boundary(k) if w in _BOUNDARY_SPECIAL else (w in self._boundary_words or k in self.contents.cue_at)) \
+                    and not (w == "في" and k + 2 < limit and texts[k + 2] in ("،", ",")
                                                      and self._comma_name(k + 3, limit)) \
                     and not (w in self.adjectives and _is_def(texts[k - 1])):
                 break  # ("الأمين العام": العام qualifies the title here)
