@@ -184,3 +184,19 @@ def test_offset_shortcut_for_texts_with_nothing_deleted_equals_the_map():
             for s in range(n):
                 for e in range(1, n + 1):
                     assert kt.to_original(s, e) == (kt.offsets[s], kt.offsets[e - 1] + 1)
+
+
+def test_variant_closure_is_the_variant_test(boot: Bootstrapper):
+    from khabar.bootstrap.sources import variant_closure
+
+    from khabar.bootstrap.sources import _DOCUMENTS, _SVO_OPENERS
+
+    lex = boot.lexicon
+    prefixes = [""] + [a + b for a in ("", "و", "ف", "ب", "ل", "ك", "ا") for b in ("", "و", "ف", "ب", "ل", "ك", "ال", "لل")]
+    for cls in ("titles", "org_heads", "places", "anaphoric", _DOCUMENTS, _SVO_OPENERS):
+        words = lex.words[cls] if isinstance(cls, str) else cls
+        closure = variant_closure(words)
+        tried = {p + s for s in words for p in prefixes} | {p + "لل" + s[2:] for s in words if s.startswith("ال") for p in prefixes}
+        tried |= {s[1:] for s in words} | {w for text in _texts(100) for w in KeyText.build(text).texts}
+        for w in tried:
+            assert (w in closure) == any(v in words for v in variants(w)), (cls, w)

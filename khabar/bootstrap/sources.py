@@ -67,6 +67,28 @@ _NOT_DEF = {"اليه", "اليها", "اليهم", "اليهما", "الينا"
 _BOUNDARY_SPECIAL = frozenset({"علي", "اي", "ايه"})
 
 
+def variant_closure(words: set[str] | frozenset[str]) -> frozenset[str]:
+    """Every word with a variant (:func:`variants`) in ``words``: ``w in variant_closure(S)`` is
+    ``any(v in S for v in variants(w))``. A variant drops a prefix of at most two letters (و/ف,
+    then ب/ل/ك) or reads لل as ال, so the words to test are those prefixings of each member;
+    the test itself decides which belong."""
+    out = set()
+    for s in words:
+        bases = [s, "لل" + s[2:]] if s.startswith("ال") else [s]
+        for base in bases:
+            for p in ("", "و", "ف"):
+                for q in ("", "ب", "ل", "ك"):
+                    w = p + q + base
+                    if any(v in words for v in variants(w)):
+                        out.add(w)
+    return frozenset(out)
+
+
+# words with a variant that is a document noun / a word that opens a clause before its subject
+_DOCUMENTS_ANY_VARIANT = variant_closure(_DOCUMENTS)
+_SVO_OPENERS_ANY_VARIANT = variant_closure(_SVO_OPENERS)
+
+
 def _is_def(w: str) -> bool:
     return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3 and w not in _NOT_DEF
 
@@ -92,6 +114,9 @@ class SourceFinder:
         self._boundary_words = frozenset(lexicon.words.get("stops", set()) | lexicon.words.get("adjuncts", set())
                                          | lexicon.words.get("addressees", set()) | COMPLEMENTISERS)
         self._in_cache: dict[str, dict[str, bool]] = {}  # class -> word -> _in(class, word)
+        # _in of the classes asked about most, as sets: every word with a variant in the class
+        self._in_sets = {cls: variant_closure(lexicon.words.get(cls, set())) for cls in ("titles", "org_heads", "places")}
+        self._in_titles, self._in_org_heads = self._in_sets["titles"], self._in_sets["org_heads"]
 
     def prepare(self, kt: KeyText, contents) -> None:
         self.kt = kt
@@ -103,6 +128,9 @@ class SourceFinder:
     def _in(self, cls: str, w: str) -> bool:
         """Whether a variant of ``w`` (:func:`variants`) is in the word class ``cls``; memoised (the
         same words are asked about again and again)."""
+        closure = self._in_sets.get(cls)
+        if closure is not None:
+            return w in closure
         cache = self._in_cache.get(cls)
         if cache is None:
             cache = self._in_cache[cls] = {}
@@ -139,13 +167,13 @@ class SourceFinder:
         w0 = texts[j]
         if w0.startswith(("بال", "كال")):
             return None  # "وذكر بالبيان": a prepositional phrase, not a subject
-        if w0 in self._titles or (self._in("titles", w0) and _is_def(w0)):
+        if w0 in self._titles or (w0 in self._in_titles and _is_def(w0)):
             m = self._titled(j, limit)
-        elif self._in("org_heads", w0) or _is_def(w0):
+        elif w0 in self._in_org_heads or _is_def(w0):
             m = self._org(j, limit)
         else:
             m = self._name(j, limit)
-        if m is not None and m.words and any(v in _DOCUMENTS for v in variants(m.words[0])):
+        if m is not None and m.words and m.words[0] in _DOCUMENTS_ANY_VARIANT:
             m = self._author(m, limit) or m
         if m is not None and m.words and m.words[0] in ("مذكرات", "يوميات") and m.start + 1 < limit:
             # "مذكرات خلخالي": memoirs are their writer's words
@@ -225,7 +253,7 @@ class SourceFinder:
                     break  # "نتنياهو ومسؤولي": a second conjunct, not the name
                 if w.endswith(_PRONOUN_SUFFIXES):
                     break
-                if self._in("org_heads", w) and texts[k - 1] not in self._name_particles:
+                if w in self._in_org_heads and texts[k - 1] not in self._name_particles:
                     break
             if _is_def(w):
                 prev = texts[k - 1] if k > j else ""
@@ -285,7 +313,7 @@ class SourceFinder:
             if w == "في":
                 k += 2
                 continue
-            if w in self._titles or self._in("titles", w):
+            if w in self._in_titles:  # (holds the titles themselves)
                 prev_title = True
                 k += 1
                 continue
@@ -497,7 +525,7 @@ class SourceFinder:
         # the subject opens the sentence or a clause after "لكن", "بينما", ... (nearest first)
         starts = [x + 1 for x in range(max(s0, cue - 30), k) if texts[x] in _CLAUSE_OPENERS][::-1] + [s0]
         for j in starts:
-            while j < k and (not is_word[j] or any(v in _SVO_OPENERS for v in variants(texts[j]))):
+            while j < k and (not is_word[j] or texts[j] in _SVO_OPENERS_ANY_VARIANT):
                 j += 1
             if j >= k or cue - j > 30:
                 continue
@@ -521,11 +549,11 @@ class SourceFinder:
 
     def _svo_from(self, j: int, k: int) -> Mention | None:
         texts, is_word = self.kt.texts, self.kt.is_word
-        while j <= k and (not is_word[j] or any(v in _SVO_OPENERS for v in variants(texts[j]))):
+        while j <= k and (not is_word[j] or texts[j] in _SVO_OPENERS_ANY_VARIANT):
             j += 1
         w = texts[j]
         if j < k and len(w) > 2 and w[0] in "وف" and not w.startswith(("وال", "فال")) and not self._known_at(j) \
-                and not any(v in self._titles or v in self._org_heads or v in self._places for v in variants(w)):
+                and not (w in self._in_titles or w in self._in_org_heads or w in self._in_sets["places"]):
             j += 1  # "ومضى ماكرون يقول": a verb opens the sentence, its subject follows (not "وزير ...")
         if j > k or k - j >= MAX_NP:
             return None
