@@ -97,17 +97,18 @@ class TokenizedArticle:
                         "word_of": word_of, "ids": ids}
         return tok
 
-    def _word_lexical(self, per_word: list[list[int]]) -> None:
-        """:meth:`input_tensors` from each word's lexical rows (``self.lexical`` is those rows per
-        token), for an article built by :meth:`_from_arrays`: one row per word, spread to its tokens."""
+    def _word_lexical(self, per_word: list[list[int]], rows: bytes) -> None:
+        """:meth:`input_tensors` from each word's lexical rows (``per_word``, and ``rows``: the same
+        as int64 bytes; ``self.lexical`` is those rows per token), for an article built by
+        :meth:`_from_arrays`: one row per word, spread to its tokens."""
         import numpy as np
         import torch
 
         width = len(per_word[0])
-        if set(map(len, per_word)) != {width}:
+        if len(rows) != 8 * width * len(per_word):
             return  # ragged rows: input_tensors says so when asked
-        table = np.fromiter(itertools.chain.from_iterable(per_word), dtype=np.int64, count=width * len(per_word))
-        lexical = table.reshape(len(per_word), width)[self._derived["word_of"]]  # (n, n_attrs)
+        table = np.frombuffer(rows, dtype=np.int64).reshape(len(per_word), width)  # (n_words, n_attrs)
+        lexical = table[self._derived["word_of"]]  # (n, n_attrs): a new array (fancy indexing copies)
         self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
                                    torch.from_numpy(lexical))
 
@@ -267,9 +268,9 @@ class ArticleEncoder:
         windows = make_windows(n, boundaries, self.size, self.overlap)
         tok = TokenizedArticle._from_arrays(text, ids, o_s, o_e, words, first, sentence, windows)
         if self.lexical is not None:
-            per_word = self.lexical.words([text[cs:ce] for _, _, cs, ce in tok.words])
+            per_word, rows = self.lexical.word_rows([text[cs:ce] for _, _, cs, ce in tok.words])
             tok.lexical = [per_word[w] for w in tok.word_of]
-            tok._word_lexical(per_word)
+            tok._word_lexical(per_word, rows)
         return tok
 
     def _tokenize_lists(self, text: str, norm: Normalised) -> TokenizedArticle:

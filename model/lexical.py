@@ -14,8 +14,10 @@ The same module serves any BERT-family encoder (``KhabarConfig.lexical_features`
 
 from __future__ import annotations
 
+import operator
 import re
 import zlib
+from array import array
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -119,6 +121,7 @@ class LexicalHasher:
         self.attrs = list(spec)
         self.rows = [int(spec[a][0]) for a in self.attrs]
         self._cache: dict[str, list[int]] = {}
+        self._rows: dict[str, tuple[list[int], bytes]] = {}  # word -> (its rows, as int64 bytes)
 
     def __call__(self, word: str) -> list[int]:
         ids = self._cache.get(word)
@@ -136,11 +139,26 @@ class LexicalHasher:
         get = self._cache.get
         return [get(w) or self(w) for w in words]
 
+    def word_rows(self, words: Sequence[str]) -> tuple[list[list[int]], bytes]:
+        """``self.words(words)`` and the same rows as int64 bytes, one row after the other (for a
+        ``(len(words), width)`` array without parsing Python ints: ~7x faster than ``np.fromiter``)."""
+        get = self._rows.get
+        entries = [get(w) or self._row(w) for w in words]
+        return list(map(_FIRST, entries)), b"".join(map(_SECOND, entries))
+
+    def _row(self, word: str) -> tuple[list[int], bytes]:
+        ids = self(word)
+        entry = (ids, array("q", ids).tobytes())
+        if len(self._rows) < 500_000:
+            self._rows[word] = entry
+        return entry
+
     @property
     def width(self) -> int:
         return len(self.attrs)
 
 
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _HASHERS: dict[tuple, LexicalHasher] = {}
 
 

@@ -329,6 +329,12 @@ def test_lexical_shape_fast_path_and_word_rows():
     assert [shape(w) for w in words] == [shape_reference(w) for w in words]
     hasher = LexicalHasher(lexical_spec(True))
     assert hasher.words(words[:50] + words[:50]) == [LexicalHasher(lexical_spec(True))(w) for w in words[:50] * 2]
+    import numpy as np
+
+    for some in (words[:80] + words[:80], [], ["", "x"]):
+        per_word, rows = hasher.word_rows(some)
+        want = [LexicalHasher(lexical_spec(True))(w) for w in some]
+        assert per_word == want and rows == np.array(want, dtype=np.int64).reshape(-1, hasher.width).tobytes()
 
 
 def test_tokenize_never_truncates_with_a_truncating_backend():
