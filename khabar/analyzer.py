@@ -362,12 +362,14 @@ class Analyzer:
             for e in article.entities or []:
                 span = self._span(text, e.start, e.end, getattr(e, "score", None))
                 if span is not None:
-                    entities.append({**span, "label": e.label})
+                    span["label"] = e.label  # the span's own new dict: no copy
+                    entities.append(span)
             for q in article.quotes or []:
                 span = self._span(text, q.start, q.end, getattr(q, "score", None))
                 if span is None:
                     continue
-                quote = {**span, "type": q.type}
+                quote = span
+                quote["type"] = q.type
                 for key in ("cue", "speaker"):
                     part = getattr(q, key, None)
                     # Spans of the data model carry no score of their own in every model version;
