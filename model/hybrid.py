@@ -46,7 +46,9 @@ class RuleQuotes:
         self.bootstrapper = Bootstrapper(min_confidence=0.0)
 
     def __call__(self, article: Article) -> Article:
-        rules = self.bootstrapper(article.text, id=article.id).quotes or []
+        # extract, not the bootstrapper's call: that wraps the quotations in a new Article and
+        # filters them at min_confidence 0, both of which merge_quotes makes moot
+        rules = self.bootstrapper.extract(article.text)
         article.quotes = merge_quotes(article.quotes or [], rules, self.rule_confidence, self.model_score)
         return article
 
