@@ -224,7 +224,7 @@ class Resolver:
             if (texts[j - 1] if j else "") in titles:
                 continue
             limit = min(len(texts), j + 14)
-            m = src._titled(j, limit)
+            m = src._titled(j, limit, names_only=True)  # (only a name is added below)
             if m is not None and m.kind == "name" and self._bounded(m.end):
                 self.add(m)
             if w in places or w.startswith("ال") and w not in person_titles:

@@ -272,7 +272,10 @@ class SourceFinder:
             return None
         return self._mention(j, k, "name")
 
-    def _titled(self, j: int, limit: int, depth: int = 0) -> Mention | None:
+    def _titled(self, j: int, limit: int, depth: int = 0, names_only: bool = False) -> Mention | None:
+        """A title phrase at ``j`` and the name it introduces (a ``name`` mention), or the phrase
+        itself (``nominal``). ``names_only``: None instead of a nominal mention (for a caller that
+        keeps names only, so that no mention is built to be dropped)."""
         texts, is_word, sentence_of = self.kt.texts, self.kt.is_word, self.kt.sentence_of
         k = j
         seen_def = False
@@ -352,11 +355,11 @@ class SourceFinder:
                 return self._mention(title_end + 1, end, "name", title=(j, title_end))
             if title_end + 1 < limit and texts[title_end + 1] in self._titles and depth < 2:
                 # "المتحدث باسم التحالف، العقيد الركن تركي المالكي،"
-                inner = self._titled(title_end + 1, limit, depth + 1)
+                inner = self._titled(title_end + 1, limit, depth + 1, names_only=True)  # (a name or nothing)
                 if inner is not None and inner.kind == "name":
                     inner.title = tuple(compress(texts[j:title_end], is_word[j:title_end])) + inner.title
                     return inner
-        if title_end == j:
+        if title_end == j or names_only:
             return None
         return self._mention(j, title_end, "nominal")
 
