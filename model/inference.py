@@ -151,7 +151,9 @@ def _head_logits_fn(model: Any) -> Any:
         bias = torch.cat([l.bias for l in layers]) if layers[0].bias is not None else None
 
         def stacked(h: torch.Tensor) -> torch.Tensor:
-            if h.numel() < STACKED_HEADS_MIN_ELEMENTS:  # a small batch: the kernels may differ, and it costs little
+            # a small batch (the kernels may differ, and it costs little), or not on a CPU (other
+            # BLAS libraries, checked nowhere; a GPU's four small products cost next to nothing)
+            if h.numel() < STACKED_HEADS_MIN_ELEMENTS or h.device.type != "cpu":
                 return torch.cat([head(h) for head in heads], -1)
             return nn.functional.linear(h, weight, bias)
 
