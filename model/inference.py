@@ -121,8 +121,13 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     # every word of the chunk: its logits row picked once, then each head's softmax over those rows
     # only (a row's softmax is its own: the same floats as over the whole batch, then picked)
     picked = torch.cat(logits).index_select(0, torch.from_numpy(np.concatenate(word_rows)).to(device))
-    probs = [p.float().softmax(-1).cpu() for p in picked.split(sizes, -1)]  # each (N_words, tags)
-    decoded = _decode_words(model.config, [tok for _, tok in items], dict(zip(HEADS, probs)))
+    parts = dict(zip(HEADS, picked.split(sizes, -1)))  # each (N_words, tags)
+
+    def head_probs(name: str, rows: np.ndarray | None = None) -> torch.Tensor:
+        part = parts[name] if rows is None else parts[name].index_select(0, torch.from_numpy(rows).to(device))
+        return part.float().softmax(-1).cpu()
+
+    decoded = _decode_words(model.config, [tok for _, tok in items], head_probs, min_quote_score)
     for (a, tok), spans in zip(items, decoded):
         states = functools.partial(_article_states, tok, [where[(a, w)] for w in range(len(tok.windows))], hidden)
         results[a] = _article(model, str(arts[a][0]), tok, spans, states, device, min_quote_score)
@@ -203,25 +208,43 @@ def _decode_chunk(cfg: Any, items: list[tuple[TokenizedArticle, torch.Tensor]], 
     token_offsets = itertools.accumulate((len(tok) for tok in toks[:-1]), initial=0)
     first = np.concatenate([tok.word_index().numpy() + off for tok, off in zip(toks, token_offsets)])
     rows = torch.cat([probs for _, probs in items])[torch.from_numpy(first)]  # (N_words, sum of tags)
-    return _decode_words(cfg, toks, dict(zip(HEADS, rows.split(sizes, -1))))
+    heads = dict(zip(HEADS, rows.split(sizes, -1)))
+    return _decode_words(cfg, toks, lambda name, picked=None: heads[name] if picked is None else heads[name][picked])
 
 
-def _decode_words(cfg: Any, toks: list[TokenizedArticle], heads: dict[str, torch.Tensor]) -> list[Decoded]:
-    """Each article's spans from its word rows: ``heads[name]`` (N_words, the head's tags) holds
-    the articles' rows one after the other. Decoded by the ``*_many`` decoders, which run each
-    per-word step once for the whole chunk instead of once per article (the same spans and scores
-    as :func:`_decode_article`, the definition, article by article)."""
+def _decode_words(cfg: Any, toks: list[TokenizedArticle], head_probs: Callable[..., torch.Tensor],
+                  min_quote_score: float | None = None) -> list[Decoded]:
+    """Each article's spans from its word rows: ``head_probs(name)`` (N_words, the head's tags)
+    holds the articles' rows one after the other, ``head_probs(name, rows)`` those rows only.
+    Decoded by the ``*_many`` decoders, which run each per-word step once for the whole chunk
+    instead of once per article (the same spans and scores as :func:`_decode_article`, the
+    definition, article by article).
+
+    With ``min_quote_score`` (hybrid mode), cues and sources are decoded only for the articles
+    with a quotation scoring that much: in any other article ``_article`` drops every quotation
+    before cues and sources are read (with the shipped model: all of them), so they are ``[]``."""
     if not toks:
         return []
     offsets = [0, *itertools.accumulate(len(tok.words) for tok in toks)]  # word rows of each article
     bio = ["O", "B", "I"]
     if getattr(cfg, "entity_decoding", "viterbi") == "greedy":
-        entities = decode_bio_many(toks, heads["entity"], offsets, entity_scheme(cfg.entity_labels))
+        entities = decode_bio_many(toks, head_probs("entity"), offsets, entity_scheme(cfg.entity_labels))
     else:
-        entities = decode_bio_viterbi_many(toks, heads["entity"], offsets, entity_scheme(cfg.entity_labels))
-    quotes = decode_quotes_many(toks, heads["quote"], offsets, list(cfg.quote_types))
-    cues = decode_bio_many(toks, heads["cue"], offsets, bio)
-    sources = decode_bio_many(toks, heads["source"], offsets, bio)
+        entities = decode_bio_viterbi_many(toks, head_probs("entity"), offsets, entity_scheme(cfg.entity_labels))
+    quotes = decode_quotes_many(toks, head_probs("quote"), offsets, list(cfg.quote_types))
+    need = [k for k, qs in enumerate(quotes) if min_quote_score is None or any(q.score >= min_quote_score for q in qs)]
+    if len(need) == len(toks):
+        cues = decode_bio_many(toks, head_probs("cue"), offsets, bio)
+        sources = decode_bio_many(toks, head_probs("source"), offsets, bio)
+    else:
+        cues, sources = [[] for _ in toks], [[] for _ in toks]
+        if need:
+            rows = np.concatenate([np.arange(offsets[k], offsets[k + 1], dtype=np.int64) for k in need])
+            some = [toks[k] for k in need]
+            some_offsets = [0, *itertools.accumulate(len(tok.words) for tok in some)]
+            for k, c, src in zip(need, decode_bio_many(some, head_probs("cue", rows), some_offsets, bio),
+                                 decode_bio_many(some, head_probs("source", rows), some_offsets, bio)):
+                cues[k], sources[k] = c, src
     return list(zip(entities, quotes, cues, sources))
 
 

@@ -371,7 +371,8 @@ def _reference_predict(monkeypatch, model, tok, texts):
     def scores_reference(model, states, quote_spans, mention_spans, cand, feat):
         return model.attribution(states, quote_spans, mention_spans, cand, feat).float()
 
-    def decode_words_reference(cfg, toks, heads):  # article by article, through the patched decoders
+    def decode_words_reference(cfg, toks, head_probs, min_quote_score=None):  # article by article, every head
+        heads = {name: head_probs(name) for name in inference.HEADS}
         sizes = [heads[name].size(1) for name in inference.HEADS]
         rows = torch.cat([heads[name] for name in inference.HEADS], -1)  # (N_words, sum of tags)
         out, w0 = [], 0
@@ -406,6 +407,25 @@ def test_predict_equals_the_brute_force_pipeline(monkeypatch, o_bias):
     want = _reference_predict(monkeypatch, model, tok, texts)
     assert sum(len(a.quotes) for a in got) > 20 and any(q.speaker for a in got for q in a.quotes)
     assert got == want  # spans, labels, cues, speakers, names and every score
+
+
+def test_predict_with_a_quotation_threshold_equals_the_brute_force_pipeline(monkeypatch):
+    """With ``min_quote_score`` (hybrid mode) cues and sources are decoded only for the articles
+    with a quotation that reaches it: the same articles as decoding every head of every article."""
+    import khabar.model.inference as inference
+    from model_helpers import load_articles, tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    model = _spurious_model(tok, 1.0)
+    texts = [a.text for a in load_articles()] + ["قال الرئيس: \"سنواصل العمل\".", ""]
+    scores = sorted(q.score for a in model.predict(texts, tok, batch_size=4) for q in a.quotes)
+    for threshold in (0.0, scores[len(scores) // 2], scores[-1] + 1e-6):
+        got = inference.predict(model, texts, tok, batch_size=4, min_quote_score=threshold)
+        with monkeypatch.context() as m:
+            m.setattr(model, "predict", lambda texts, tok, batch_size: inference.predict(
+                model, texts, tok, batch_size=batch_size, min_quote_score=threshold))
+            want = _reference_predict(monkeypatch, model, tok, texts)
+        assert got == want, threshold
 
 
 def test_cue_and_speaker_spans_carry_scores():
