@@ -139,9 +139,10 @@ def _head_logits_fn(model: Any) -> Any:
     by side. When every head is a plain ``TokenTagger`` (dropout, then an ``nn.Linear``: dropout is
     off in eval), one product with their weights stacked: four products with 3-9 columns cost 3x
     one with 22 (7 batches of 16 windows: 11 ms -> 3.6 ms). Each output is the same row-by-column
-    dot product, and for a batch of at least :data:`STACKED_HEADS_MIN_ELEMENTS` numbers the BLAS
-    kernels sum it in the same order for 22 columns as for 3-9 (checked bit for bit in float32
-    and bfloat16 by ``tests/test_fast_paths_python.py`` and on the analyser's output). Small
+    dot product, and for a batch of at least :data:`STACKED_HEADS_MIN_ELEMENTS` numbers this
+    project's MKL sums it in the same order for 22 columns as for 3-9 (bit for bit in float32 and
+    bfloat16 on its CPU, and the analyser's output was byte-identical; another BLAS may round the
+    last bit differently, so ``tests/test_fast_paths_python.py`` asks for rounding-level agreement). Small
     products take other kernels (MKL: a 256-wide model differed at one row, a 32-wide one up to
     ~10 rows), so a smaller batch goes head by head, as any other head (a quantised one) does."""
     from torch import nn

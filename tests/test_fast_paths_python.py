@@ -399,10 +399,17 @@ def test_stacked_head_product_equals_each_head():
     heads = [getattr(model, f"{name}_head") for name in HEADS]
     width = heads[0].out.in_features
     rows = STACKED_HEADS_MIN_ELEMENTS // width
-    # small batches go head by head; from the threshold up, the stacked product gives the same floats
+    # small batches go head by head (the same floats); from the threshold up, one stacked product:
+    # the same dot products, bit for bit with this project's MKL on its CPU (which the analyser's
+    # byte-identical output was checked on), but the summation order is the BLAS library's choice,
+    # so the test asks only for float32 rounding-level agreement
     for shape in [(1, 1), (1, 3), (3, 17), (1, rows), (16, rows // 16 + 1), (7, 258), (16, 258)]:
         h = torch.randn((*shape, width), generator=gen)
-        assert torch.equal(_head_logits_fn(model)(h), torch.cat([head(h) for head in heads], -1)), shape
+        got, want = _head_logits_fn(model)(h), torch.cat([head(h) for head in heads], -1)
+        if h.numel() < STACKED_HEADS_MIN_ELEMENTS:
+            assert torch.equal(got, want), shape
+        else:
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ chunk decoding
