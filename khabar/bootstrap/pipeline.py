@@ -86,7 +86,11 @@ class Bootstrapper:
     (gold schema, plus ``rule`` and ``score``) and ``entities`` left ``None`` (not annotated).
 
     The stages keep the current article's state, so an instance serves one article at a time:
-    use one per thread or process (the CLI builds one per worker process)."""
+    use one per thread or process (the CLI builds one per worker process).
+
+    The stages derive sets from the lexicon's word classes when the instance is built (the
+    source stage's variant closures and boundary words, for speed), so a :class:`Lexicon` edited
+    afterwards is only partly seen: build a new instance after editing one."""
 
     def __init__(self, lexicon: Lexicon | None = None, min_confidence: float = 0.0):
         self.lexicon = lexicon or Lexicon.load()

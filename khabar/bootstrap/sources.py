@@ -100,7 +100,9 @@ class SourceFinder:
         self.lexicon = lexicon
         self.is_ = lexicon.is_
         self.adjectives = lexicon.words.get("adjectives", set())
-        # the word classes read here, as sets (a set look-up, not a call of Lexicon.is_ per word)
+        # the word classes read here, as sets (a set look-up, not a call of Lexicon.is_ per word);
+        # the unions and closures below are taken once, so later Lexicon edits are not all seen
+        # (see Bootstrapper's docstring)
         self._titles = lexicon.words.get("titles", set())
         self._addressees = lexicon.words.get("addressees", set())
         self._adjuncts = lexicon.words.get("adjuncts", set())
