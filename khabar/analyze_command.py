@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)")
     parser.add_argument("--out", "-o", metavar="FILE", help="write here instead of stdout (required with several processes)")
     parser.add_argument("--quantize", choices=("int8", "bf16"),
-                        help="fast paths: int8 = dynamic int8 Linear layers (CPU); bf16 = bfloat16 weights (GPU, or CPU with AVX512-BF16/AMX)")
+                        help="fast paths: int8 = int8 Linear weights (CPU; weight-only with bf16 products where the CPU has AVX512-BF16/AMX, dynamic int8 elsewhere); bf16 = bfloat16 weights (GPU, or CPU with AVX512-BF16/AMX)")
     parser.add_argument("--batch-size", type=int, help="windows per forward pass (default: 32 on a GPU, 16 on a CPU)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 is best on a busy machine); "
