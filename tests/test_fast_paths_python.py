@@ -316,6 +316,31 @@ def test_plain_twin_tokenizes_as_the_tokenizer_or_declines():
     assert fresh.encode("قال : نعم") is not None  # a mark between spaces is fine
 
 
+
+
+def test_plain_twin_follows_a_tokenizer_changed_after_use():
+    """A used tokenizer's twin (kept on the tokenizer, and carried along by ``copy.deepcopy``)
+    must not outlive a change of the normaliser or pre-tokenizer: the text goes to the changed
+    tokenizer (here NFKC, which turns presentation forms into letters) as before the twin."""
+    import copy
+
+    from model_helpers import tiny_tokenizer
+    from tokenizers import normalizers
+
+    from khabar.data.normalise import normalise
+    from khabar.model.features import ArticleEncoder
+
+    text = "\ufefb \ufdf2 قال الرئيس"  # presentation forms: NFKC gives letters, the plain text [UNK]
+    used = copy.deepcopy(tiny_tokenizer())
+    ArticleEncoder(used, max_length=32, overlap=8).tokenize(text)  # the twin is made and kept
+    for tokenizer in (used, copy.deepcopy(used)):
+        tokenizer.backend_tokenizer.normalizer = normalizers.Sequence(
+            [normalizers.NFKC(), normalizers.BertNormalizer(lowercase=False, strip_accents=False)])
+        want = tokenizer.backend_tokenizer.encode(normalise(text).text, add_special_tokens=False)
+        got = ArticleEncoder(tokenizer, max_length=32, overlap=8).tokenize(text)
+        assert got.input_ids == want.ids
+
+
 def test_lexical_shape_fast_path_and_word_rows():
     from khabar.model.lexical import LexicalHasher, _shape_by_characters, lexical_spec, shape
 
