@@ -106,3 +106,16 @@ def test_ctrl_c_while_submitting_leaves_replies_paired_with_their_requests():
         assert w.submit({"n": 3}, "the one after").result(timeout=10) == {"echo": 3}
     finally:
         w.stop()
+
+
+def test_worker_env_sets_threads_and_malloc_tuning_but_keeps_the_users_values(monkeypatch):
+    from khabar.workers import MALLOC_TUNING, worker_env
+
+    monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's own setting wins
+    env = worker_env(3)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
+    assert env["MALLOC_MMAP_THRESHOLD_"] == "65536"
+    assert env["MALLOC_TOP_PAD_"] == MALLOC_TUNING["MALLOC_TOP_PAD_"]
+    assert env["MALLOC_TRIM_THRESHOLD_"] == MALLOC_TUNING["MALLOC_TRIM_THRESHOLD_"]
