@@ -120,7 +120,12 @@ def _table(chars: str) -> np.ndarray:
 def _bmp_table(pattern: re.Pattern[str]) -> np.ndarray:
     """Whether ``pattern`` matches each code point of the BMP alone (surrogates and NUL: False),
     from one pass of the regex over all of them at import (~4 ms): per article a table look-up,
-    not a regex pass."""
+    not a regex pass.
+
+    Surrogates are False (they stand in as "a"). For ``_MARK_RE`` that is not what the regex
+    says of a lone one (a mark), but stage 2 blanks every lone surrogate before stage 3 reads
+    ``_MARK_TABLE``, so :func:`normalise` never asks; a direct caller of :func:`_stage3_arrays`
+    with one would get no spaces around it where :func:`_stage3_tokens` puts them."""
     chars = "".join(chr(cp) if not 0xD800 <= cp < 0xE000 else "a" for cp in range(0x10000))
     marked = pattern.sub("\0", chars).encode("utf-32-le", "surrogatepass")
     table = np.frombuffer(marked, dtype=np.uint32) == 0
