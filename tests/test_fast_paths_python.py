@@ -344,6 +344,28 @@ def test_plain_twin_follows_a_tokenizer_changed_after_use():
         assert got.input_ids == want.ids
 
 
+def test_plain_twin_follows_an_added_token_already_in_the_vocabulary():
+    """``add_tokens`` of a word the vocabulary has leaves its size as it was, yet the tokenizer now
+    matches that word inside longer ones before pre-tokenising: the twin must not miss it."""
+    import copy
+
+    from model_helpers import tiny_tokenizer
+
+    from khabar.data.normalise import normalise
+    from khabar.model.features import ArticleEncoder
+
+    tokenizer = copy.deepcopy(tiny_tokenizer())
+    word = max((w for w in tokenizer.get_vocab() if w.isalpha() and not w.startswith("##")), key=len)
+    text = f"قال و{word} نعم"
+    encoder = ArticleEncoder(tokenizer, max_length=32, overlap=8)
+    encoder.tokenize(text)  # the twin is made and kept
+    size = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True)
+    tokenizer.add_tokens([word])
+    assert tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True) == size
+    want = tokenizer.backend_tokenizer.encode(normalise(text).text, add_special_tokens=False)
+    assert encoder.tokenize(text).input_ids == want.ids
+
+
 def test_lexical_shape_fast_path_and_word_rows():
     from khabar.model.lexical import LexicalHasher, _shape_by_characters, lexical_spec, shape
 
