@@ -138,9 +138,10 @@ class Analyzer:
 
         ``path=None`` loads ``khabar/default_model/``. ``device`` defaults to the GPU when there is
         one. ``batch_size``: windows per forward pass (default: 32 on a GPU, 16 on a CPU).
-        ``quantize="int8"`` swaps every ``nn.Linear`` for a dynamically quantised int8 one
-        (CPU only; the rest of the model runs in bfloat16 where the CPU has fast bf16 products,
-        else in float32: :func:`khabar.quantize.quantize_int8`); ``quantize="bf16"`` casts the model's weights to bfloat16 (GPUs, and CPUs with
+        ``quantize="int8"`` swaps every ``nn.Linear`` for one with int8 weights (CPU only; where
+        the CPU has fast bf16 products the int8 weights are dequantised to bf16 in each call and
+        the rest of the model runs in bfloat16, elsewhere the layers are dynamically quantised
+        int8 and the rest stays float32: :func:`khabar.quantize.quantize_int8`); ``quantize="bf16"`` casts the model's weights to bfloat16 (GPUs, and CPUs with
         bf16 matrix instructions: AVX512-BF16/AMX). Both trade a little accuracy for speed.
 
         ``workers=N`` (N >= 2, CPU only): :meth:`pipe` runs in N worker processes, each loading
@@ -185,7 +186,7 @@ class Analyzer:
         if quantize not in FAST_PATHS:
             raise ValueError(f"quantize={quantize!r}: the fast paths are {[q for q in FAST_PATHS if q]}")
         if quantize == "int8" and dev.type != "cpu":
-            raise ValueError(f"quantize='int8' runs on CPU only (dynamic int8 kernels); got device={dev}")
+            raise ValueError(f"quantize='int8' runs on CPU only (int8 CPU kernels); got device={dev}")
         if quantize == "bf16":
             from khabar.quantize import bf16_supported
 
