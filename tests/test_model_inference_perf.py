@@ -485,3 +485,38 @@ def test_predict_restores_the_garbage_collector_state():
             assert gc.isenabled() is state
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_stacked_int8_heads_equal_each_head(dtype):
+    """Weight-only int8 heads: one product with their dequantised weights and cast biases stacked
+    (cached per dtype) against each head's own forward; small batches still run head by head."""
+    from model_helpers import tiny_model, tiny_tokenizer
+
+    from khabar.model.inference import HEADS, STACKED_HEADS_MIN_ELEMENTS, _head_logits_fn
+    from khabar.quantize import WeightOnlyInt8Linear
+
+    model = tiny_model(tiny_tokenizer(), max_length=32, overlap=8).eval()
+    heads = [getattr(model, f"{name}_head") for name in HEADS]
+    for head in heads:
+        head.out = WeightOnlyInt8Linear(head.out)
+    calls = []
+    for head in heads:
+        head.out.register_forward_hook(lambda *_: calls.append(1))
+    fn = _head_logits_fn(model)
+    width = heads[0].out.in_features
+    rows = STACKED_HEADS_MIN_ELEMENTS // width
+    gen = torch.Generator().manual_seed(5)
+    for shape in [(1, 3), (3, 17), (1, rows), (16, rows // 16 + 1), (16, 258)]:
+        h = torch.randn((*shape, width), generator=gen).to(dtype)
+        calls.clear()
+        got = fn(h)
+        ran_heads = len(calls)
+        want = torch.cat([head(h) for head in heads], -1)
+        assert got.dtype == want.dtype == dtype and got.shape == want.shape
+        if h.numel() < STACKED_HEADS_MIN_ELEMENTS:
+            assert ran_heads == len(heads) and torch.equal(got, want), shape
+        else:
+            assert ran_heads == 0, shape  # the stacked product, not the heads
+            tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1.6e-2, atol=1e-2)
+            torch.testing.assert_close(got, want, **tol)
