@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import platform
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -91,9 +91,10 @@ def quantize_int8(model: nn.Module, rest: str = "auto", scheme: str = "auto") ->
     model.eval()
     if scheme == "weight_only":
         # quantised from the float32 weights, before the rest is cast
-        swapped = _swap_linears(model, lambda linear: WeightOnlyInt8Linear(linear))
+        layers = _swap_children(model, lambda child: type(child) is nn.Linear, WeightOnlyInt8Linear)
+        scales = [m.scale for m in layers]
         model.to(dtype)
-        for m, scale in swapped:
+        for m, scale in zip(layers, scales):
             m.scale = scale  # the per-row scales stay float32 whatever the rest's dtype
         quantized = model
     else:
@@ -108,7 +109,10 @@ def quantize_int8(model: nn.Module, rest: str = "auto", scheme: str = "auto") ->
             quantized = quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8, inplace=True)
         if rest == "bf16":
             # quantised from the float32 weights first, so the int8 weights never see bf16 rounding
-            _wrap_int8_linears(quantized, torch.bfloat16)
+            from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+            _swap_children(quantized, lambda child: isinstance(child, DynamicLinear),
+                           lambda child: Int8Linear(child, torch.bfloat16))
             quantized.to(torch.bfloat16)
     quantized.khabar_quantized = "int8"  # type: ignore[attr-defined]
     quantized.khabar_rest_dtype = rest  # type: ignore[attr-defined]
@@ -140,14 +144,16 @@ class WeightOnlyInt8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
 
 
-def _swap_linears(model: nn.Module, make: Any) -> list[tuple[WeightOnlyInt8Linear, torch.Tensor]]:
+def _swap_children(model: nn.Module, pick: Callable[[nn.Module], bool],
+                   make: Callable[[Any], nn.Module]) -> list[nn.Module]:
+    """Replace every submodule ``pick`` chooses by ``make(submodule)`` (in place); the new modules."""
     swapped = []
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
-            if type(child) is nn.Linear:
+            if pick(child):
                 new = make(child)
                 setattr(module, name, new)
-                swapped.append((new, new.scale))
+                swapped.append(new)
     return swapped
 
 
@@ -163,15 +169,6 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x.float()).to(self.dtype)  # (..., out_features)
-
-
-def _wrap_int8_linears(model: nn.Module, dtype: torch.dtype) -> None:
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, DynamicLinear):
-                setattr(module, name, Int8Linear(child, dtype))
 
 
 def is_quantized(model: nn.Module) -> bool:
