@@ -17,12 +17,10 @@ from bisect import bisect_right
 from dataclasses import dataclass
 
 from .lexicon import Lexicon
-from .text import KeyText, variants
+from .text import QUOTE_CHARS, KeyText, variants
 
 _OPEN_AFTER = set("([{:،,؛;-—–/«“")
 _CLOSE_BEFORE = set(".,،:;!?؟)]}…")
-# the token texts MarkPairer.__call__ acts on
-_MARK_TEXTS = frozenset({'"', "«", "„", "“", "»", "”"})
 
 
 @dataclass
@@ -80,7 +78,7 @@ class MarkPairer:
         para = -1
         # Only the quotation marks touch the stack; a paragraph change between two of them flushes
         # it before the second (or at the end), as a flush at the change itself would.
-        for ti in kt.indexes_of(_MARK_TEXTS):
+        for ti in kt.indexes_of(QUOTE_CHARS):
             if paragraphs[ti] != para:
                 flush()
                 para = paragraphs[ti]

@@ -19,10 +19,10 @@ from .contents import CLAUSE_STOP_WORDS, Candidate, ContentFinder
 from .cues import Cue, CueFinder
 from .lexicon import Lexicon
 from .lookup import ClaimedPoints, LastByKey
-from .marks import _MARK_TEXTS, MarkPairer
+from .marks import MarkPairer
 from .resolution import Cluster, Resolver
 from .sources import Mention, SourceFinder
-from .text import KeyText, variants
+from .text import QUOTE_CHARS, KeyText, variants
 
 from khabar.data.article import Article, Quote, Span
 
@@ -111,7 +111,7 @@ class Bootstrapper:
         forms, titles = self.lexicon.forms, self.lexicon.words.get("titles", ())
         sets = self._watched_sets
         if not sets or forms is not sets[0] or titles is not sets[2] or len(forms) + len(titles) != self._watched_size:
-            self._watched_sets = (forms, _MARK_TEXTS, titles, CLAUSE_STOP_WORDS)
+            self._watched_sets = (forms, QUOTE_CHARS, titles, CLAUSE_STOP_WORDS)
             self._watched = frozenset().union(*self._watched_sets)
             self._watched_size = len(forms) + len(titles)
 
