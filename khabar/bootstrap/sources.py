@@ -108,13 +108,11 @@ class SourceFinder:
         self._adjuncts = lexicon.words.get("adjuncts", set())
         self._anaphoric = lexicon.words.get("anaphoric", set())
         self._name_particles = lexicon.words.get("name_particles", set())
-        self._org_heads = lexicon.words.get("org_heads", set())
         self._places = lexicon.words.get("places", set())
         self._quantity = lexicon.words.get("quantity", set())
         self._stops = lexicon.words.get("stops", set())
         # the words _boundary stops at, as one set (was three lexicon look-ups and a set per word)
-        self._boundary_words = frozenset(lexicon.words.get("stops", set()) | lexicon.words.get("adjuncts", set())
-                                         | lexicon.words.get("addressees", set()) | COMPLEMENTISERS)
+        self._boundary_words = frozenset(self._stops | self._adjuncts | self._addressees | COMPLEMENTISERS)
         self._in_cache: dict[str, dict[str, bool]] = {}  # class -> word -> _in(class, word)
         # _in of the classes asked about most, as sets: every word with a variant in the class
         self._in_sets = {cls: variant_closure(lexicon.words.get(cls, set())) for cls in ("titles", "org_heads", "places")}
@@ -142,9 +140,6 @@ class SourceFinder:
                 cache.clear()  # a bound for a process that reads a whole corpus
             found = cache[w] = any(self.is_(cls, v) for v in variants(w))
         return found
-
-    def _title(self, w: str) -> bool:
-        return w in self._titles
 
     def _boundary(self, j: int) -> bool:
         """Token ``j`` cannot be inside a subject noun phrase."""
