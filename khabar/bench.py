@@ -218,28 +218,16 @@ def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: in
     n_attrs) is ``None`` unless the model reads lexical word features (then computed here, before
     the clock, like the token ids)."""
     from khabar.model.features import ArticleEncoder
-    from khabar.model.inference import _batch_inputs, _window_batches
+    from khabar.model.inference import _batch_inputs, _window_batches, tokenized_chunks
 
     encoder = ArticleEncoder.from_config(tokenizer, model.config)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    chunk = max(8 * batch_size, 64)
     batches: list[tuple[Any, Any, Any]] = []
-
-    def flush(toks: list[Any]) -> None:
+    for pending in tokenized_chunks(encoder, texts, batch_size):
+        toks = [tok for _, tok in pending]
         for batch in _window_batches(toks, batch_size):
             ids, mask, lex, _ = _batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id)
             batches.append((ids, mask, lex))
-
-    pending: list[Any] = []
-    n_windows = 0
-    for text in texts:
-        tok = encoder.tokenize(text)
-        pending.append(tok)
-        n_windows += len(tok.windows)
-        if n_windows >= chunk:
-            flush(pending)
-            pending, n_windows = [], 0
-    flush(pending)
     return batches
 
 

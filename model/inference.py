@@ -11,7 +11,7 @@ import bisect
 import functools
 import itertools
 import operator
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -59,20 +59,29 @@ def predict(model: Any, texts: list[str], tokenizer: Any, batch_size: int = 16,
             encoder = ArticleEncoder.from_config(tokenizer, model.config)
             cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
             results: list[Article] = []
-            chunk = chunk_windows or max(8 * batch_size, 64)
-            pending: list[tuple[int, TokenizedArticle]] = []
-            n_windows = 0
-            for i, text in enumerate(texts):
-                tok = encoder.tokenize(text)
-                pending.append((i, tok))
-                n_windows += len(tok.windows)
-                if n_windows >= chunk:
-                    results += _run_chunk(model, pending, cls_id, sep_id, batch_size, min_quote_score)
-                    pending, n_windows = [], 0
-            results += _run_chunk(model, pending, cls_id, sep_id, batch_size, min_quote_score)
+            for pending in tokenized_chunks(encoder, texts, batch_size, chunk_windows):
+                results += _run_chunk(model, pending, cls_id, sep_id, batch_size, min_quote_score)
             return results
     finally:
         model.train(was_training)
+
+
+def tokenized_chunks(encoder: ArticleEncoder, texts: Iterable[str], batch_size: int,
+                     chunk_windows: int | None = None) -> Iterator[list[tuple[int, TokenizedArticle]]]:
+    """The texts tokenised, ``(index, tokens)``, in chunks of at least ``chunk_windows`` windows
+    (default: 8 batches, at least 64; the last chunk what is left, maybe empty): the windows of a
+    chunk are sorted and batched together (:func:`_window_batches`)."""
+    chunk = chunk_windows or max(8 * batch_size, 64)
+    pending: list[tuple[int, TokenizedArticle]] = []
+    n_windows = 0
+    for i, text in enumerate(texts):
+        tok = encoder.tokenize(text)
+        pending.append((i, tok))
+        n_windows += len(tok.windows)
+        if n_windows >= chunk:
+            yield pending
+            pending, n_windows = [], 0
+    yield pending
 
 
 @torch.no_grad()
