@@ -132,8 +132,6 @@ class Bootstrapper:
             return []
         self._watch()
         kt.narrow(self._watched, self._watched_sets)
-        # word tokens before each token index: word counts of spans in O(1), not by a scan per span
-        self._words_before = kt.words_before
         pairs = self.marks(kt)
         cues = self.cues(kt)
         self.contents.prepare(kt, pairs, cues)
@@ -365,7 +363,7 @@ class Bootstrapper:
         claimed = ClaimedPoints(p.open for p in pairs)
         for c in cands:
             claimed.claim(c.start, c.end)
-        words_before = self._words_before
+        words_before = kt.words_before
         for p in pairs:
             if p.name_like or p.close is None:
                 continue
@@ -476,7 +474,7 @@ class Bootstrapper:
             if content[s]:
                 continue
             s0 = self.contents.sentence_start[s]
-            n_words = self._words_before[s] - self._words_before[s0]
+            n_words = kt.words_before[s] - kt.words_before[s0]
             if n_words <= 1 or (n_words <= 2 and next(texts[k] for k in range(s0, s) if is_word[k])
                                 in ("وكان", "وكانت", "كما", "لكن", "يذكر")):
                 events.add(s, cl)
@@ -532,7 +530,8 @@ class Bootstrapper:
             if o is not c and o.cue is not None and not o.cue.according and o.extra.get("cluster") is not None:
                 c.extra["drop_rule"] = "pro-drop-sentence"
                 return o.extra["cluster"]
-        if self._words_before[pos] - self._words_before[sent] > 2:
+        words_before = self.contents.kt.words_before
+        if words_before[pos] - words_before[sent] > 2:
             # A participle or a cue inside the sentence: the subject of the sentence's verb.
             subj = self._sentence_subject(sent, pos)
             if subj is not None:
