@@ -186,6 +186,13 @@ def test_offset_shortcut_for_texts_with_nothing_deleted_equals_the_map():
                     assert kt.to_original(s, e) == (kt.offsets[s], kt.offsets[e - 1] + 1)
 
 
+def test_mark_set_is_the_marks_regex_over_the_bmp():
+    """to_original's set test before its regex call: the same characters as _MARKS_RE."""
+    from khabar.bootstrap.text import _MARK_CHARS, _MARKS_RE
+
+    assert _MARK_CHARS == {chr(c) for c in range(0x10000) if _MARKS_RE.match(chr(c))}
+
+
 def test_variant_closure_is_the_variant_test(boot: Bootstrapper):
     from khabar.bootstrap.sources import variant_closure
 
