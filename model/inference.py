@@ -112,6 +112,7 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     results: list[Article | None] = [None] * len(arts)
     items: list[tuple[int, TokenizedArticle]] = []  # articles with tokens
     word_rows: list[np.ndarray] = []  # per article: the logits row of each word's first token
+    central: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # article of several windows -> _central_windows
     for a, tok in enumerate(toks):
         n = len(tok)
         if n == 0:
@@ -121,7 +122,7 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
         if len(tok.windows) == 1:  # most articles: every token from its only window
             word_rows.append(first + row_base[(a, 0)])
         else:  # each token from the window where it is most central
-            win, pos = _central_windows(tok.windows, n)
+            win, pos = central[a] = _central_windows(tok.windows, n)
             bases = np.array([row_base[(a, w)] for w in range(len(tok.windows))], dtype=np.int64)
             word_rows.append(bases[win[first]] + pos[first])
         items.append((a, tok))
@@ -138,7 +139,8 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
 
     decoded = _decode_words(model.config, [tok for _, tok in items], head_probs, min_quote_score)
     for (a, tok), spans in zip(items, decoded):
-        states = functools.partial(_article_states, tok, [where[(a, w)] for w in range(len(tok.windows))], hidden)
+        states = functools.partial(_article_states, [where[(a, w)] for w in range(len(tok.windows))], hidden,
+                                   central.get(a))
         results[a] = _article(model, str(arts[a][0]), tok, spans, states, device, min_quote_score)
     return results  # type: ignore[return-value]  (every slot is filled)
 
@@ -216,13 +218,19 @@ def _central_windows(windows: list[tuple[int, int]], n: int) -> tuple[np.ndarray
     return win, pos
 
 
-def _article_states(tok: TokenizedArticle, where: list[tuple[int, int, int]], hidden: list[torch.Tensor]) -> torch.Tensor:
+def _article_states(where: list[tuple[int, int, int]], hidden: list[torch.Tensor],
+                   central: tuple[np.ndarray, np.ndarray] | None) -> torch.Tensor:
     """An article's token states (n, hidden) as float32, each token's from the window where it is
-    most central: built only for an article whose quotations are attributed."""
+    most central (``central``: :func:`_central_windows` of an article of several windows, as
+    ``_run_chunk`` found them for the heads' rows): built only for an article whose quotations
+    are attributed."""
     windows = [hidden[b][r, 1 : n + 1] for b, r, n in where]
-    if len(windows) == 1:
+    if central is None:
         return windows[0].float()
-    pieces = _row_runs(_central_rows(tok.windows, len(tok)), [e - s for s, e in tok.windows])
+    win, pos = central
+    lengths = [n for _, _, n in where]
+    starts = np.array([0, *itertools.accumulate(lengths)][:-1], dtype=np.int64)  # first row of each window
+    pieces = _row_runs(torch.from_numpy(starts[win] + pos), lengths)
     return torch.cat([windows[w][r0:r1] for w, r0, r1 in pieces]).float()  # (n, hidden)
 
 
