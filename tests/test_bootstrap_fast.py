@@ -116,7 +116,7 @@ def test_source_finder_word_tests_equal_the_lexicon_calls(boot: Bootstrapper):
     for cls in ("titles", "org_heads", "places", "anaphoric"):
         for w in words:
             assert src._in(cls, w) == any(lex.is_(cls, v) for v in variants(w))
-            assert src._in(cls, w) == any(lex.is_(cls, v) for v in variants(w))  # from the cache
+            assert src._in(cls, w) == any(lex.is_(cls, v) for v in variants(w))  # (asked again)
 
 
 def test_surface_and_skeleton_translations_equal_the_character_loops():

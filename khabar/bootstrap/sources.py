@@ -113,9 +113,9 @@ class SourceFinder:
         self._stops = lexicon.words.get("stops", set())
         # the words _boundary stops at, as one set (was three lexicon look-ups and a set per word)
         self._boundary_words = frozenset(self._stops | self._adjuncts | self._addressees | COMPLEMENTISERS)
-        self._in_cache: dict[str, dict[str, bool]] = {}  # class -> word -> _in(class, word)
-        # _in of the classes asked about most, as sets: every word with a variant in the class
-        self._in_sets = {cls: variant_closure(lexicon.words.get(cls, set())) for cls in ("titles", "org_heads", "places")}
+        # _in of the classes asked about, as sets: every word with a variant in the class
+        self._in_sets = {cls: variant_closure(lexicon.words.get(cls, set()))
+                         for cls in ("titles", "org_heads", "places", "anaphoric")}
         self._in_titles, self._in_org_heads = self._in_sets["titles"], self._in_sets["org_heads"]
 
     def prepare(self, kt: KeyText, contents) -> None:
@@ -126,20 +126,12 @@ class SourceFinder:
     # -- word classes ---------------------------------------------------------------------------
 
     def _in(self, cls: str, w: str) -> bool:
-        """Whether a variant of ``w`` (:func:`variants`) is in the word class ``cls``; memoised (the
-        same words are asked about again and again)."""
+        """Whether a variant of ``w`` (:func:`variants`) is in the word class ``cls``: one look-up in
+        the class's variant closure (built in ``__init__`` for the classes the rules ask about)."""
         closure = self._in_sets.get(cls)
         if closure is not None:
             return w in closure
-        cache = self._in_cache.get(cls)
-        if cache is None:
-            cache = self._in_cache[cls] = {}
-        found = cache.get(w)
-        if found is None:
-            if len(cache) > 50_000:
-                cache.clear()  # a bound for a process that reads a whole corpus
-            found = cache[w] = any(self.is_(cls, v) for v in variants(w))
-        return found
+        return any(self.is_(cls, v) for v in variants(w))
 
     def _boundary(self, j: int) -> bool:
         """Token ``j`` cannot be inside a subject noun phrase."""
