@@ -220,9 +220,8 @@ class ArticleEncoder:
         it goes through the ``transformers`` wrapper or a token has no word id."""
         import numpy as np
 
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if (backend is None or backend.truncation is not None or backend.padding is not None
-                or backend.encode_special_tokens != bool(getattr(self.tokenizer, "split_special_tokens", False))):
+        backend = self._direct_backend()
+        if backend is None:
             return None
         from khabar.model.plain_tokenizer import plain_twin
 
@@ -308,20 +307,26 @@ class ArticleEncoder:
         return tok
 
     def _encode(self, text: str) -> tuple[list[int], list[tuple[int, int]], list[int | None]]:
-        """Token ids, offsets and word ids of ``text`` (no special tokens).
-
-        The Rust tokenizer is called directly when that is what the ``transformers`` call would do
-        (no truncation or padding configured on it, special tokens split as the wrapper says): the
-        wrapper's per-call work (configuration, batch conversion) cost about as much as a short
-        article's tokenization. Any other configuration goes through the wrapper."""
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        if (backend is not None and backend.truncation is None and backend.padding is None
-                and backend.encode_special_tokens == bool(getattr(self.tokenizer, "split_special_tokens", False))):
+        """Token ids, offsets and word ids of ``text`` (no special tokens): from
+        :meth:`_direct_backend` where it gives one, else through the ``transformers`` wrapper."""
+        backend = self._direct_backend()
+        if backend is not None:
             e = backend.encode(text, add_special_tokens=False)
             return e.ids, e.offsets, e.word_ids
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids = enc["input_ids"]
         return ids, enc["offset_mapping"], enc.word_ids() if hasattr(enc, "word_ids") else list(range(len(ids)))
+
+    def _direct_backend(self) -> Any:
+        """The Rust tokenizer, where calling it directly is what the ``transformers`` call would do
+        (no truncation or padding configured on it, special tokens split as the wrapper says);
+        ``None`` for any other configuration. The wrapper's per-call work (configuration, batch
+        conversion) cost about as much as a short article's tokenization."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if (backend is not None and backend.truncation is None and backend.padding is None
+                and backend.encode_special_tokens == bool(getattr(self.tokenizer, "split_special_tokens", False))):
+            return backend
+        return None
 
     # -- labels -------------------------------------------------------------------------------
 
