@@ -583,10 +583,10 @@ class Bootstrapper:
     def _quote(self, kt: KeyText, c: Candidate) -> Quote | None:
         if c.end <= c.start or c.end > len(kt.texts):
             return None
-        start, end = kt.to_original(kt.starts[c.start], kt.ends[c.end - 1])
+        start, end = kt.original_span(c.start, c.end)
         cue = None
         if c.cue is not None:
-            cue = Span(*kt.to_original(kt.starts[c.cue.index], kt.ends[c.cue.index]))
+            cue = Span(*kt.original_span(c.cue.index, c.cue.index + 1))
         cl: Cluster | None = c.extra.get("cluster")
         speaker = None
         name = None
@@ -598,10 +598,10 @@ class Bootstrapper:
             else:
                 span = self.resolver.nearest_mention(cl, c.cue.index if c.cue else c.start)
             if span is not None:
-                speaker = Span(*kt.to_original(kt.starts[span[0]], kt.ends[span[1] - 1]))
+                speaker = Span(*kt.original_span(*span))
         elif c.speaker is not None:
             m = c.speaker
-            speaker = Span(*kt.to_original(kt.starts[m.start], kt.ends[m.end - 1]))
+            speaker = Span(*kt.original_span(m.start, m.end))
             name = c.extra.get("nominal_name") or self.resolver.surface(m)
         lemma_weight = c.cue.entry.weight if c.cue is not None else 0.9
         score = c.weight * lemma_weight * SPEAKER_TRUST.get(c.speaker_rule, 0.5)

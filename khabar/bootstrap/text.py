@@ -274,10 +274,14 @@ class KeyText:
             return ""
         return self.key[self.starts[a] : self.ends[b - 1]]
 
+    def original_span(self, a: int, b: int) -> tuple[int, int]:
+        """Original span of tokens ``[a, b)`` (``b > a``), diacritics after the last letter included."""
+        return self.to_original(self.starts[a], self.ends[b - 1])
+
     def original_text(self, a: int, b: int) -> str:
         if b <= a:
             return ""
-        s, e = self.to_original(self.starts[a], self.ends[b - 1])
+        s, e = self.original_span(a, b)
         return self.original[s:e]
 
 
