@@ -135,6 +135,19 @@ def _bmp_table(pattern: re.Pattern[str]) -> np.ndarray:
 
 _MARK_TABLE = _bmp_table(_MARK_RE)  # (0x10000,)
 _DELETE_TABLE = _bmp_table(_DELETE_ONE_RE)  # (0x10000,)
+
+
+def _each_matches(text: str, codes: np.ndarray, pattern: re.Pattern[str], table: np.ndarray) -> np.ndarray:
+    """``(n,)`` whether the one-character ``pattern`` matches each character of ``text``
+    (``codes``: its code points, at least one; a NUL of the text itself never matches): by
+    ``table`` (:func:`_bmp_table` of the pattern) within the BMP; beyond it, the matches as NUL
+    in a copy of the text, one C-level pass of the regex."""
+    if int(codes.max()) < 0x10000:
+        return table[codes]
+    marked = np.frombuffer(pattern.sub("\0", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return (marked == 0) & (codes != 0)
+
+
 _ARABIC_TABLE = _table("".join(chr(cp) for cp in range(0x600, 0x800) if re.fullmatch(f"[{_ARABIC_LETTERS}]", chr(cp))))
 _SPACE_TABLE = _table("".join(chr(cp) for cp in range(0x3001) if chr(cp).isspace()))  # U+3000 is the last
 _NON_WORD_RE = re.compile(r"[^\w\s]")
@@ -234,11 +247,7 @@ def _stage1_deletions(text: str) -> tuple[str, np.ndarray, np.ndarray]:
     """:func:`_stage1_loop` for a text without HTML entities (nearly every article), on arrays:
     a deleted run is attached to the kept character right before it unless that is whitespace."""
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (n,)
-    if int(codes.max()) < 0x10000:
-        deleted = _DELETE_TABLE[codes]  # (n,) by table (a NUL is kept, as below)
-    else:
-        marked = np.frombuffer(_DELETE_ONE_RE.sub("\0", text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        deleted = (marked == 0) & (codes != 0)  # (n,) a NUL of the text itself is kept
+    deleted = _each_matches(text, codes, _DELETE_ONE_RE, _DELETE_TABLE)  # (n,) a NUL of the text itself is kept
     kept = np.flatnonzero(~deleted)  # (K,) original index of each kept character
     ends = kept + 1
     edges = np.flatnonzero(deleted[1:] != deleted[:-1]) + 1  # where a run of deleted characters starts or stops
@@ -346,12 +355,7 @@ def _stage3_arrays(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, 
     kept = np.flatnonzero(~_SPACE_TABLE[np.minimum(codes, _SPACE_TABLE.size - 1)])  # (K,) non-space chars
     if kept.size == 0:
         return "", np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if int(codes.max()) < 0x10000:  # marks (_TOKEN_RE's P) by table (a NUL is none, as below)
-        mark = _MARK_TABLE[codes]
-    else:  # beyond the BMP: marks as NUL in a copy of the text, one C-level pass
-        mark = np.frombuffer(_MARK_RE.sub("\0", s2).encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 0
-        if "\0" in s2:  # a NUL of the text itself is no mark (stage 2 blanks controls, so never expected)
-            mark &= codes != 0
+    mark = _each_matches(s2, codes, _MARK_RE, _MARK_TABLE)  # (n,) marks (_TOKEN_RE's P); a NUL is none
     c = codes[kept]
     is_p = mark[kept]
     is_a = _ARABIC_TABLE[np.minimum(c, _ARABIC_TABLE.size - 1)]
