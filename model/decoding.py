@@ -258,7 +258,7 @@ def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets:
     article's own rows, a tensor of the same shape as one call per article (a vectorised
     logarithm computes a tensor's last few elements with the scalar function, so where an
     element falls must not change), and each span's type and mean on slices of the same values
-    (tested against :func:`_quotes_from_words`, the definition, article by article)."""
+    (tested against :func:`decode_quotes`, the definition, article by article)."""
     if wps.size(0) == 0:
         return [[] for _ in toks]
     wps = wps.contiguous()
@@ -322,11 +322,7 @@ def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) 
     spans of median 8 characters on quotes-dev's 388 quotations of median 80; overlap F1 0.03).
     The best sequence keeps a passage whole where its words are mostly inside, and drops an
     island of ``I`` that no word plausibly begins (F1 0.27 from the same probabilities)."""
-    return _quotes_from_words(tok, word_probs(tok, probs), types)
-
-
-def _quotes_from_words(tok: TokenizedArticle, wp: torch.Tensor, types: list[str]) -> list[TokenSpan]:
-    """:func:`decode_quotes` on the word rows ``wp`` (n_words, 1 + 2 * n_types), contiguous."""
+    wp = word_probs(tok, probs)  # (n_words, 1 + 2 * n_types)
     if wp.size(0) == 0:
         return []
     b = wp[:, 1::2]  # (n_words, n_types)
