@@ -34,7 +34,6 @@ class PlainTwin:
         from tokenizers import Tokenizer, pre_tokenizers
 
         self.backend = backend
-        self.vocab_size = backend.get_vocab_size(with_added_tokens=True)
         self.twin = Tokenizer.from_str(backend.to_str())
         self.twin.normalizer = None
         self.twin.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
