@@ -104,7 +104,7 @@ _ARABIC_LETTERS = "\u0620-\u063f\u0641-\u064a\u066e\u066f\u0671-\u06d3\u06d5\u06
 _TOKEN_RE = re.compile(
     f"(?P<A>[{_ARABIC_LETTERS}]+)|(?P<D>[0-9]+)|(?P<O>[^\\W_0-9{_ARABIC_LETTERS}]+)|(?P<P>[^\\w\\s]|_)"
 )
-# The same classes for _stage3's arrays: _TOKEN_RE's P (a mark: not a word character, not
+# The same classes for _stage3_arrays: _TOKEN_RE's P (a mark: not a word character, not
 # whitespace, not an Arabic letter, or "_"), Arabic letters and whitespace by code point.
 _MARK_RE = re.compile(f"[^\\w\\s{_ARABIC_LETTERS}]|_")
 
@@ -336,12 +336,6 @@ def normalise_arrays(text: str) -> tuple[str, np.ndarray, np.ndarray]:
     return _stage3_arrays(s2, starts, ends)
 
 
-def _stage3(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, list[int], list[int]]:
-    """:func:`_stage3_arrays` with the offsets as lists."""
-    out, o_starts, o_ends = _stage3_arrays(s2, starts, ends)
-    return out, o_starts.tolist(), o_ends.tolist()
-
-
 def _stage3_arrays(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
     """Spaces: one between the tokens of :data:`_TOKEN_RE` (Arabic-letter run, digit run, other
     word run, one mark) unless they touch and neither is a mark nor the pair is letters/digits;
@@ -377,7 +371,7 @@ def _stage3_arrays(s2: str, starts: np.ndarray, ends: np.ndarray) -> tuple[str, 
 
 
 def _stage3_tokens(s2: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
-    """:func:`_stage3` as a loop over the tokens (the definition; tests compare the two)."""
+    """:func:`_stage3_arrays` as a loop over the tokens (the definition; tests compare the two)."""
     out: list[str] = []
     o_starts: list[int] = []
     o_ends: list[int] = []

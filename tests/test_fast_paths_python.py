@@ -160,7 +160,8 @@ def test_normalise_stages_on_arrays_equal_their_loops():
         loop = norm._stage1_loop(text)
         assert (s1, starts.tolist(), ends.tolist()) == loop, text
         s2 = norm._stage2(s1)
-        assert norm._stage3(s2, starts, ends) == norm._stage3_tokens(s2, loop[1], loop[2]), text
+        s3, o_starts, o_ends = norm._stage3_arrays(s2, starts, ends)
+        assert (s3, o_starts.tolist(), o_ends.tolist()) == norm._stage3_tokens(s2, loop[1], loop[2]), text
 
 
 def test_normalise_character_tables_match_the_regex_classes():
