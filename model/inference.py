@@ -237,19 +237,6 @@ def _article_states(where: list[tuple[int, int, int]], hidden: list[torch.Tensor
 Decoded = tuple[list[TokenSpan], list[TokenSpan], list[TokenSpan], list[TokenSpan]]  # entities, quotes, cues, sources
 
 
-def _decode_chunk(cfg: Any, items: list[tuple[TokenizedArticle, torch.Tensor]], sizes: list[int]) -> list[Decoded]:
-    """Each article's spans from its token probabilities (n, sum of the heads' tags), on CPU:
-    the articles' word rows gathered at once, then :func:`_decode_words`."""
-    if not items:
-        return []
-    toks = [tok for tok, _ in items]
-    token_offsets = itertools.accumulate((len(tok) for tok in toks[:-1]), initial=0)
-    first = np.concatenate([tok.word_index().numpy() + off for tok, off in zip(toks, token_offsets)])
-    rows = torch.cat([probs for _, probs in items])[torch.from_numpy(first)]  # (N_words, sum of tags)
-    heads = dict(zip(HEADS, rows.split(sizes, -1)))
-    return _decode_words(cfg, toks, lambda name, picked=None: heads[name] if picked is None else heads[name][picked])
-
-
 def _decode_words(cfg: Any, toks: list[TokenizedArticle], head_probs: Callable[..., torch.Tensor],
                   min_quote_score: float | None = None) -> list[Decoded]:
     """Each article's spans from its word rows: ``head_probs(name)`` (N_words, the head's tags)
@@ -287,7 +274,8 @@ def _decode_words(cfg: Any, toks: list[TokenizedArticle], head_probs: Callable[.
 
 
 def _decode_article(cfg: Any, tok: TokenizedArticle, probs: torch.Tensor, sizes: list[int]) -> Decoded:
-    """One article's spans, one decoder call per head: what :func:`_decode_chunk` computes."""
+    """One article's spans, one decoder call per head: what :func:`_decode_words` computes for a
+    chunk (the definition it is tested against)."""
     rows = dict(zip(HEADS, probs.split(sizes, -1)))
     decode_entities = decode_bio if getattr(cfg, "entity_decoding", "viterbi") == "greedy" else decode_bio_viterbi
     return (decode_entities(tok, rows["entity"], entity_scheme(cfg.entity_labels)),

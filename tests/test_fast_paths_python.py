@@ -7,8 +7,10 @@ sentence splitter, the cached per-article index tensors, the list -> tensor conv
 
 from __future__ import annotations
 
+import itertools
 import random
 
+import numpy as np
 import pytest
 import torch
 
@@ -380,7 +382,6 @@ def test_lexical_shape_fast_path_and_word_rows():
     assert [shape(w) for w in words] == [shape_reference(w) for w in words]
     hasher = LexicalHasher(lexical_spec(True))
     assert hasher.words(words[:50] + words[:50]) == [LexicalHasher(lexical_spec(True))(w) for w in words[:50] * 2]
-    import numpy as np
 
     for some in (words[:80] + words[:80], [], ["", "x"]):
         per_word, rows = hasher.word_rows(some)
@@ -491,10 +492,23 @@ def test_many_article_decoders_equal_one_call_per_article(seed):
     assert decode_bio_many(toks, cue, offsets, bio) == [decode_bio(t, p[:, 16:19], bio) for t, p in zip(toks, probs)]
 
 
+def _decode_chunk(cfg, items, sizes):
+    """What _run_chunk hands _decode_words: the articles' word rows gathered at once from their
+    token probabilities (n, sum of the heads' tags)."""
+    from khabar.model.inference import HEADS, _decode_words
+
+    offsets = itertools.accumulate((len(tok) for tok, _ in items[:-1]), initial=0)
+    first = np.concatenate([tok.word_index().numpy() + off for (tok, _), off in zip(items, offsets)])
+    rows = torch.cat([probs for _, probs in items])[torch.from_numpy(first)]  # (N_words, sum of tags)
+    heads = dict(zip(HEADS, rows.split(sizes, -1)))
+    return _decode_words(cfg, [tok for tok, _ in items],
+                         lambda name, picked=None: heads[name] if picked is None else heads[name][picked])
+
+
 def test_decode_chunk_equals_decoding_article_by_article():
     from types import SimpleNamespace
 
-    from khabar.model.inference import _decode_article, _decode_chunk
+    from khabar.model.inference import _decode_article
 
     rng = random.Random(17)
     gen = torch.Generator().manual_seed(17)
