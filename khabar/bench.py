@@ -22,8 +22,9 @@ with N processes; the pool is started and warmed (every worker) before the clock
 
 Every variant is loaded in its own subprocess (``--no-isolate``: all in this one, quicker but with
 only indicative memory figures) and warmed up on two articles; then the variants take turns, for
-``--repeat`` rounds, each processing all the articles, and each variant's best round counts (so
-that load from other processes on a shared machine hits every variant alike). Every timed pass
+one untimed warm-up round and ``--repeat`` timed rounds, each processing all the articles, and
+each variant's best timed round counts (so that load from other processes on a shared machine
+hits every variant alike). Every timed pass
 (the paired forward pass too) follows an untimed pass over two articles in the same process, so
 that none starts with caches left cold by the variant before it.
 Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
@@ -74,6 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default on a CPU: the pipeline's thread budget, --threads or torch's; 1: in-process, today's behaviour)")
     parser.add_argument("--no-isolate", action="store_true", help="run every variant in this process (quick, memory indicative)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; each variant's best round counts (default: 3)")
+    parser.add_argument("--warmup-rounds", type=int, default=1,
+                        help="untimed rounds over all the articles before the timed ones (default: 1)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--scaling", action="store_true", help="time one long article and one 10x longer; print the ratio")
     parser.add_argument("--words", type=int, default=2000, help="words of the 1x article for --scaling (default: 2000)")
@@ -538,9 +541,10 @@ def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
 
 def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
           device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None,
-          repeat: int = 3, workers: int | None = None) -> dict[str, Any]:
+          repeat: int = 3, workers: int | None = None, warmup_rounds: int = 1) -> dict[str, Any]:
     """Time every variant (see the module docstring). ``workers=None``: on a CPU, as many worker
-    processes for khabar and forward as the pipeline's threads (``threads`` or torch's); 1 on a GPU."""
+    processes for khabar and forward as the pipeline's threads (``threads`` or torch's); 1 on a GPU.
+    ``warmup_rounds``: untimed rounds over all the articles before the ``repeat`` timed ones."""
     from transformers import AutoConfig, AutoTokenizer
 
     import torch
@@ -580,11 +584,18 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         else:
             runners = {name: InProcess(spec) for name, spec in plan.items()}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
-        for k in range(repeat):
+        # Round 0 is untimed: every variant's first pass over all the articles ran up to 2x slower
+        # than its later ones (oneDNN builds its kernels per input shape, and the two-article
+        # warm-up meets only a few of the batches' shapes), so without it only repeat - 1 rounds
+        # could count.
+        for k in range(warmup_rounds + repeat):
             if log:
-                log(f"{PROG}: round {k + 1}/{repeat} ...")
+                log(f"{PROG}: " + (f"warm-up round {k + 1}/{warmup_rounds} ..." if k < warmup_rounds
+                                   else f"round {k - warmup_rounds + 1}/{repeat} ..."))
             for name, runner in runners.items():
-                runs[name].append(runner.run())
+                result = runner.run()
+                if k >= warmup_rounds:
+                    runs[name].append(result)
     finally:
         for runner in runners.values():
             runner.close()
@@ -630,6 +641,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         "workers": workers,
         "isolated": isolate,
         "rounds": repeat,
+        "warmup_rounds": warmup_rounds,
         "load_average": [load_before, _load_average()],
         "variants": variants,
         "ratio_fp32": ratio("khabar_fp32", "pipeline_default"),
@@ -715,7 +727,7 @@ def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"{r['articles']} articles, {r['tokens']} tokens, {r['characters']} characters; device {r['device']}, "
         f"{r['threads']} threads; {'one subprocess per variant' if r['isolated'] else 'one process (memory indicative)'}; "
-        f"best of {r['rounds']} rounds",
+        f"best of {r['rounds']} rounds after {r.get('warmup_rounds', 0)} untimed",
         f"pipeline: {r['threads']} torch threads; khabar and forward: "
         + (f"{r['workers']} worker processes, 1 thread each (peak MB: the variant's process + its workers' VmHWM)"
            if r["workers"] > 1 else f"in the variant's process, {r['threads']} threads"),
@@ -774,7 +786,7 @@ def run(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr, flush=True)
 
     r = bench(model_dir, texts, args.batch_size, sizes, args.device, args.threads, not args.no_isolate, log, args.repeat,
-              args.workers)
+              args.workers, max(0, args.warmup_rounds))
     r["source"] = source
     print(json.dumps(r, indent=2, ensure_ascii=False) if args.json else format_report(r))
     return 0

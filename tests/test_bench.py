@@ -34,9 +34,11 @@ def test_bench_json_keys(capsys, model_dir):
         assert key in r
     assert r["articles"] == 3 and r["tokens"] > 0
     assert set(r["variants"]) - {"khabar_bf16"} == set(VARIANTS)  # bf16 where the CPU has bf16 instructions
+    assert r["rounds"] == 2 and r["warmup_rounds"] == 1
     for v in r["variants"].values():
         assert v["seconds"] > 0 and v["articles_per_s"] > 0 and v["tokens_per_s"] > 0
         assert "peak_rss_delta_mb" in v and "peak_rss_mb" in v
+        assert len(v["seconds_per_round"]) == 2  # the warm-up round is not among them
     assert set(r["variants"]["pipeline_best"]["tried"]) == {"1", "2"}
     assert r["ratio_fp32"] == pytest.approx(
         r["variants"]["khabar_fp32"]["articles_per_s"] / r["variants"]["pipeline_default"]["articles_per_s"], rel=1e-2)
