@@ -226,6 +226,10 @@ class ArticleEncoder:
         from khabar.model.plain_tokenizer import plain_twin
 
         twin = plain_twin(self.tokenizer)  # the same tokens for less work, on normalised text
+        if twin is not None and text:
+            arrays = twin.encode_arrays(text)  # each word's tokens remembered: no Rust call, no lists
+            if arrays is not None:
+                return arrays
         e = twin.encode(text) if twin is not None else None
         if e is None:
             e = backend.encode(text, add_special_tokens=False)

@@ -1,0 +1,134 @@
+"""The tokenizer's per-word fast paths equal the tokenizer itself (no timings here).
+
+:meth:`PlainTwin.encode_arrays` rebuilds an article's tokens from each word's remembered tokens;
+it must give what ``backend.encode(text, add_special_tokens=False)`` gives (ids, offsets, word
+ids) on normalised text, whether the words are new (learnt from the twin) or remembered, or
+decline (``None``) where the words are not independent.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import numpy as np
+import pytest
+
+from khabar.data.normalise import normalise
+
+_WORDS = ["قال", "الرئيس", "الأميركي", "دونالد", "ترامب", "إن", "«", "»", ":", "،", ".", "2016", "م", "COVID19",
+          "Hervé", "والرئيس", "بالعراق", "x" * 150, "ب" * 120, "؟", "!", "[", "]", "CLS", "قالت", "ليبيا"]
+
+
+def _reference(backend, text):
+    e = backend.encode(text, add_special_tokens=False)
+    n = len(e.ids)
+    offsets = np.array(e.offsets, dtype=np.int64).reshape(n, 2)
+    return (np.array(e.ids, dtype=np.int64), offsets[:, 0], offsets[:, 1], np.array(e.word_ids, dtype=np.int64))
+
+
+def _texts():
+    from model_helpers import load_articles
+
+    rng = random.Random(5)
+    texts = [normalise(a.text).text for a in load_articles()]
+    texts += [normalise(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 30)))).text for _ in range(200)]
+    texts += ["ا", "x", "2016", ".", "Latin only . Yes !", "ب" * 120, "قال : « نعم »"]
+    return [t for t in texts if t]
+
+
+def _assert_same(got, want, text):
+    assert got is not None, text
+    assert len(got) == 4 and all(g.dtype == np.int64 and g.flags.writeable for g in got), text
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w), text
+
+
+def test_encode_arrays_equals_the_tokenizer_cold_and_warm():
+    from model_helpers import tiny_tokenizer
+
+    from khabar.model.plain_tokenizer import PlainTwin
+
+    backend = tiny_tokenizer().backend_tokenizer
+    texts = _texts()
+    twin = PlainTwin(backend)
+    for text in texts:  # words learnt as they come, article after article
+        _assert_same(twin.encode_arrays(text), _reference(backend, text), text)
+    assert twin._words
+    for text in texts:  # now every word remembered: no tokenizer call
+        _assert_same(twin.encode_arrays(text), _reference(backend, text), text)
+    small = PlainTwin(backend)
+    small_limit = 5
+    import khabar.model.plain_tokenizer as pt
+
+    saved, pt._MAX_WORDS = pt._MAX_WORDS, small_limit
+    try:  # past the bound: new words are still tokenised, only not remembered
+        for text in texts[:20]:
+            _assert_same(small.encode_arrays(text), _reference(backend, text), text)
+        assert len(small._words) <= small_limit
+    finally:
+        pt._MAX_WORDS = saved
+
+
+def test_encode_arrays_declines_what_is_not_independent_words():
+    from model_helpers import tiny_tokenizer
+
+    from khabar.model.plain_tokenizer import PlainTwin
+
+    backend = tiny_tokenizer().backend_tokenizer
+    twin = PlainTwin(backend)
+    # empty words (edge or double spaces), an added token's content, a character the twin declines
+    for text in ["", " ", " قال", "قال ", "قال  نعم", "قال [CLS] نعم", "[MASK]", "قال\tنعم", "قال \u200f نعم"]:
+        assert twin.encode_arrays(text) is None, repr(text)
+    # an added token spelt by two new words side by side (the words of a learning call are joined)
+    tokenizer = copy.deepcopy(tiny_tokenizer())
+    tokenizer.add_tokens(["قال نعم"])
+    twin = PlainTwin(tokenizer.backend_tokenizer)
+    assert twin._learn(["قال", "نعم"]) is None
+    assert twin.encode_arrays("قال نعم") is None
+    text = "نعم قال"
+    _assert_same(twin.encode_arrays(text), _reference(tokenizer.backend_tokenizer, text), text)
+
+
+def test_learn_checks_that_tokens_tile_each_word():
+    """The remembered rows rebuild the offsets from the token lengths alone: a word whose tokens
+    do not cover it end to end (here: the twin's output tampered with) is never remembered."""
+    from model_helpers import tiny_tokenizer
+
+    from khabar.model.plain_tokenizer import PlainTwin
+
+    backend = tiny_tokenizer().backend_tokenizer
+    twin = PlainTwin(backend)
+
+    class Shifted:
+        def __init__(self, e, shift):
+            self.ids, self.word_ids = e.ids, e.word_ids
+            self.offsets = [(s + shift(i), e_ + shift(i)) for i, (s, e_) in enumerate(e.offsets)]
+
+    real = twin.encode
+    for shift in (lambda i: 1, lambda i: -1 if i == 1 else 0):
+        twin.encode = lambda text, shift=shift: Shifted(real(text), shift)
+        assert twin._learn(["قال", "الرئيس"]) is None
+    assert not twin._words
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tokenize_with_remembered_words_equals_the_per_token_loop(seed):
+    """``ArticleEncoder.tokenize`` through the remembered words equals its list-based definition."""
+    from model_helpers import tiny_tokenizer
+
+    from khabar.data.normalise import normalise as norm
+    from khabar.model.features import ArticleEncoder
+
+    encoder = ArticleEncoder(tiny_tokenizer(), max_length=32, overlap=8, lexical_features=True)
+    rng = random.Random(seed)
+    texts = [" ".join(rng.choice(_WORDS + ["\n", "قال: «نعم».", "٢٠١٦م"]) for _ in range(rng.randint(0, 60)))
+             for _ in range(40)]
+    for text in texts + texts:
+        got = encoder.tokenize(text)
+        want = encoder._tokenize_lists(text, norm(text))
+        assert got == want and got.lexical == want.lexical, text
+        assert got.words == want.words and got.word_of == want.word_of, text
+    from khabar.model.plain_tokenizer import plain_twin
+
+    assert plain_twin(encoder.tokenizer)._words  # the remembered words were used
