@@ -15,7 +15,7 @@ _PIECES = ["قال", "وقال", "أكد", "وأضاف", "مضيفا", "إن", "
            "لين", "براون", "أ", "ى", "ة", "#", "_", "#وسم", "...", "..", "…", "\n", "\n\n", " ", "  ", "\t", "«", "»",
            '"', "“", "”", "„", "؟", "!", ":", "،", "(", ")", "-", "3", "x", "Reuters", "\u00a0", "َ", "ّ"]
 _EDGES = ["", " ", "\n\n", "   \t ", "Reuters said 3 things.", '"قال"', "«", "»", '"', ":", "ُ", "ـــ",
-          'قال الوزير: "الوضع صعب"', "#وسم_آخر", "_", "x_y", "..", "…"]
+          'قال الوزير: "الوضع صعب"', "#وسم_آخر", "_", "x_y", "..", "…", "_#وسم", "##", "#_", "قالَ.\nوأضافَ: «نعم».ُ"]
 
 
 def _texts(n: int = 1500, seed: int = 7) -> list[str]:
@@ -184,6 +184,31 @@ def test_offset_shortcut_for_texts_with_nothing_deleted_equals_the_map():
             for s in range(n):
                 for e in range(1, n + 1):
                     assert kt.to_original(s, e) == (kt.offsets[s], kt.offsets[e - 1] + 1)
+
+
+def test_to_original_equals_the_offset_map():
+    """to_original's inline run look-ups: ``offsets[start]``, ``offsets[end - 1] + 1`` and the marks
+    written after the end, for every key span of texts with deletions (and out-of-range ends)."""
+    from khabar.bootstrap.text import _MARKS_RE
+
+    def by_map(kt: KeyText, s: int, e: int) -> tuple[int, int]:
+        o_start, o_end = kt.offsets[s], kt.offsets[e - 1] + 1
+        m = _MARKS_RE.match(kt.original, o_end)
+        return o_start, (m.end() if m else o_end)
+
+    for text in _texts(300, seed=11) + ["قالَ الوزيرُ", "ـقال", "قال‏", "َ", "أَبُ"]:
+        kt = KeyText.build(text)
+        size = len(kt.offsets)
+        for s in range(-1, size + 1):
+            for e in range(0, size + 2):
+                try:
+                    want = by_map(kt, s, e)
+                except IndexError:
+                    with pytest.raises(IndexError):
+                        kt.to_original(s, e)
+                    continue
+                if not (kt._same_indexes and 0 <= s < len(text) and 0 < e <= len(text)):
+                    assert kt.to_original(s, e) == want, (text, s, e)
 
 
 def test_mark_set_is_the_marks_regex_over_the_bmp():

@@ -70,7 +70,7 @@ def _definite(w: str) -> bool:
     return w.startswith("ال") and len(w) > 3 and w not in ("الذي", "التي", "الذين", "الان", "اليه", "اليها", "اليهم")
 
 
-@dataclass
+@dataclass(slots=True)  # (hundreds per long article)
 class Candidate:
     """A quotation in the making: token spans into the key, filled in by the later stages."""
 

@@ -15,7 +15,7 @@ _NEGATION = {"لم", "لن", "لا", "ولم", "ولن", "ولا", "فلم", "ع
 _IMPERSONAL = {"يذكر", "ويذكر", "يعتقد", "ويعتقد"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Cue:
     index: int  # token index
     form: CueForm

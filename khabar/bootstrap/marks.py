@@ -23,7 +23,7 @@ _OPEN_AFTER = set("([{:،,؛;-—–/«“")
 _CLOSE_BEFORE = set(".,،:;!?؟)]}…")
 
 
-@dataclass
+@dataclass(slots=True)
 class MarkPair:
     open: int  # token index of the opening mark
     close: int | None  # token index of the closing mark; None when unclosed

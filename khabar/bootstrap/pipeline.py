@@ -494,7 +494,7 @@ class Bootstrapper:
             elif m.kind == "nominal":
                 cl = res.resolve_nominal(m, pos, current)
                 c.speaker_rule = "nominal" if cl is not None else "nominal-unresolved"
-                if getattr(m, "extra_guess", False):
+                if m.extra_guess:
                     c.speaker_rule = "nominal-guess"
                 if cl is None and m.words and (not m.words[0].startswith("ال") and not self.lexicon.is_("person_titles", m.words[0])
                                                or "باسم" in m.words):

@@ -38,7 +38,7 @@ from .text import KeyText
 _SYNONYMS = {"المتحدث": ("متحدث", "المتحدث", "الناطق", "ناطق", "المتحدثه", "الناطقه"), "الناطق": ("متحدث", "المتحدث", "الناطق", "ناطق")}
 
 
-@dataclass
+@dataclass(slots=True)
 class Cluster:
     id: int
     forms: list[tuple[str, ...]] = field(default_factory=list)  # key words of each member
@@ -139,14 +139,29 @@ class Resolver:
             core = self._cores[words] = _core(words)
         return core
 
-    def _offer(self, c: Cluster, words: tuple[str, ...], m: Mention, rank: tuple) -> None:
+    def _offer(self, c: Cluster, words: tuple[str, ...], m: Mention, rank: tuple, core: set[str]) -> None:
+        """``c.offer`` (inline) and the indexes; ``core`` is ``_core_of(words)``."""
         # the surface only of a form the cluster does not have yet (offer keeps the first one),
         # and computed only if read: bound to this article's key text
-        c.offer(words, partial(_surface, self.kt, m) if words not in c.surfaces else "", rank)
-        for w in self._core_of(words):
-            self._by_word.setdefault(w, set()).add(c.id)
+        surfaces = c.surfaces
+        if words not in surfaces:
+            c.forms.append(words)
+            surfaces[words] = partial(_surface, self.kt, m)
+        if not c.best or rank > c.best_rank:
+            c.best, c.best_rank = words, rank
+        by_word, cid = self._by_word, c.id
+        for w in core:
+            ids = by_word.get(w)
+            if ids is None:
+                by_word[w] = {cid}
+            else:
+                ids.add(cid)
         if words:
-            self._by_head.setdefault(words[0], set()).add(c.id)
+            ids = self._by_head.get(words[0])
+            if ids is None:
+                self._by_head[words[0]] = {cid}
+            else:
+                ids.add(cid)
 
     def _add_title(self, c: Cluster, title: tuple[str, ...]) -> None:
         c.add_title(title)
@@ -164,23 +179,28 @@ class Resolver:
     def add(self, m: Mention, rank_bonus: int = 0) -> Cluster:
         words = tuple(m.words)
         key = (m.start, m.end)
-        if self.kt.paragraphs[m.start] == 0 and self._lead_words is None:
+        paragraph = self.kt.paragraphs[m.start]
+        if paragraph == 0 and self._lead_words is None:
             # (paragraph numbers never decrease along the tokens)
             self._lead_words = self.kt.words_before[bisect_right(self.kt.paragraphs, 0)]
-        in_body = 1 if self.kt.paragraphs[m.start] > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
+        in_body = 1 if paragraph > 0 or self._lead_words > 12 else 0  # type: ignore[operator]
         # A coordination ("وزارة الخزانة والحكومة الإماراتية") is never the fullest name of one source.
-        single = 0 if any(w.startswith("و") and len(w) > 3 for w in words[1:]) else 1
+        single = 1
+        for w in words[1:]:
+            if len(w) > 3 and w[0] == "و":
+                single = 0
+                break
         core = self._core_of(words)
         rank = (single, len(core), in_body, 1 if m.title else 0, rank_bonus, -m.start)
-        if key in self.by_mention:
-            c = self.by_mention[key]
-            self._offer(c, words, m, rank)
+        c = self.by_mention.get(key)
+        if c is not None:
+            self._offer(c, words, m, rank, core)
             return c
         found = self._matching_cluster(core, m.kind) if m.kind in ("name", "org") else None
         if found is None:
             found = Cluster(len(self.clusters), kind=m.kind)
             self.clusters.append(found)
-        self._offer(found, words, m, rank)
+        self._offer(found, words, m, rank, core)
         if m.title:
             self._add_title(found, m.title)
         insort(found.mentions, key)  # mentions stay sorted (was append + sort: quadratic)
@@ -325,7 +345,7 @@ class Resolver:
         if self.lexicon.is_("person_titles", head) or self.lexicon.is_("person_titles", "ال" + head):
             untitled = [c for c in self.clusters if c.kind == "name" and not c.titles and len(c.mentions) >= 2]
             if untitled:
-                m.extra_guess = True  # type: ignore[attr-defined]
+                m.extra_guess = True
                 return max(untitled, key=lambda c: (len(c.mentions), c.mentions[-1][0]))
         return None
 

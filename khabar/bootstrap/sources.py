@@ -37,7 +37,7 @@ _DOCUMENTS = {"بيان", "البيان", "تقرير", "التقرير", "رس�
 _CHANNEL_SKIP = {"ما", "لما", "عنه", "عنها", "عنهم", "ذلك"}
 
 
-@dataclass
+@dataclass(slots=True)
 class Mention:
     """A source mention: token span ``[start, end)`` in the key, and how it names the source."""
 
@@ -46,6 +46,8 @@ class Mention:
     kind: str  # name | org | nominal
     title: tuple[str, ...] = ()  # key words of the title phrase next to a name
     words: tuple[str, ...] = field(default=())  # key words of the mention (clitic ل of "لمكتب" removed)
+    # a nominal mention resolved to the article's main untitled speaker (Resolver.resolve_nominal)
+    extra_guess: bool = field(default=False, repr=False, compare=False)
 
 
 def _adjective_like(w: str, prev: str, adjectives: set[str] | frozenset[str] = frozenset()) -> bool:
@@ -89,8 +91,11 @@ _DOCUMENTS_ANY_VARIANT = variant_closure(_DOCUMENTS)
 _SVO_OPENERS_ANY_VARIANT = variant_closure(_SVO_OPENERS)
 
 
+_DEF_PREFIXES = ("ال", "لل", "وال", "بال")
+
+
 def _is_def(w: str) -> bool:
-    return w.startswith(("ال", "لل", "وال", "بال")) and len(w) > 3 and w not in _NOT_DEF
+    return w.startswith(_DEF_PREFIXES) and len(w) > 3 and w not in _NOT_DEF
 
 
 class SourceFinder:
@@ -122,6 +127,7 @@ class SourceFinder:
         self.kt = kt
         self.contents = contents  # the ContentFinder prepared for this article
         self.known: dict[str, list[tuple[str, ...]]] = {}  # first word -> known name forms
+        self._underscore = "_" in kt.key  # (hashtag words: _mention reads "_" as a space)
 
     # -- word classes ---------------------------------------------------------------------------
 
@@ -207,50 +213,56 @@ class SourceFinder:
 
     def _name_run(self, j: int, limit: int, max_len: int = 3) -> int:
         """End of a person-name run starting at ``j`` (``j`` itself when there is none)."""
-        texts, is_word = self.kt.texts, self.kt.is_word
         if j >= limit:
             return j
-        known = self._known_at(j) if self.kt.bare_texts[j] in self.known else 0  # (a form's first word)
+        kt = self.kt
+        texts, is_word = kt.texts, kt.is_word
+        known = self._known_at(j) if kt.bare_texts[j] in self.known else 0  # (a form's first word)
         if known:
             return j + known
-        if texts[j] in self._places:
+        places = self._places
+        if texts[j] in places:
             return j + 1
+        # (the sets and lists read per token, as locals: this loop runs for every noun phrase)
+        boundary_words, cue_at, particles = self._boundary_words, self.contents.cue_at, self._name_particles
+        titles, org_heads = self._titles, self._in_org_heads
         k = j
         n_def = 0
         n_words = 0
-        sentence_of = self.kt.sentence_of
+        sentence_of = kt.sentence_of
         sentence = sentence_of[j]
         while k < limit and n_words < max_len:
             if sentence_of[k] != sentence:
                 break
             text = texts[k]
-            if text == "." and k > j and k + 1 < limit and is_word[k + 1] and self.kt.ends[k] == self.kt.starts[k + 1]:
+            if text == "." and k > j and k + 1 < limit and is_word[k + 1] and kt.ends[k] == kt.starts[k + 1]:
                 k += 1  # "إي.لين"
                 continue
             # _boundary(k), its call saved for the words it does not single out
             if (self._boundary(k) if text in _BOUNDARY_SPECIAL else
-                    (not is_word[k] or text in self._boundary_words or k in self.contents.cue_at)) \
+                    (not is_word[k] or text in boundary_words or k in cue_at)) \
                     and not text.startswith("#"):
                 break
             w = text.lstrip("#")
             if len(w) < 2:
                 break
             if k > j:
-                if w in self._titles or w in self._places or w.startswith(("بال", "لل")) or (w.startswith("كال") and len(w) > 5):
+                if w in titles or w in places or w.startswith(("بال", "لل")) or (w.startswith("كال") and len(w) > 5):
                     break
-                if len(w) > 2 and w[0] in "وف" and texts[k - 1] not in self._name_particles:
+                if len(w) > 2 and w[0] in "وف" and texts[k - 1] not in particles:
                     break  # "نتنياهو ومسؤولي": a second conjunct, not the name
                 if w.endswith(_PRONOUN_SUFFIXES):
                     break
-                if w in self._in_org_heads and texts[k - 1] not in self._name_particles:
+                if w in org_heads and texts[k - 1] not in particles:
                     break
-            if _is_def(w):
+            # _is_def(w), inline
+            if w.startswith(_DEF_PREFIXES) and len(w) > 3 and w not in _NOT_DEF:
                 prev = texts[k - 1] if k > j else ""
                 # One definite word after a first name (سعد الحريري) or a particle (أبو الفتوح).
-                if k == j or n_def or not (prev in self._name_particles or k - j <= 1):
+                if k == j or n_def or not (prev in particles or k - j <= 1):
                     break
                 n_def += 1
-            if w not in self._name_particles:
+            if w not in particles:
                 n_words += 1
             k += 1
         return k
@@ -266,6 +278,7 @@ class SourceFinder:
         itself (``nominal``). ``names_only``: None instead of a nominal mention (for a caller that
         keeps names only, so that no mention is built to be dropped)."""
         texts, is_word, sentence_of = self.kt.texts, self.kt.is_word, self.kt.sentence_of
+        boundary_words, cue_at, in_titles, places = self._boundary_words, self.contents.cue_at, self._in_titles, self._places
         k = j
         seen_def = False
         prev_title = False
@@ -297,7 +310,7 @@ class SourceFinder:
             if not is_word[k]:
                 break
             # (_boundary(k) for a word: its call saved for the words it does not single out)
-            if j < k and (self._boundary(k) if w in _BOUNDARY_SPECIAL else (w in self._boundary_words or k in self.contents.cue_at)) \
+            if j < k and (self._boundary(k) if w in _BOUNDARY_SPECIAL else (w in boundary_words or k in cue_at)) \
                     and not (w == "في" and k + 2 < limit and texts[k + 2] in ("،", ",")
                                                      and self._comma_name(k + 3, limit)) \
                     and not (w in self.adjectives and _is_def(texts[k - 1])):
@@ -305,7 +318,7 @@ class SourceFinder:
             if w == "في":
                 k += 2
                 continue
-            if w in self._in_titles:  # (holds the titles themselves)
+            if w in in_titles:  # (holds the titles themselves)
                 prev_title = True
                 k += 1
                 continue
@@ -314,12 +327,12 @@ class SourceFinder:
                 prev_title = False
                 k += 1
                 continue
-            if prev_title and not seen_def and not _is_def(texts[k - 1]) and w not in self._places:
+            if prev_title and not seen_def and not _is_def(texts[k - 1]) and w not in places:
                 k += 1  # construct: رئيس هيئة الأركان، وزير خارجية ألمانيا
                 prev_title = False
                 prev_construct = True
                 continue
-            if (prev_title or prev_construct) and w in self._places:
+            if (prev_title or prev_construct) and w in places:
                 k += 1
                 prev_construct = False
                 continue
@@ -450,7 +463,7 @@ class SourceFinder:
     def _mention(self, a: int, b: int, kind: str, title: tuple[int, int] | None = None) -> Mention:
         is_word = self.kt.is_word
         words = list(compress(self.kt.bare_texts[a:b], is_word[a:b]))
-        if "_" in self.kt.key:
+        if self._underscore:
             words = [w.replace("_", " ") for w in words]
         if words and words[0].startswith("لل") and len(words[0]) > 4:
             words[0] = "ال" + words[0][2:]

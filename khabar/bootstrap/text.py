@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from itertools import accumulate, compress, count, repeat
+from itertools import accumulate, chain, compress, count, repeat
 from operator import sub
 from dataclasses import dataclass, field
 
@@ -187,21 +187,29 @@ class KeyText:
             at = key.find("\n", at + 1)
         paragraphs += [breaks] * (len(texts) - len(paragraphs))
         # Sentences from the shared splitter, on the original text, mapped to token ranges.
-        sents: list[tuple[int, int]] = []
-        for s, e in split_sentences(self.original):
-            ks, ke = self.from_original(s), self.from_original(e)
-            a, b = bisect_left(starts, ks), bisect_left(starts, ke)
-            if b > a:
-                sents.append((a, b))
+        # With nothing deleted a key index is the original index; from_original's clamp to
+        # [0, len(original)] is moot there (no token starts before 0 or after the key's end).
+        spans = split_sentences(self.original)
+        if self._same_indexes:
+            bounds = list(map(bisect_left, repeat(starts), chain.from_iterable(spans)))
+        else:
+            # OffsetMap.first_at_or_after, inline (two method calls per boundary were most of it)
+            ks, os_ = self.offsets.key_starts, self.offsets.orig_starts
+            run_ends = ks[1:] + [self.offsets.size]
+            bounds = []
+            for x in chain.from_iterable(spans):
+                r = bisect_right(os_, x) - 1
+                bounds.append(bisect_left(starts, min(ks[r] + x - os_[r], run_ends[r]) if r >= 0 else 0))
         # "إي.لين براون": a full stop glued between two letters after a short word is not an end.
-        merged: list[tuple[int, int]] = []
-        for a, b in sents:
-            if merged and texts[a - 1] == "." and ends[a - 1] == starts[a] \
+        sents: list[tuple[int, int]] = []
+        for a, b in zip(bounds[0::2], bounds[1::2]):
+            if b <= a:
+                continue
+            if sents and texts[a - 1] == "." and ends[a - 1] == starts[a] \
                     and a >= 2 and ends[a - 2] == starts[a - 1] and len(texts[a - 2]) <= 3:
-                merged[-1] = (merged[-1][0], b)
+                sents[-1] = (sents[-1][0], b)
             else:
-                merged.append((a, b))
-        sents = merged
+                sents.append((a, b))
         # Tokens outside every sentence (none expected) keep sentence 0.
         sentence = [0] * len(texts)
         for si, (a, b) in enumerate(sents):
@@ -257,8 +265,17 @@ class KeyText:
         """Key span -> original span; the end takes the diacritics written after the last letter."""
         if self._same_indexes and 0 <= start < len(self.original) and 0 < end <= len(self.original):
             return start, end  # nothing deleted (so no diacritics either): the same span
-        o_start = self.offsets[start]
-        o_end = self.offsets[end - 1] + 1
+        offsets = self.offsets
+        if 0 <= start < offsets.size and 0 < end <= offsets.size:
+            # offsets[start] and offsets[end - 1] inline (the runs start at key index 0, so r >= 0)
+            ks, os_ = offsets.key_starts, offsets.orig_starts
+            r = bisect_right(ks, start) - 1
+            o_start = os_[r] + start - ks[r]
+            r = bisect_right(ks, end - 1) - 1
+            o_end = os_[r] + end - ks[r]
+        else:
+            o_start = offsets[start]  # (negative indexes, or an IndexError)
+            o_end = offsets[end - 1] + 1
         if self.original[o_end : o_end + 1] not in _MARK_CHARS:  # (most ends: no regex call)
             return o_start, o_end
         m = _MARKS_RE.match(self.original, o_end)
