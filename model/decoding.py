@@ -11,7 +11,9 @@ import functools
 import itertools
 import operator
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from khabar.model.features import TokenizedArticle
@@ -150,24 +152,25 @@ def _viterbi_labelled(rows: list[list[float]], pair_of: dict[int, int]) -> list[
     sequence; every other tag follows anything. Ties: the lower tag index, except that an I tag
     continues its B tag rather than itself."""
     k = len(rows[0])
-    free = [j for j in range(k) if j not in pair_of]
-    pairs = list(pair_of.items())
+    pairs = [(i, b) for i, b in pair_of.items() if b >= 0]
+    never = [i for i, b in pair_of.items() if b < 0]  # an I without its B: never chosen
     neg = float("-inf")
     score = [neg if j in pair_of else v for j, v in enumerate(rows[0])]
     backs: list[list[int]] = []
-    for row in rows[1:]:
+    for row in itertools.islice(rows, 1, None):
         top = max(score)
         arg = score.index(top)
-        new = [neg] * k
+        new = [top + v for v in row]  # every tag as if it followed the best one; the I tags below
         back = [arg] * k
-        for j in free:
-            new[j] = top + row[j]
         for i, b in pairs:
-            if b < 0:
-                continue
-            prev = i if score[i] > score[b] else b
-            new[i] = score[prev] + row[i]
-            back[i] = prev
+            if score[i] > score[b]:
+                new[i] = score[i] + row[i]
+                back[i] = i
+            else:
+                new[i] = score[b] + row[i]
+                back[i] = b
+        for i in never:
+            new[i] = neg
         score = new
         backs.append(back)
     state = score.index(max(score))
@@ -179,73 +182,119 @@ def _viterbi_labelled(rows: list[list[float]], pair_of: dict[int, int]) -> list[
     return path
 
 
+@functools.lru_cache(maxsize=16)
+def _tag_arrays(tags: tuple[str, ...]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per tag set, numpy look-ups for the chunk decoders: each tag's label; its label index in
+    :func:`_lenient_tables` (-1 for O); its label index in :func:`_bio_tables` (-1 for O, -2 for an
+    I without B); whether it is a B; whether it is an I."""
+    parts = [t.partition("-") for t in tags]
+    return ([label for _, _, label in parts], _lenient_tables(tags)[1].numpy(), _bio_tables(tags)[3].numpy(),
+            np.array([bio == "B" for bio, _, _ in parts]), np.array([bio == "I" for bio, _, _ in parts]))
+
+
+def _numpy_rows(wps: torch.Tensor) -> np.ndarray:
+    """The word rows as a numpy view (a half type widened to float32 first: numpy has no bfloat16)."""
+    if wps.dtype in (torch.float16, torch.bfloat16):
+        wps = wps.float()
+    return wps.detach().cpu().numpy()
+
+
+def _best_tags(wp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's best tag (the first maximum, as ``torch.max``) and its probability, ``(N,)`` each."""
+    best = wp.argmax(1)
+    return best, wp[np.arange(len(best)), best]
+
+
+def _run_ends(opens: np.ndarray, continues: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_runs` on chunk rows: each span's first row (where ``opens``) and its end (the first
+    row after it that does not continue it), ``(S,)`` each, ascending. A span never runs into the
+    next article when no article's first row continues anything (every caller makes sure of it)."""
+    first = np.flatnonzero(opens)
+    stops = np.append(np.flatnonzero(~continues), continues.size)  # the rows that continue nothing
+    return first, stops[np.searchsorted(stops, first, side="right")]
+
+
+def _chunk_spans(toks: list[TokenizedArticle], offsets: list[int], first: np.ndarray, end: np.ndarray,
+                 labels: list[str], values: list[float]) -> list[list[TokenSpan]]:
+    """Chunk rows ``[first[k], end[k])`` as each article's spans, labelled ``labels[k]`` and
+    scored by the mean of ``values`` over the rows: a Python float sum in row order, the same
+    float as over the article's own list."""
+    out: list[list[TokenSpan]] = [[] for _ in toks]
+    if not first.size:
+        return out
+    arts = (np.searchsorted(np.asarray(offsets), first, side="right") - 1).tolist()
+    for k, a, b, label in zip(arts, first.tolist(), end.tolist(), labels):
+        words, a0 = toks[k].words, offsets[k]
+        scores = values[a:b]
+        out[k].append(TokenSpan(words[a - a0][0], words[b - 1 - a0][1], label, sum(scores) / len(scores)))
+    return out
+
+
+def _article_starts(toks: list[TokenizedArticle], offsets: list[int]) -> np.ndarray:
+    """``(N_words,)`` bool: whether each chunk row opens a sentence (every article's first does)."""
+    return np.concatenate([np.asarray(tok.sentence_starts(), dtype=bool)
+                           for tok, a0, a1 in zip(toks, offsets, offsets[1:]) if a1 > a0])
+
+
 def decode_bio_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
                     tags: list[str]) -> list[list[TokenSpan]]:
     """:func:`decode_bio` of several articles at once: ``wps`` (N_words, n_tags) holds their word
     rows one article after the other, article ``k``'s from ``offsets[k]`` to ``offsets[k + 1]``.
 
     The same spans and scores as one call per article: the per-word steps (best tag, whether it
-    continues the span before it, each article's first word continuing nothing) are exact tensor
-    operations, done once for all the articles instead of once per article; only the spans are
-    visited in Python, article by article."""
+    continues the span before it, each article's first word continuing nothing) and the spans'
+    bounds are exact numpy steps over the whole chunk (a numpy step costs ~1 us, a torch one 3-10);
+    only the spans are visited in Python."""
     if wps.size(0) == 0:
         return [[] for _ in toks]
-    best_p, best = wps.max(-1)  # (N_words,)
-    parts, label_of, is_i = _lenient_tables(tuple(tags))
+    labels, label_of, _, _, is_i = _tag_arrays(tuple(tags))
+    best, best_p = _best_tags(_numpy_rows(wps))
     label = label_of[best]  # (N_words,) -1 = O
-    prev = torch.cat([label.new_full((1,), -1), label[:-1]])  # (N_words,)
-    prev[long_tensor([a0 for a0, a1 in zip(offsets, offsets[1:]) if a1 > a0])] = -1  # an article's first word follows nothing
-    inside = is_i[best] & (label >= 0) & (prev == label)
-    opens = (label >= 0) & ~inside
-    bp, bt, op, ins = best_p.tolist(), best.tolist(), opens.tolist(), inside.tolist()
-    out = []
-    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
-        spans = []
-        for a, b in _runs(op[a0:a1], ins[a0:a1]):
-            scores = bp[a0 + a : a0 + b + 1]  # summed in order, as floats: the same score as word by word
-            spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[bt[a0 + a]][2], sum(scores) / len(scores)))
-        out.append(spans)
-    return out
+    prev = np.empty_like(label)
+    prev[0], prev[1:] = -1, label[:-1]
+    prev[[a0 for a0, a1 in zip(offsets, offsets[1:]) if a1 > a0]] = -1  # an article's first word follows nothing
+    inside = is_i[best] & (label >= 0) & (prev == label)  # continues the span before it
+    first, end = _run_ends((label >= 0) & ~inside, inside)
+    return _chunk_spans(toks, offsets, first, end, [labels[t] for t in best[first].tolist()], best_p.tolist())
 
 
 def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
                             tags: list[str]) -> list[list[TokenSpan]]:
     """:func:`decode_bio_viterbi` of several articles at once (``wps`` and ``offsets`` as in
-    :func:`decode_bio_many`): the per-word best tags and the check for an invalid ``I`` run once
-    for all; the dynamic program runs, as before, on each article's own log-probabilities (the same
-    tensor as one call per article, so the same floats) for the sentences that need it."""
+    :func:`decode_bio_many`): the per-word best tags, the check for an invalid ``I`` and the spans'
+    bounds are numpy steps over the whole chunk; the sentences that need it run the dynamic
+    program, as one call per article does, on the float64 logarithms of their rows (taken at once
+    for all of them: an element's logarithm does not depend on the tensor around it)."""
     if wps.size(0) == 0:
         return [[] for _ in toks]
-    parts, pair_of, is_i, label_of = _bio_tables(tuple(tags))
-    best_p, best = wps.max(-1)  # (N_words,)
-    starts = torch.cat([tok.sentence_starts() for tok, a0, a1 in zip(toks, offsets, offsets[1:]) if a1 > a0])
-    lab = label_of[best]
-    prev_lab = torch.cat([lab.new_full((1,), -1), lab[:-1]])  # an article's first word opens a sentence
-    bad = is_i[best] & (starts | (prev_lab != lab) | (lab < 0))  # (N_words,) an I that continues nothing
-    paths = best.tolist()
-    bad_words = bad.nonzero().squeeze(1).tolist()
-    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
-        first_bad = bisect.bisect_left(bad_words, a0)
-        if first_bad < len(bad_words) and bad_words[first_bad] < a1:
-            logp = wps[a0:a1].double().contiguous().log()  # the (n_words, n_tags) tensor decode_bio_viterbi takes the log of
-            bounds = torch.nonzero(tok.sentence_starts()).squeeze(1).tolist() + [a1 - a0]
-            mine = bad_words[first_bad : bisect.bisect_left(bad_words, a1)]
-            for k in sorted({bisect.bisect_right(bounds, w - a0) - 1 for w in mine}):
-                s_, e_ = bounds[k], bounds[k + 1]
-                paths[a0 + s_ : a0 + e_] = _viterbi_labelled(logp[s_:e_].tolist(), pair_of)
-    # the chosen tags' probabilities, picked once for the chunk (where no sentence was re-decoded
-    # that is each word's maximum, the same float as best_p)
-    chosen = wps.gather(1, long_tensor(paths).unsqueeze(1)).squeeze(1).tolist() if bad_words else best_p.tolist()
-    is_b_tag, is_i_tag = _bio_flags(tuple(tags))
-    is_b, is_i = list(map(is_b_tag.__getitem__, paths)), list(map(is_i_tag.__getitem__, paths))
-    out = []
-    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
-        spans = []
-        for a, b in _runs(is_b[a0:a1], is_i[a0:a1]):
-            scores = chosen[a0 + a : a0 + b + 1]
-            spans.append(TokenSpan(tok.words[a][0], tok.words[b][1], parts[paths[a0 + a]][2], sum(scores) / len(scores)))
-        out.append(spans)
-    return out
+    _, pair_of, _, _ = _bio_tables(tuple(tags))
+    labels, _, label_of, is_b, is_i = _tag_arrays(tuple(tags))
+    wp = _numpy_rows(wps)
+    path, best_p = _best_tags(wp)
+    chosen = best_p.tolist()  # each word's chosen tag's probability: the maximum, unless re-decoded
+    starts = _article_starts(toks, offsets)
+    lab = label_of[path]
+    prev_lab = np.empty_like(lab)
+    prev_lab[0], prev_lab[1:] = -1, lab[:-1]  # an article's first word opens a sentence
+    bad = is_i[path] & (starts | (prev_lab != lab) | (lab < 0))  # (N_words,) an I that continues nothing
+    bad_words = np.flatnonzero(bad)
+    if bad_words.size:
+        bounds = np.append(np.flatnonzero(starts), len(starts))  # the chunk's sentences (none spans two articles)
+        sents = np.unique(np.searchsorted(bounds, bad_words, side="right") - 1)  # those holding a bad word
+        s0, lengths = bounds[sents], bounds[sents + 1] - bounds[sents]
+        rows = np.repeat(s0 - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())  # their rows
+        logp = torch.from_numpy(wp[rows].astype(np.float64)).log().tolist()  # decode_bio_viterbi's wp.double().log()
+        redone: list[int] = []
+        k = 0
+        for n in lengths.tolist():
+            redone += _viterbi_labelled(logp[k : k + n], pair_of)
+            k += n
+        new = np.array(redone, dtype=path.dtype)
+        path[rows] = new
+        for r, p in zip(rows.tolist(), wp[rows, new].tolist()):
+            chosen[r] = p
+    first, end = _run_ends(is_b[path], is_i[path])
+    return _chunk_spans(toks, offsets, first, end, [labels[t] for t in path[first].tolist()], chosen)
 
 
 def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
@@ -254,33 +303,38 @@ def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets:
     :func:`decode_bio_many`).
 
     The exact per-row steps (the B and I sums over the types, each row's own; the type masses;
-    the chosen probabilities, picked) run once on the whole chunk; the logarithm runs on each
-    article's own rows, a tensor of the same shape as one call per article (a vectorised
-    logarithm computes a tensor's last few elements with the scalar function, so where an
-    element falls must not change), and each span's type and mean on slices of the same values
-    (tested against :func:`decode_quotes`, the definition, article by article)."""
+    the logarithm, elementwise) run once on the whole chunk, the dynamic program on each article's
+    rows from one flat list, and the spans' bounds, chosen probabilities and type masses are numpy
+    steps over the chunk (tested against :func:`decode_quotes`, the definition, article by article)."""
     if wps.size(0) == 0:
         return [[] for _ in toks]
-    wps = wps.contiguous()
-    b, i_ = wps[:, 1::2], wps[:, 2::2]  # (N_words, n_types)
-    collapsed = torch.stack([wps[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (N_words, 3): O, B, I
-    type_mass = b + i_  # (N_words, n_types)
+    collapsed, type_mass = _quote_masses(wps)  # (N_words, 3): O, B, I; (N_words, n_types)
+    logp = collapsed.clamp(min=1e-12).log().view(-1).tolist()  # three per row
     paths: list[int] = []
     for a0, a1 in zip(offsets, offsets[1:]):
         if a1 > a0:
-            paths += _viterbi_bio(collapsed[a0:a1].clamp(min=1e-12).log())
-    chosen = collapsed.gather(1, long_tensor(paths).unsqueeze(1)).squeeze(1)  # (N_words,)
-    out = []
-    for tok, a0, a1 in zip(toks, offsets, offsets[1:]):
-        path = paths[a0:a1]
-        spans: list[TokenSpan] = []
-        for start, last in _runs([t == 1 for t in path], [t == 2 for t in path]):
-            w = last + 1
-            qtype = types[int(type_mass[a0 + start : a0 + w].sum(0).argmax())]
-            score = float(chosen[a0 + start : a0 + w].mean())
-            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
-        out.append(spans)
-    return out
+            rows = iter(logp[3 * a0 : 3 * a1])
+            paths += _viterbi_bio(zip(rows, rows, rows))
+    path = np.array(paths, dtype=np.int64)
+    first, end = _run_ends(path == 1, path == 2)  # a span opens at B and runs over the I words after it
+    if not first.size:
+        return [[] for _ in toks]
+    chosen = _numpy_rows(collapsed)[np.arange(len(path)), path].tolist()  # (N_words,) the chosen tags' probabilities
+    lengths = end - first
+    seg = np.cumsum(lengths) - lengths  # each span's first row among the spans' rows
+    rows = np.repeat(first - seg, lengths) + np.arange(lengths.sum())
+    # each type's mass over each span, summed in word order in float64 (numpy sums along the rows
+    # one row after the other, as the definition's Python sum)
+    mass = np.add.reduceat(_numpy_rows(type_mass)[rows].astype(np.float64), seg, axis=0)  # (S, n_types)
+    return _chunk_spans(toks, offsets, first, end, [types[t] for t in mass.argmax(1).tolist()], chosen)
+
+
+def _quote_masses(wp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quotation rows (n, 1 + 2 * n_types) -> (n, 3) O/B/I probabilities (B and I summed over the
+    types, each row its own sum) and (n, n_types) each type's B + I."""
+    wp = wp.contiguous()
+    b, i_ = wp[:, 1::2], wp[:, 2::2]  # (n, n_types)
+    return torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1), b + i_
 
 
 # Words that open a new name after a name of the same type: «لبنان وإسرائيل», «بوش وبلير».
@@ -325,34 +379,35 @@ def decode_quotes(tok: TokenizedArticle, probs: torch.Tensor, types: list[str]) 
     wp = word_probs(tok, probs)  # (n_words, 1 + 2 * n_types)
     if wp.size(0) == 0:
         return []
-    b = wp[:, 1::2]  # (n_words, n_types)
-    i_ = wp[:, 2::2]
-    collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)  # (n_words, 3): O, B, I
-    type_mass = b + i_  # (n_words, n_types)
-    path = _viterbi_bio(collapsed.clamp(min=1e-12).log())
-    chosen = collapsed.gather(1, long_tensor(path).unsqueeze(1)).squeeze(1)  # (n_words,)
-    # a span opens at B and runs over the I words after it (the path has no I after O)
-    opens = [t == 1 for t in path]
+    collapsed, type_mass = _quote_masses(wp)  # (n_words, 3): O, B, I; (n_words, n_types)
+    path = _viterbi_bio(collapsed.clamp(min=1e-12).log().tolist())
+    rows, masses = collapsed.tolist(), type_mass.tolist()
+    # a span opens at B and runs over the I words after it (the path has no I after O); its type
+    # has the most mass over its words and its score is the mean of its chosen tags, both summed
+    # in word order as Python floats
     spans: list[TokenSpan] = []
-    for start, last in _runs(opens, [t == 2 for t in path]):
+    for start, last in _runs([t == 1 for t in path], [t == 2 for t in path]):
         w = last + 1
-        qtype = types[int(type_mass[start:w].sum(0).argmax())]
-        score = float(chosen[start:w].mean())
-        spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, score))
+        mass = [sum(col) for col in zip(*masses[start:w])]
+        chosen = [rows[k][path[k]] for k in range(start, w)]
+        spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], types[mass.index(max(mass))],
+                               sum(chosen) / len(chosen)))
     return spans
 
 
-def _viterbi_bio(logp: torch.Tensor) -> list[int]:
+def _viterbi_bio(logp: Iterable[Sequence[float]]) -> list[int]:
     """The tag sequence (0 = O, 1 = B, 2 = I) of highest summed log-probability ``logp``
-    (n, 3) in which ``I`` never follows ``O`` nor opens the sequence; every other transition is free.
+    (n >= 1 rows of 3) in which ``I`` never follows ``O`` nor opens the sequence; every other
+    transition is free.
 
     With free transitions the recursion is: O and B extend the best of all three states, I the
     better of B and I. One pass of floats (a few microseconds per word), then the back-trace."""
-    rows = logp.tolist()
-    o, bb, ii = rows[0][0], rows[0][1], float("-inf")
+    rows = iter(logp)
+    o, bb, _ = next(rows)
+    ii = float("-inf")
     back_all: list[int] = []  # per word: the best previous state of all three (for O and B)
     back_in: list[int] = []  # per word: the better previous of B and I (for I)
-    for lo, lb, li in rows[1:]:
+    for lo, lb, li in rows:
         if o >= bb and o >= ii:
             m, am = o, 0
         elif bb >= ii:

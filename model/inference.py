@@ -135,7 +135,7 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
 
     def head_probs(name: str, rows: np.ndarray | None = None) -> torch.Tensor:
         part = parts[name] if rows is None else parts[name].index_select(0, torch.from_numpy(rows).to(device))
-        return part.float().softmax(-1).cpu()
+        return _row_softmax(part.float()).cpu()
 
     decoded = _decode_words(model.config, [tok for _, tok in items], head_probs, min_quote_score)
     for (a, tok), spans in zip(items, decoded):
@@ -143,6 +143,14 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
                                    central.get(a))
         results[a] = _article(model, str(arts[a][0]), tok, spans, states, device, min_quote_score)
     return results  # type: ignore[return-value]  (every slot is filled)
+
+
+def _row_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.softmax(-1)`` for (N, tags) rows of a few tags, computed over the transposed
+    (tags, N) layout and handed back as an (N, tags) view: torch's last-dim kernel spends ~150 ns
+    per row of 3-9 tags, its kernel over the first dimension runs along N (15,000 rows: 2.3 ->
+    0.2 ms). The same probabilities to rounding (the sums run in another order: ~3e-8 apart)."""
+    return torch.softmax(logits.t(), 0).t()
 
 
 def _head_logits_fn(model: Any) -> Any:

@@ -273,16 +273,19 @@ def decode_quotes_reference(tok, probs, types):
     wp = probs[first]
     b, i_ = wp[:, 1::2], wp[:, 2::2]
     collapsed = torch.stack([wp[:, 0], b.sum(-1), i_.sum(-1)], -1)
-    type_mass = b + i_
+    type_mass = (b + i_).tolist()
     lp = collapsed.clamp(min=1e-12).log().tolist()
     allowed = [[True, True, False], [True, True, True], [True, True, True]]  # [previous][current]
     path = _textbook_viterbi(lp, lambda w, p_, c: allowed[p_][c], lambda c: c != 2)
     spans, start = [], None
     for w, t in enumerate(path + [0]):
         if start is not None and t != 2:
-            qtype = types[int(type_mass[start:w].sum(0).argmax())]
-            chosen = torch.tensor([collapsed[k, path[k]].item() for k in range(start, w)])
-            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], qtype, float(chosen.mean())))
+            # the type of most mass and the mean chosen probability, each summed word by word in
+            # Python floats (float64) from the float32 probabilities
+            mass = [sum(type_mass[k][c] for k in range(start, w)) for c in range(len(types))]
+            qtype = max(range(len(types)), key=lambda c: (mass[c], -c))  # ties: the first type
+            chosen = [collapsed[k, path[k]].item() for k in range(start, w)]
+            spans.append(TokenSpan(tok.words[start][0], tok.words[w - 1][1], types[qtype], sum(chosen) / len(chosen)))
             start = None
         if t == 1:
             start = w
