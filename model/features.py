@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES, Article
-from khabar.data.normalise import Normalised, normalise_arrays
+from khabar.data.normalise import _SPACE_TABLE, Normalised, normalise_arrays
 from khabar.data.sentences import split_sentences
 from khabar.model.windows import make_windows
 
@@ -112,6 +112,16 @@ class TokenizedArticle:
         self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
                                    torch.from_numpy(lexical))
 
+    def _token_lexical(self, table: Any) -> None:
+        """``self.lexical`` and :meth:`input_tensors` from the lexical rows of every token as a
+        ``(n, n_attrs)`` int64 array (contiguous, writable: the tensor shares it)."""
+        import numpy as np
+        import torch
+
+        self.lexical = table.tolist()
+        self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
+                                   torch.from_numpy(table))
+
     def word_index(self) -> Any:
         """``(n_words,)`` long tensor: each word's first token. Built once per article: decoding
         gathers the word rows of every head with it."""
@@ -206,6 +216,9 @@ class ArticleEncoder:
     # -- tokens -------------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> TokenizedArticle:
+        tok = self._tokenize_chunks(text)
+        if tok is not None:
+            return tok
         n_text, n_starts, n_ends = normalise_arrays(text)
         encoded = self._encode_arrays(n_text)
         if encoded is not None:
@@ -213,6 +226,104 @@ class ArticleEncoder:
             if tok is not None:
                 return tok
         return self._tokenize_lists(text, Normalised(n_text, n_starts.tolist(), text, n_ends.tolist()))
+
+    def _tokenize_chunks(self, text: str) -> TokenizedArticle | None:
+        """:meth:`tokenize` from what each whitespace-separated chunk of the ORIGINAL text gave
+        before (kept with the tokenizer's :class:`PlainTwin`): its tokens' ids, spans relative to
+        the chunk, first sub-word flags and lexical rows, as one bytes row per token. Normalisation
+        never acts across whitespace (without an HTML tag, the one thing it drops whole that may
+        hold a space: no ``<``) and neither does the tokenizer on normalised text (without an added
+        token that holds a space), so an article is a look-up per chunk and a few array steps:
+        no normalisation, tokenizer call or lexical hashing for a chunk seen before. New chunks
+        are learnt all at once through :meth:`_tokenize_arrays`' steps. ``None`` where this does
+        not apply (or the text has no token): :meth:`tokenize` then goes the long way."""
+        import numpy as np
+
+        if "<" in text or self._direct_backend() is None:
+            return None
+        from khabar.model.plain_tokenizer import plain_twin
+
+        twin = plain_twin(self.tokenizer)
+        if twin is None or twin.joins_words:
+            return None
+        lexical = self.lexical
+        memo = twin.memos.setdefault(("chunks", lexical.layout if lexical is not None else None), {})
+        chunks = text.split()
+        rows = list(map(memo.get, chunks))
+        if None in rows:
+            new = self._learn_chunks(twin, memo, list(dict.fromkeys(c for c, r in zip(chunks, rows) if r is None)))
+            if new is None:
+                return None
+            rows = [new[c] if r is None else r for c, r in zip(chunks, rows)]
+        blob = b"".join(rows)
+        if not blob:
+            return None
+        width = 4 + (lexical.width if lexical is not None else 0)  # id, start, end, first, lexical rows
+        table = np.frombuffer(blob, dtype=np.int32).reshape(-1, width).astype(np.int64)  # (n, width)
+        # each chunk's start: a non-space character after a space (str.split's whitespace: isspace)
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)  # (len(text),)
+        space = _SPACE_TABLE[np.minimum(codes, _SPACE_TABLE.size - 1)]
+        opens = ~space
+        opens[1:] &= space[:-1]
+        starts = np.flatnonzero(opens)  # (n_chunks,)
+        if len(starts) != len(chunks):  # never (the same whitespace), but no silent misplacement
+            return None
+        # (n,) each token's chunk start: its chunk repeated once per token of the chunk
+        base = np.repeat(starts, np.fromiter(map(len, rows), dtype=np.int64, count=len(rows)) // (4 * width))
+        first = table[:, 3].astype(bool)
+        tok = self._article(text, np.ascontiguousarray(table[:, 0]), table[:, 1] + base, table[:, 2] + base,
+                            np.cumsum(first) - 1, first)
+        if lexical is not None:
+            tok._token_lexical(np.ascontiguousarray(table[:, 4:]))
+        return tok
+
+    def _learn_chunks(self, twin: Any, memo: dict[str, bytes], chunks: list[str]) -> dict[str, bytes] | None:
+        """:meth:`_tokenize_chunks`' rows of distinct new ``chunks``, from one pass of
+        :meth:`tokenize`'s steps over them joined by spaces, the tokens from ``twin``'s words
+        (kept in ``memo`` while there is room); ``None`` where those steps decline, or a token is
+        not inside one chunk."""
+        import numpy as np
+
+        from khabar.model.plain_tokenizer import MAX_MEMO
+
+        joined = " ".join(chunks)
+        n_text, n_starts, n_ends = normalise_arrays(joined)
+        if not n_text:  # nothing kept of any chunk (emoji, marks alone ...): no token
+            return {c: b"" for c in chunks}
+        encoded = twin.encode_arrays(n_text)
+        if encoded is None:
+            return None
+        ids, starts, ends, words = encoded
+        n = len(ids)
+        o_s, o_e = n_starts[starts], n_ends[ends - 1]  # (n,) each token's span in `joined`
+        if n == 0 or (ends <= starts).any() or (o_e <= o_s).any() or (o_s[1:] < o_s[:-1]).any():
+            return None
+        first = np.empty(n, dtype=bool)
+        first[0] = True
+        np.not_equal(words[1:], words[:-1], out=first[1:])
+        lengths = np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
+        c_start = np.cumsum(lengths + 1) - lengths - 1  # (n_chunks,) each chunk's start in `joined`
+        chunk = np.searchsorted(c_start, o_s, side="right") - 1  # (n,) each token's chunk
+        c_first = np.ones(n, dtype=bool)
+        np.not_equal(chunk[1:], chunk[:-1], out=c_first[1:])
+        if (o_e > (c_start + lengths)[chunk]).any() or not first[c_first].all():
+            return None
+        columns = [ids, o_s - c_start[chunk], o_e - c_start[chunk], first]
+        if self.lexical is not None:
+            w0 = np.flatnonzero(first)  # (n_words,) each word's first token
+            cs, ce = o_s[w0].tolist(), np.maximum.reduceat(o_e, w0).tolist()
+            _, rows = self.lexical.word_rows([joined[a:b] for a, b in zip(cs, ce)])
+            if len(rows) != 8 * self.lexical.width * len(w0):
+                return None  # ragged rows: the long way says so
+            per_word = np.frombuffer(rows, dtype=np.int64).reshape(len(w0), self.lexical.width)
+            columns.append(per_word[np.cumsum(first) - 1])  # (n, n_attrs)
+        blob = np.column_stack(columns).astype(np.int32).tobytes()  # (n, width) rows
+        size = len(blob) // n
+        bounds = (np.searchsorted(chunk, np.arange(len(chunks) + 1)) * size).tolist()
+        new = {c: blob[a:b] for c, a, b in zip(chunks, bounds, bounds[1:])}
+        if len(memo) + len(new) <= MAX_MEMO:  # news vocabularies repeat; bounded for streaming corpora
+            memo.update(new)
+        return new
 
     def _encode_arrays(self, text: str) -> tuple[Any, Any, Any, Any] | None:
         """:meth:`_encode` of normalised text as ``(n,)`` int64 arrays: ids, offset starts and ends,
@@ -260,6 +371,19 @@ class ArticleEncoder:
         first = np.empty(n, dtype=bool)
         first[0] = True
         np.not_equal(words[1:], words[:-1], out=first[1:])
+        tok = self._article(text, ids, o_s, o_e, words, first)
+        if self.lexical is not None:
+            per_word, rows = self.lexical.word_rows([text[cs:ce] for _, _, cs, ce in tok.words])
+            tok.lexical = [per_word[w] for w in tok.word_of]
+            tok._word_lexical(per_word, rows)
+        return tok
+
+    def _article(self, text: str, ids: Any, o_s: Any, o_e: Any, words: Any, first: Any) -> TokenizedArticle:
+        """The article of ``n > 0`` tokens given as ``(n,)`` arrays (ids, original spans, word
+        ids, first sub-word flags), with its sentences and windows (no lexical rows)."""
+        import numpy as np
+
+        n = len(ids)
         sentences = split_sentences(text)
         if sentences:  # each token's sentence: the last one starting at or before it (0 before the first)
             sentence = np.searchsorted(np.array([a for a, _ in sentences], dtype=np.int64), o_s, side="right") - 1
@@ -269,12 +393,7 @@ class ArticleEncoder:
         # never cut inside a word at a sentence boundary (the splitter and the tokenizer disagree rarely)
         boundaries = (np.flatnonzero((sentence[1:] != sentence[:-1]) & first[1:]) + 1).tolist()
         windows = make_windows(n, boundaries, self.size, self.overlap)
-        tok = TokenizedArticle._from_arrays(text, ids, o_s, o_e, words, first, sentence, windows)
-        if self.lexical is not None:
-            per_word, rows = self.lexical.word_rows([text[cs:ce] for _, _, cs, ce in tok.words])
-            tok.lexical = [per_word[w] for w in tok.word_of]
-            tok._word_lexical(per_word, rows)
-        return tok
+        return TokenizedArticle._from_arrays(text, ids, o_s, o_e, words, first, sentence, windows)
 
     def _tokenize_lists(self, text: str, norm: Normalised) -> TokenizedArticle:
         """:meth:`tokenize` one token at a time from the tokenizer's lists (the definition; any text)."""

@@ -157,6 +157,11 @@ class LexicalHasher:
     def width(self) -> int:
         return len(self.attrs)
 
+    @property
+    def layout(self) -> tuple[tuple[str, int], ...]:
+        """The tables' attributes and sizes: what a word's rows depend on."""
+        return tuple(zip(self.attrs, self.rows))
+
 
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _HASHERS: dict[tuple, LexicalHasher] = {}

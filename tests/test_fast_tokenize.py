@@ -132,3 +132,106 @@ def test_tokenize_with_remembered_words_equals_the_per_token_loop(seed):
     from khabar.model.plain_tokenizer import plain_twin
 
     assert plain_twin(encoder.tokenizer)._words  # the remembered words were used
+
+
+# ------------------------------------------------------------------------------ chunk memo
+
+# pieces that exercise every rule of normalisation at a chunk's edges: diacritics and format
+# characters (first in a chunk: attached to nothing), entities (one unescaping to a space), URLs,
+# e-mails, mentions, domains, Eastern digits glued to letters, emoji, marks, other whitespace
+_CHUNK_PIECES = ["قال", "الرئيس", "َ", "ّ", "ـ", "\u200f", "\u200b", "&quot;", "&amp;", "&nbsp;", "&#10;", "&bogus;",
+                 "https://x.com/a?b=1.", "www.aljazeera.net", "a@b.org", "@khabar", "news.co.uk/x", "٢٠١٦", "2016م",
+                 "COVID19", "Hervé", "😀", "«", "»", ".", "،", ":", "\"", "(", ")", "_", "x" * 120, "[CLS]", "[MASK]",
+                 " ", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "\x1c", "\u2028", "\x00", "\ufffd", "\U0001f3fb"]
+
+
+def _chunk_texts(rng, count, pieces=_CHUNK_PIECES):
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 30))) for _ in range(count)]
+
+
+def test_normalisation_never_acts_across_whitespace():
+    """What the chunk memo rests on: without ``<`` (an HTML tag may hold a space), a text
+    normalises as its whitespace-separated chunks one by one, joined by single spaces, each
+    chunk's original offsets shifted by its place in the text."""
+    from khabar.data.normalise import normalise_arrays
+
+    rng = random.Random(11)
+    for text in _chunk_texts(rng, 1500) + ["", " ", "َقال", "&nbsp;قال", "قال&nbsp;َ"]:
+        want_text, want_s, want_e = normalise_arrays(text)
+        parts, starts, ends, at = [], [], [], 0
+        for chunk in text.split():
+            at = text.index(chunk, at)
+            t, s, e = normalise_arrays(chunk)
+            if t:
+                parts.append(t)
+                keep = np.array([c != " " for c in t], dtype=bool)
+                starts.append(s[keep] + at)
+                ends.append(e[keep] + at)
+            at += len(chunk)
+        assert want_text == " ".join(parts), repr(text)
+        keep = np.array([c != " " for c in want_text], dtype=bool)
+        got_s = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+        got_e = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+        assert np.array_equal(want_s[keep], got_s) and np.array_equal(want_e[keep], got_e), repr(text)
+
+
+def _assert_tokenized_equal(got, want, text):
+    import torch
+
+    assert got == want and got.lexical == want.lexical, repr(text)
+    assert got.words == want.words and got.word_of == want.word_of, repr(text)
+    assert torch.equal(got.word_index(), want.word_index()), repr(text)
+    assert torch.equal(got.sentence_starts(), want.sentence_starts()), repr(text)
+    if len(got):
+        for a, b in zip(got.input_tensors(), want.input_tensors()):
+            assert (a is None and b is None) or (torch.equal(a, b) and a.dtype == b.dtype), repr(text)
+
+
+@pytest.mark.parametrize("lexical", [True, False])
+def test_tokenize_through_the_chunk_memo_equals_the_long_way(lexical):
+    """Cold (chunks learnt), warm (chunks remembered, met again in other articles) and past the
+    memo's bound: the same article as :meth:`ArticleEncoder._tokenize_lists`, the definition."""
+    from model_helpers import load_articles, tiny_tokenizer
+
+    import khabar.model.plain_tokenizer as pt
+    from khabar.model.features import ArticleEncoder
+
+    tokenizer = copy.deepcopy(tiny_tokenizer())  # its own twin and memo
+    encoder = ArticleEncoder(tokenizer, max_length=32, overlap=8, lexical_features=lexical or None)
+    rng = random.Random(12)
+    texts = [a.text for a in load_articles()] + _chunk_texts(rng, 400)
+    texts += ["", " ", "\n\n", "😀 😀", "َ", "Latin only. Yes!", "«قال»", "قال <b>نعم</b>", "قال <a href=\"x\">نعم</a> ثم", "x" * 150]
+    hits = 0
+    for rounds in range(2):
+        for text in texts:
+            fast = encoder._tokenize_chunks(text)
+            hits += fast is not None
+            got = encoder.tokenize(text)
+            want = encoder._tokenize_lists(text, normalise(text))
+            _assert_tokenized_equal(got, want, text)
+            if fast is not None:
+                _assert_tokenized_equal(fast, want, text)
+    assert hits > len(texts)  # the memo served most articles
+    memo = pt.plain_twin(tokenizer).memos[("chunks", encoder.lexical.layout if lexical else None)]
+    assert memo and encoder._tokenize_chunks("قال <b>نعم</b>") is None  # a tag may hold a space
+    saved, pt.MAX_MEMO = pt.MAX_MEMO, len(memo)
+    try:  # the memo full: new chunks are still tokenised, only not remembered
+        for text in _chunk_texts(random.Random(13), 100, _CHUNK_PIECES + ["جديد", "كلمة"]):
+            _assert_tokenized_equal(encoder.tokenize(text), encoder._tokenize_lists(text, normalise(text)), text)
+        assert len(memo) == pt.MAX_MEMO
+    finally:
+        pt.MAX_MEMO = saved
+
+
+def test_chunk_memo_declines_an_added_token_that_spans_words():
+    from model_helpers import tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder
+
+    tokenizer = copy.deepcopy(tiny_tokenizer())
+    tokenizer.add_tokens(["قال نعم"])
+    encoder = ArticleEncoder(tokenizer, max_length=32, overlap=8)
+    text = "قال نعم"
+    assert encoder._tokenize_chunks(text) is None
+    want = tokenizer.backend_tokenizer.encode(normalise(text).text, add_special_tokens=False)
+    assert encoder.tokenize(text).input_ids == want.ids
