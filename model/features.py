@@ -48,7 +48,19 @@ class TokenizedArticle:
     lexical: list[list[int]] | None = None  # per token: its word's lexical table rows (khabar.model.lexical)
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        ids = self.__dict__.get("input_ids")  # not made yet for an article built by _from_arrays
+        return len(ids if ids is not None else self._derived["ids"])
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute the instance lacks: the lists that an article built by
+        # _from_arrays makes from its arrays on first use (inference reads none of them, except
+        # the lexical rows of a batch's first window for their width).
+        make = _LAZY_LISTS.get(name)
+        derived = self.__dict__.get("_derived")
+        if make is None or derived is None or "ids" not in derived:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        value = self.__dict__[name] = make(derived)
+        return value
 
     def __post_init__(self) -> None:
         # words as (first token, end token, char start, char end), for span <-> token look-ups;
@@ -76,10 +88,9 @@ class TokenizedArticle:
 
         n = len(ids)
         tok = cls.__new__(cls)
-        tok.text, tok.windows, tok.lexical = text, windows, None
-        tok.input_ids, tok.word_ids, tok.first, tok.sentence = ids.tolist(), words.tolist(), first.tolist(), sentence.tolist()
-        starts_list = starts.tolist()
-        tok.spans = list(zip(starts_list, ends.tolist()))
+        # input_ids, word_ids, first, word_of and lexical: made on first use (see __getattr__)
+        tok.text, tok.windows, tok.sentence = text, windows, sentence.tolist()
+        tok.spans = list(zip(starts.tolist(), ends.tolist()))
         if not first[0]:
             raise ValueError("TokenizedArticle: the first token must start a word (first[0] is false)")
         w0 = np.flatnonzero(first).astype(np.int64)  # (n_words,) each word's first token
@@ -88,13 +99,11 @@ class TokenizedArticle:
         ce = np.maximum.reduceat(ends, w0)  # the furthest end of the word's tokens
         tok._word_starts = cs.tolist()
         tok.words = list(zip(w0.tolist(), w1.tolist(), tok._word_starts, ce.tolist()))
-        word_of = np.cumsum(first) - 1
-        tok.word_of = word_of.tolist()
         sent = sentence[w0]  # (n_words,) each word's sentence
         opens = np.ones(len(w0), dtype=bool)
         np.not_equal(sent[1:], sent[:-1], out=opens[1:])
         tok._derived = {"word_index": torch.from_numpy(w0), "sentence_starts": torch.from_numpy(opens),
-                        "word_of": word_of, "ids": ids}
+                        "word_of": np.cumsum(first) - 1, "ids": ids, "words": words, "first": first}
         return tok
 
     def _word_lexical(self, per_word: list[list[int]], rows: bytes) -> None:
@@ -118,7 +127,7 @@ class TokenizedArticle:
         import numpy as np
         import torch
 
-        self.lexical = table.tolist()
+        self._derived["lexical"] = table  # self.lexical: its rows as lists on first use
         self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
                                    torch.from_numpy(table))
 
@@ -181,6 +190,20 @@ class TokenizedArticle:
         """Token range of the word token ``t`` belongs to."""
         w = self.words[self.word_of[t]]
         return w[0], w[1]
+
+
+# The lists of an article built by TokenizedArticle._from_arrays, from its arrays (`_derived`).
+_LAZY_LISTS: dict[str, Any] = {
+    "input_ids": lambda d: d["ids"].tolist(),
+    "word_ids": lambda d: d["words"].tolist(),
+    "first": lambda d: d["first"].tolist(),
+    "word_of": lambda d: d["word_of"].tolist(),
+    "lexical": lambda d: d["lexical"].tolist() if "lexical" in d else None,
+}
+# `lexical` keeps its default in __init__ (None), but not as a class attribute, which would
+# answer for an article whose rows are still to be made (__getattr__ is only asked when neither
+# the instance nor the class has the name)
+del TokenizedArticle.lexical
 
 
 class ArticleEncoder:

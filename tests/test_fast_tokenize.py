@@ -235,3 +235,33 @@ def test_chunk_memo_declines_an_added_token_that_spans_words():
     assert encoder._tokenize_chunks(text) is None
     want = tokenizer.backend_tokenizer.encode(normalise(text).text, add_special_tokens=False)
     assert encoder.tokenize(text).input_ids == want.ids
+
+
+def test_lists_made_on_first_use_equal_the_constructed_article():
+    """An article from the arrays makes input_ids, word_ids, first, word_of and lexical when first
+    read; they equal what the dataclass constructor's article holds, and copies and pickles keep
+    them (made or not)."""
+    import pickle
+
+    from model_helpers import tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder, TokenizedArticle
+
+    encoder = ArticleEncoder(tiny_tokenizer(), max_length=32, overlap=8, lexical_features=True)
+    plain = ArticleEncoder(tiny_tokenizer(), max_length=32, overlap=8)
+    text = "قال الرئيس: «نعم». وأضاف أن 2016م كان عاما صعبا."
+    for enc in (encoder, plain):
+        tok = enc.tokenize(text)
+        assert "input_ids" not in tok.__dict__ and "lexical" not in tok.__dict__  # not made yet
+        want = enc._tokenize_lists(text, normalise(text))
+        for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok), tok):
+            assert len(other) == len(want)
+            assert (other.input_ids, other.word_ids, other.first, other.word_of, other.lexical) == \
+                   (want.input_ids, want.word_ids, want.first, want.word_of, want.lexical)
+        assert pickle.loads(pickle.dumps(tok)) == tok
+    built = TokenizedArticle("ab", [5], [(0, 2)], [0], [True], [0], [(0, 1)])
+    assert built.lexical is None and len(built) == 1
+    for obj in (built, tok):
+        with pytest.raises(AttributeError, match="no_such_thing"):
+            obj.no_such_thing
+        assert not hasattr(obj, "no_such_thing")
