@@ -5,6 +5,11 @@ characters it stands for, and the token sequence is cut into sentence-aligned wi
 (:mod:`khabar.model.windows`). Labels are word-level BIO (the first sub-word of a word carries the
 label, the others ``-100``); a layer that is not annotated (``entities=None`` / ``quotes=None``) is
 all ``-100``, so its loss is simply absent for that article.
+
+Speed (inference tokenises every article it reads): :meth:`ArticleEncoder.tokenize` first tries
+the chunk memo (:meth:`ArticleEncoder._tokenize_chunks`: what each whitespace-separated chunk of
+the original text gave before), then the array path (one article on numpy arrays), and keeps the
+per-token loop (:meth:`ArticleEncoder._tokenize_lists`) as the definition both are tested against.
 """
 
 from __future__ import annotations

@@ -145,8 +145,10 @@ class PlainTwin:
         return ok
 
 
-_MAX_WORDS = 300_000  # words remembered per twin (~150 bytes each)
-MAX_MEMO = 300_000  # entries of each memo in PlainTwin.memos
+# Bounds on what a twin remembers (measured on ANT news: ~160 bytes a word; ~300 bytes a chunk
+# of ArticleEncoder's memo with its lexical rows): ~30 and ~60 MB at most.
+_MAX_WORDS = 200_000  # words
+MAX_MEMO = 200_000  # entries of each memo in PlainTwin.memos
 
 
 def _not_in(chars: set[str]) -> "re.Pattern[str]":
