@@ -236,37 +236,36 @@ class Resolver:
         words = self.lexicon.words
         titles = words.get("titles", ())
         places, person_titles, org_heads = words.get("places", ()), words.get("person_titles", ()), words.get("org_heads", ())
+        n = len(texts)
+        titled, boundary, cue_at = src._titled, src._boundary, src.contents.cue_at
         # only the title words need the work below: find them with one set look-up per token
         for j in self.kt.indexes_of(titles):
             w = texts[j]
             if not is_word[j] or quoted[j]:
                 continue
-            if (texts[j - 1] if j else "") in titles:
+            if j and texts[j - 1] in titles:  # ("" is no title)
                 continue
-            limit = min(len(texts), j + 14)
-            m = src._titled(j, limit, names_only=True)  # (only a name is added below)
-            if m is not None and m.kind == "name" and self._bounded(m.end):
-                self.add(m)
+            limit = n if n < j + 14 else j + 14
+            m = titled(j, limit, names_only=True)  # (only a name is added below)
+            if m is not None and m.kind == "name":
+                # a name read after a title ends at punctuation, a stop word, a cue or the text end
+                e = m.end
+                if e >= n or boundary(e) or texts[e] in titles or texts[e].startswith("ال"):
+                    self.add(m)
             if w in places or w.startswith("ال") and w not in person_titles:
                 continue  # a nationality adjective after a name is not an apposition
             # A name run ending right before the title.
             a = j
-            while a - 1 >= 0 and j - a < 3 and is_word[a - 1] and not src._boundary(a - 1) \
+            while a - 1 >= 0 and j - a < 3 and is_word[a - 1] and not boundary(a - 1) \
                     and sentence_of[a - 1] == sentence_of[j] and texts[a - 1][0] not in "وف" \
                     and not texts[a - 1].startswith("ال") and texts[a - 1] not in titles \
                     and texts[a - 1] not in org_heads:
                 a -= 1
             if j - a >= 2:
                 # Left edge: the sentence start, punctuation, or a verb (a cue or a و-word).
-                if a == 0 or not is_word[a - 1] or (a - 1) in src.contents.cue_at or texts[a - 1][0] in "وف":
+                if a == 0 or not is_word[a - 1] or (a - 1) in cue_at or texts[a - 1][0] in "وف":
                     m2 = src._mention(a, j, "name", title=(j, min(limit, j + 3)))
                     self.add(m2)
-
-    def _bounded(self, end: int) -> bool:
-        """A name read after a title ends at punctuation, a stop word, a cue or the text end."""
-        texts = self.kt.texts
-        return end >= len(texts) or self.sources._boundary(end) or self.lexicon.is_("titles", texts[end]) \
-            or texts[end].startswith("ال")
 
     def find_mentions(self) -> list[tuple[int, int, Cluster]]:
         """Every occurrence of a known name in the article (longest first, no overlaps)."""
@@ -274,15 +273,30 @@ class Resolver:
         # listed won): one lookup per length, not a comparison per form starting with the word
         # (a long article has many names sharing a first name)
         index: dict[str, dict[int, dict[tuple[str, ...], Cluster]]] = {}
+        particles = self.lexicon.words.get("name_particles", ())  # (Lexicon.is_'s set)
+
+        def put(word: str, f: tuple[str, ...], c: Cluster) -> None:
+            # index.setdefault(word, {}).setdefault(len(f), {}).setdefault(f, c), without the two
+            # dicts made per call to be dropped when the keys are there
+            by_len = index.get(word)
+            if by_len is None:
+                index[word] = {len(f): {f: c}}
+                return
+            forms = by_len.get(len(f))
+            if forms is None:
+                by_len[len(f)] = {f: c}
+            elif f not in forms:
+                forms[f] = c
+
         for c in self.clusters:
             if c.kind != "name":
                 continue
             for f in c.forms:
                 if f:
-                    index.setdefault(f[0], {}).setdefault(len(f), {}).setdefault(f, c)
+                    put(f[0], f, c)
                     last = f[-1]
-                    if len(f) > 1 and len(last) > 2 and not self.lexicon.is_("name_particles", last):
-                        index.setdefault(last, {}).setdefault(1, {}).setdefault((last,), c)
+                    if len(f) > 1 and len(last) > 2 and last not in particles:
+                        put(last, (last,), c)
         lengths = {w: sorted(by_len, reverse=True) for w, by_len in index.items()}
         out = []
         j = 0  # the first token a new occurrence may start at (occurrences do not overlap)

@@ -336,8 +336,8 @@ class SourceFinder:
                 k += 1
                 prev_construct = False
                 continue
-            nxt_title = self._title_ahead(k, limit)
-            if seen_def and nxt_title:
+            nxt_title = self._title_ahead(k, limit) if seen_def else 0  # (a pure look-ahead: asked only when used)
+            if nxt_title:
                 k = nxt_title  # "باسم تحالف دعم الشرعية في اليمن العقيد الركن تركي المالكي"
                 continue
             break
@@ -461,17 +461,21 @@ class SourceFinder:
         return self._mention(j, k, kind)
 
     def _mention(self, a: int, b: int, kind: str, title: tuple[int, int] | None = None) -> Mention:
-        is_word = self.kt.is_word
-        words = list(compress(self.kt.bare_texts[a:b], is_word[a:b]))
+        kt = self.kt
+        is_word = kt.is_word
+        words = list(compress(kt.bare_texts[a:b], is_word[a:b]))
         if self._underscore:
             words = [w.replace("_", " ") for w in words]
-        if words and words[0].startswith("لل") and len(words[0]) > 4:
-            words[0] = "ال" + words[0][2:]
-        elif words and words[0].startswith("ل") and len(words[0]) > 4 and words[0] not in self._titles:
-            words[0] = words[0][1:]
+        if words:
+            w0 = words[0]
+            if w0.startswith("لل") and len(w0) > 4:
+                words[0] = "ال" + w0[2:]
+            elif w0.startswith("ل") and len(w0) > 4 and w0 not in self._titles:
+                words[0] = w0[1:]
         title_words: tuple[str, ...] = ()
         if title:
-            title_words = tuple(compress(self.kt.texts[title[0] : title[1]], is_word[title[0] : title[1]]))
+            t0, t1 = title
+            title_words = tuple(compress(kt.texts[t0:t1], is_word[t0:t1]))
         return Mention(a, b, kind, title_words, tuple(words))
 
     # -- where the source stands ----------------------------------------------------------------

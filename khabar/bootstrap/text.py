@@ -233,7 +233,19 @@ class KeyText:
         """Token texts without a hashtag's leading ``#`` (``t.text.lstrip("#")``), the form names
         are compared in."""
         if self._bare is None:
-            self._bare = list(map(str.lstrip, self.texts, repeat("#"))) if "#" in self.key else self.texts
+            if "#" in self.key:
+                # Every "#" of the key opens a token ("#" is not \w) and a token holds at most one
+                # leading "#": copy the list, then drop the "#" of those few tokens.
+                bare = self.texts.copy()
+                key, starts = self.key, self.starts
+                at = key.find("#")
+                while at >= 0:
+                    i = bisect_left(starts, at)
+                    bare[i] = bare[i][1:]
+                    at = key.find("#", at + 1)
+                self._bare = bare
+            else:
+                self._bare = self.texts
         return self._bare
 
     def indexes_of(self, words) -> list[int]:
