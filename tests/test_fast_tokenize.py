@@ -142,7 +142,7 @@ def test_tokenize_with_remembered_words_equals_the_per_token_loop(seed):
 _CHUNK_PIECES = ["قال", "الرئيس", "َ", "ّ", "ـ", "\u200f", "\u200b", "&quot;", "&amp;", "&nbsp;", "&#10;", "&bogus;",
                  "https://x.com/a?b=1.", "www.aljazeera.net", "a@b.org", "@khabar", "news.co.uk/x", "٢٠١٦", "2016م",
                  "COVID19", "Hervé", "😀", "«", "»", ".", "،", ":", "\"", "(", ")", "_", "x" * 120, "[CLS]", "[MASK]",
-                 " ", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "\x1c", "\u2028", "\x00", "\ufffd", "\U0001f3fb"]
+                 " ", " ", "  ", "\n", "\t", "\u00a0", "\u3000", "\x1c", "\u2028", "\x00", "\ufffd", "\U0001f3fb", "\ud83d", "\x85"]
 
 
 def _chunk_texts(rng, count, pieces=_CHUNK_PIECES):
