@@ -152,25 +152,24 @@ def _viterbi_labelled(rows: list[list[float]], pair_of: dict[int, int]) -> list[
     sequence; every other tag follows anything. Ties: the lower tag index, except that an I tag
     continues its B tag rather than itself."""
     k = len(rows[0])
-    pairs = [(i, b) for i, b in pair_of.items() if b >= 0]
-    never = [i for i, b in pair_of.items() if b < 0]  # an I without its B: never chosen
+    free = [j for j in range(k) if j not in pair_of]
+    pairs = list(pair_of.items())
     neg = float("-inf")
     score = [neg if j in pair_of else v for j, v in enumerate(rows[0])]
     backs: list[list[int]] = []
-    for row in itertools.islice(rows, 1, None):
+    for row in rows[1:]:
         top = max(score)
         arg = score.index(top)
-        new = [top + v for v in row]  # every tag as if it followed the best one; the I tags below
+        new = [neg] * k
         back = [arg] * k
+        for j in free:
+            new[j] = top + row[j]
         for i, b in pairs:
-            if score[i] > score[b]:
-                new[i] = score[i] + row[i]
-                back[i] = i
-            else:
-                new[i] = score[b] + row[i]
-                back[i] = b
-        for i in never:
-            new[i] = neg
+            if b < 0:
+                continue
+            prev = i if score[i] > score[b] else b
+            new[i] = score[prev] + row[i]
+            back[i] = prev
         score = new
         backs.append(back)
     state = score.index(max(score))
@@ -180,6 +179,61 @@ def _viterbi_labelled(rows: list[list[float]], pair_of: dict[int, int]) -> list[
         path.append(state)
     path.reverse()
     return path
+
+
+def _viterbi_labelled_many(logp: np.ndarray, lengths: np.ndarray, pair_of: dict[int, int]) -> np.ndarray:
+    """:func:`_viterbi_labelled` of several sentences at once: ``logp`` (R, n_tags) float64 holds
+    their rows one sentence after the other, ``lengths`` (S,) how many each; the best paths, (R,).
+
+    The sentences run in lockstep, longest first (those still running at word ``t`` are a prefix),
+    each step a few numpy operations on all of them instead of a Python loop over each sentence's
+    tags: the same float64 additions and comparisons, the same ties (the first maximum; an I tag
+    continues its B tag unless its own score is greater), so the same paths (a re-decoded
+    sentence has ~30 words: 93 sentences of 64 articles, 2.5 -> 1.1 ms)."""
+    k = logp.shape[1]
+    i_tags = np.array([i for i, b in pair_of.items() if b >= 0], dtype=np.int64)
+    b_tags = np.array([b for i, b in pair_of.items() if b >= 0], dtype=np.int64)
+    never = [i for i, b in pair_of.items() if b < 0]  # an I without its B: never chosen
+    n = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-n, kind="stable")
+    n_sorted = n[order]
+    first = (np.cumsum(n) - n)[order]  # (S,) each sentence's first row, longest sentence first
+    longest = int(n_sorted[0])
+    running = np.searchsorted(-n_sorted, -np.arange(longest + 1), side="left")  # [t]: sentences longer than t
+    score = logp[first].copy()  # (S, n_tags) scores at each sentence's word t
+    score[:, list(pair_of)] = -np.inf  # no sentence opens with an I
+    back = np.empty((longest, len(n), k), dtype=np.int64)  # [t, sentence, tag]: the best previous tag
+    final = np.empty(len(n), dtype=np.int64)  # each sentence's best last tag
+    for t in range(1, longest):
+        m = running[t]
+        if m < len(score):  # the sentences of t words ended at word t - 1
+            final[m : len(score)] = score[m:].argmax(1)
+            score = score[:m]
+        row = logp[first[:m] + t]  # (m, n_tags)
+        arg = score.argmax(1)  # the first maximum, as score.index(max(score))
+        top = score[np.arange(m), arg]
+        s_i, s_b = score[:, i_tags], score[:, b_tags]
+        own = s_i > s_b  # an I continues itself only when strictly better than its B
+        new = top[:, None] + row
+        new[:, i_tags] = np.where(own, s_i, s_b) + row[:, i_tags]
+        if never:
+            new[:, never] = -np.inf
+        back_t = back[t, :m]
+        back_t[:] = arg[:, None]
+        back_t[:, i_tags] = np.where(own, i_tags, b_tags)
+        score = new
+    final[: len(score)] = score.argmax(1)
+    paths = np.empty((len(n), longest), dtype=np.int64)  # (S, longest), each sentence's own words
+    state = final
+    for t in range(longest - 1, -1, -1):
+        after = running[t + 1]  # the sentences that go on after word t come back from there
+        if after:
+            state[:after] = back[t + 1, np.arange(after), state[:after]]
+        paths[: running[t], t] = state[: running[t]]
+    out = np.empty(len(logp), dtype=np.int64)
+    words = np.arange(longest) < n_sorted[:, None]  # (S, longest)
+    out[(first[:, None] + np.arange(longest))[words]] = paths[words]
+    return out
 
 
 @functools.lru_cache(maxsize=16)
@@ -283,13 +337,8 @@ def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, off
         sents = np.unique(np.searchsorted(bounds, bad_words, side="right") - 1)  # those holding a bad word
         s0, lengths = bounds[sents], bounds[sents + 1] - bounds[sents]
         rows = np.repeat(s0 - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())  # their rows
-        logp = torch.from_numpy(wp[rows].astype(np.float64)).log().tolist()  # decode_bio_viterbi's wp.double().log()
-        redone: list[int] = []
-        k = 0
-        for n in lengths.tolist():
-            redone += _viterbi_labelled(logp[k : k + n], pair_of)
-            k += n
-        new = np.array(redone, dtype=path.dtype)
+        logp = torch.from_numpy(wp[rows].astype(np.float64)).log().numpy()  # decode_bio_viterbi's wp.double().log()
+        new = _viterbi_labelled_many(logp, lengths, pair_of)
         path[rows] = new
         for r, p in zip(rows.tolist(), wp[rows, new].tolist()):
             chosen[r] = p
@@ -459,6 +508,25 @@ def clean_entity(text: str, start: int, end: int) -> tuple[int, int]:
 def is_name(text: str, start: int, end: int) -> bool:
     """Whether a span holds more than punctuation and quotation marks (a name can be none of those)."""
     return any(not (c.isspace() or c in ENTITY_EDGE) for c in text[start:end])
+
+
+# every character for which str.isspace() is true (tests/test_fast_decode.py checks the list
+# against Python's Unicode database)
+SPACES = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+          "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_NOT_NAME = ENTITY_EDGE + SPACES
+
+
+def name_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``clean_entity(text, start, end)`` where :func:`is_name` holds, else ``None``: both by one
+    ``str.lstrip``/``rstrip`` of whitespace and the edge marks, in C, instead of a generator and
+    two loops over the characters in Python."""
+    part = text[start:end]
+    head = part.lstrip(_NOT_NAME)
+    if not head:
+        return None
+    s = start + len(part) - len(head)
+    return s, s + len(head.rstrip(_NOT_NAME))
 
 
 def clean_quote(text: str, start: int, end: int, qtype: str) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from khabar.model.decoding import (
     decode_quotes_many,
     is_name,
     merge_adjacent,
+    name_span,
 )
 from khabar.model.features import ArticleEncoder, TokenizedArticle, entity_scheme
 from khabar.model.heads import NEG
@@ -379,11 +380,10 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
     entities = []
     named: list[TokenSpan] = []
     for sp in entities_tok:
-        chars = char_span(tok, sp)
-        if is_name(text, *chars):
+        chars = name_span(text, *char_span(tok, sp))  # clean_entity of a name, None for punctuation
+        if chars is not None:
             named.append(sp)
-            s, e = clean_entity(text, *chars)
-            entities.append(Entity(s, e, sp.label, sp.score))
+            entities.append(Entity(*chars, sp.label, sp.score))
     entities_tok = named
 
     keep = None if min_quote_score is None else [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
