@@ -1,6 +1,6 @@
 """``khabar bench``: khabar against the transformers token-classification pipeline, side by side.
 
-One run times, on the same encoder weights and the same articles:
+One run times, on the same encoder weights and, in each round, the same articles:
 
 - ``pipeline_default``: ``transformers.pipeline("token-classification")`` around a
   ``*ForTokenClassification`` built from the KhabarModel's encoder + entity head, at the
@@ -22,18 +22,22 @@ with N processes; the pool is started and warmed (every worker) before the clock
 
 Every variant is loaded in its own subprocess (``--no-isolate``: all in this one, quicker but with
 only indicative memory figures) and warmed up on two articles; then the variants take turns, for
-one untimed warm-up round and ``--repeat`` timed rounds, each processing all the articles, and
-each variant's best timed round counts (so that load from other processes on a shared machine
-hits every variant alike). Every timed pass
-(the paired forward pass too) follows an untimed pass over two articles in the same process, so
-that none starts with caches left cold by the variant before it.
-Reported: seconds, articles/s, tokens/s (article tokens, the same count for every variant), the
-peak RSS growth during the run (sampled every few ms from /proc) and the process's peak RSS (with
-workers: summed over the variant's process and its workers, each worker's peak read from
-``VmHWM`` in /proc while it runs), and
-``ratio_fp32`` / ``ratio_int8`` / ``ratio_bf16`` (khabar articles/s ÷ default pipeline articles/s) and
-``overhead`` (khabar fp32 seconds ÷ forward seconds − 1, the forward pass timed in khabar_fp32's own
-process right after each of its passes, on the same model and batches; ``overhead_vs_forward_process``:
+``--warmup-rounds`` untimed rounds (default 1) and ``--repeat`` timed rounds, and each variant's
+best timed round counts (so that load from other processes on a shared machine hits every
+variant alike). **Every round reads ``--articles`` articles no other round reads** (the source's
+articles dealt into sets of about equal characters, :func:`round_sets`): whatever a variant
+remembers of text it has read (tokenizer or sentence memos, caches of any kind) cannot make a
+later round faster, as it could if every round read the same articles again. Every timed pass
+(the paired forward pass too) follows an untimed pass over two other articles in the same
+process, so that none starts with caches left cold by the variant before it.
+Reported: seconds, articles/s and tokens/s of each variant's best round (article tokens: every
+variant reads the same tokens in a round; the best round is the one of most tokens per second,
+the sets' sizes differ a little), the peak RSS growth during the run (sampled every few ms from
+/proc) and the process's peak RSS (with workers: summed over the variant's process and its
+workers, each worker's peak read from ``VmHWM`` in /proc while it runs), and, per token,
+``ratio_fp32`` / ``ratio_int8`` / ``ratio_bf16`` (khabar tokens/s ÷ default pipeline tokens/s) and
+``overhead`` (forward tokens/s ÷ khabar fp32 tokens/s − 1, the forward pass timed in khabar_fp32's
+own process right after each of its passes, on the same model and batches; ``overhead_vs_forward_process``:
 the same against the separate ``forward`` variant).
 
 ``khabar bench --scaling`` times khabar on one long article and on one ten times longer and
@@ -62,7 +66,9 @@ DEFAULT_PIPELINE_BATCH_SIZES = (4, 16, 64)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="PATH", help="model folder (default: the model bundled with khabar)")
-    parser.add_argument("--articles", type=int, default=64, help="number of articles (default: 64)")
+    parser.add_argument("--articles", type=int, default=64,
+                        help="articles per round, fresh ones every round (default: 64; the run reads "
+                             "articles x (warm-up rounds + repeat) + 2)")
     parser.add_argument("--data", metavar="JSONL", help="news JSONL ({\"text\"} per line) to take articles from "
                         "(default: ../shared/data/ant-news/news-00.jsonl when present, else copies of the seed article)")
     parser.add_argument("--batch-size", type=int, help="khabar's windows per forward pass (default: the analyser's, 32 on a GPU, 16 on a CPU)")
@@ -76,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-isolate", action="store_true", help="run every variant in this process (quick, memory indicative)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; each variant's best round counts (default: 3)")
     parser.add_argument("--warmup-rounds", type=int, default=1,
-                        help="untimed rounds over all the articles before the timed ones (default: 1)")
+                        help="untimed rounds (fresh articles each) before the timed ones (default: 1)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--scaling", action="store_true", help="time one long article and one 10x longer; print the ratio")
     parser.add_argument("--words", type=int, default=2000, help="words of the 1x article for --scaling (default: 2000)")
@@ -304,9 +310,10 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
     quiet_loading()
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
-    texts: list[str] = spec["texts"]
+    # the articles of each round (a list of lists), and two more for the untimed warm-up passes
+    sets: list[list[str]] = spec["rounds"] if "rounds" in spec else [spec["texts"]]
+    warm: list[str] = spec.get("warm") or sets[0][:2]
     variant, device, bs = spec["variant"], spec.get("device", "cpu"), spec.get("batch_size")
-    warm = texts[:2]
     workers = int(spec.get("workers") or 1)
     if workers > 1 and variant in ("khabar_fp32", "khabar_int8", "khabar_bf16", "forward"):
         from khabar.analyzer import Analyzer
@@ -320,10 +327,10 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
             if spec.get("share_workers"):
                 _SHARED[key] = analyzer
         if variant == "forward":
-            run = WorkerForward(analyzer, texts, bs, "forward")
+            runs = [WorkerForward(analyzer, xs, bs, f"forward{k}") for k, xs in enumerate(sets)]
             warm_run = WorkerForward(analyzer, warm, bs, "forward-warm", everywhere=True)
             warm_run()
-            return _Pass(run, warm=warm_run, pool=analyzer.start_workers(), close=analyzer.close)
+            return _Pass(lambda k: runs[k](), warm=warm_run, pool=analyzer.start_workers(), close=analyzer.close)
 
         def pipe_all(xs: list[str]) -> None:
             for _ in analyzer.pipe(xs, batch_size=bs):
@@ -334,12 +341,12 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
 
         warm_all()
         if spec.get("paired_forward"):
-            forward = WorkerForward(analyzer, texts, bs, "paired")
+            forwards = [WorkerForward(analyzer, xs, bs, f"paired{k}") for k, xs in enumerate(sets)]
             warm_forward = WorkerForward(analyzer, warm, bs, "paired-warm", everywhere=True)
             warm_forward()
-            return _Paired(lambda: pipe_all(texts), forward, warm=warm_all, warm_forward=warm_forward,
+            return _Paired(lambda k: pipe_all(sets[k]), lambda k: forwards[k](), warm=warm_all, warm_forward=warm_forward,
                            pool=analyzer.start_workers(), close=analyzer.close)
-        return _Pass(lambda: pipe_all(texts), warm=warm_all, pool=analyzer.start_workers(), close=analyzer.close)
+        return _Pass(lambda k: pipe_all(sets[k]), warm=warm_all, pool=analyzer.start_workers(), close=analyzer.close)
 
     if variant.startswith("khabar"):
         from khabar.analyzer import Analyzer
@@ -354,16 +361,17 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
             # the pure forward pass of this very model on its own batches, timed right after each
             # pass (same process, adjacent in time: the overhead is not at the mercy of how the
             # load on the machine differed between two processes' turns)
-            batches = forward_batches(analyzer.model, analyzer.tokenizer, texts, bs or analyzer.batch_size)
-            warm_batches = forward_batches(analyzer.model, analyzer.tokenizer, warm, bs or analyzer.batch_size)
+            size = bs or analyzer.batch_size
+            batches = [forward_batches(analyzer.model, analyzer.tokenizer, xs, size) for xs in sets]
+            warm_batches = forward_batches(analyzer.model, analyzer.tokenizer, warm, size)
             encode_batches(analyzer.model, warm_batches)
             go(warm)
-            return _Paired(lambda: go(texts), lambda: encode_batches(analyzer.model, batches),
+            return _Paired(lambda k: go(sets[k]), lambda k: encode_batches(analyzer.model, batches[k]),
                            warm=lambda: go(warm), warm_forward=lambda: encode_batches(analyzer.model, warm_batches))
 
     elif variant == "forward":
         model, tokenizer = _load(spec["model"], device)
-        prepared = {id(warm): forward_batches(model, tokenizer, warm, bs), id(texts): forward_batches(model, tokenizer, texts, bs)}
+        prepared = {id(xs): forward_batches(model, tokenizer, xs, bs) for xs in (warm, *sets)}
 
         def go(xs: list[str]) -> None:
             encode_batches(model, prepared[id(xs)])
@@ -389,35 +397,36 @@ def prepare_variant(spec: dict[str, Any]) -> "_Pass":
         raise ValueError(f"unknown variant {variant!r}")
 
     go(warm)
-    return _Pass(lambda: go(texts), warm=lambda: go(warm))
+    return _Pass(lambda k: go(sets[k]), warm=lambda: go(warm))
 
 
 class _Pass:
-    """A variant's timed pass over all the articles, and an untimed pass over two of them run just
-    before it: whatever ran in between (another variant's process), every timed pass starts with
-    this variant's weights and code warm in the caches, as in a long-running service. ``pool``: the
-    variant's worker processes, if any (their memory counts too); ``close`` stops them."""
+    """A variant's timed pass over round ``k``'s articles (``go(k)``), and an untimed pass over two
+    other articles run just before it: whatever ran in between (another variant's process), every
+    timed pass starts with this variant's weights and code warm in the caches, as in a
+    long-running service. ``pool``: the variant's worker processes, if any (their memory counts
+    too); ``close`` stops them."""
 
-    def __init__(self, go: Callable[[], None], warm: Callable[[], None] | None = None, pool: Any = None,
+    def __init__(self, go: Callable[[int], None], warm: Callable[[], None] | None = None, pool: Any = None,
                  close: Callable[[], None] | None = None):
         self.go, self.warm, self.pool, self.close = go, warm, pool, close or (lambda: None)
 
-    def __call__(self) -> None:
-        self.go()
+    def __call__(self, k: int = 0) -> None:
+        self.go(k)
 
 
 class _Paired(_Pass):
     """A variant's pass plus the forward pass it is compared with, timed one after the other, each
     after its own warm-up."""
 
-    def __init__(self, go: Callable[[], None], forward: Callable[[], None], warm: Callable[[], None] | None = None,
+    def __init__(self, go: Callable[[int], None], forward: Callable[[int], None], warm: Callable[[], None] | None = None,
                  warm_forward: Callable[[], None] | None = None, pool: Any = None, close: Callable[[], None] | None = None):
         super().__init__(go, warm, pool, close)
         self.forward, self.warm_forward = forward, warm_forward
 
 
-def time_once(go: Callable[[], None]) -> dict[str, Any]:
-    """One timed pass: seconds, peak RSS growth during it, the process's peak RSS so far, and on a
+def time_once(go: _Pass, k: int = 0) -> dict[str, Any]:
+    """One timed pass over round ``k``'s articles: seconds, peak RSS growth during it, the process's peak RSS so far, and on a
     GPU the peak of allocated GPU memory during the pass. With worker processes the RSS figures
     are summed over this process and the workers (``workers_peak_rss_mb``: theirs alone)."""
     import torch
@@ -432,7 +441,7 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats()
     with PeakRSS(pids=pool.pids() if pool is not None else None) as mem:
         t0 = time.perf_counter()
-        go()
+        go(k)
         if gpu:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0
@@ -453,7 +462,7 @@ def time_once(go: Callable[[], None]) -> dict[str, Any]:
         if gpu:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        go.forward()
+        go.forward(k)
         if gpu:
             torch.cuda.synchronize()
         r["paired_forward_seconds"] = time.perf_counter() - t0
@@ -471,8 +480,8 @@ class InProcess:
     def __init__(self, spec: dict[str, Any]):
         self.go = prepare_variant(spec)
 
-    def run(self) -> dict[str, Any]:
-        return time_once(self.go)
+    def run(self, k: int = 0) -> dict[str, Any]:
+        return time_once(self.go, k)
 
     def close(self) -> None:
         self.go.close()  # worker processes, if any
@@ -501,8 +510,8 @@ class Worker:
         self.proc.ready.result()
         self._prepared.result()
 
-    def run(self) -> dict[str, Any]:
-        return self.proc.submit({"op": "run"}, f"timing the bench variant {self.name}").result()
+    def run(self, k: int = 0) -> dict[str, Any]:
+        return self.proc.submit({"op": "run", "round": k}, f"timing the bench variant {self.name}").result()
 
     def close(self) -> None:
         self.proc.stop(timeout=60)
@@ -519,7 +528,7 @@ def _worker_loop() -> int:
                 go = prepare_variant(json.loads(line))
                 reply: dict[str, Any] = {"prepared": True}
             else:
-                reply = time_once(go)
+                reply = time_once(go, int(json.loads(line).get("round", 0)))
         except Exception:
             reply = {"error": traceback.format_exc()}
         print(json.dumps(reply), flush=True)
@@ -539,12 +548,29 @@ def _run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------- the run
 
 
+def round_sets(texts: list[str], n_sets: int) -> list[list[str]]:
+    """``texts`` dealt into ``n_sets`` sets of equal size (the rest left out) and about equal
+    characters: longest first, in snake order (1, 2, ..., n, n, ..., 2, 1, ...); each set keeps the
+    texts' order."""
+    per_set = len(texts) // n_sets
+    order = sorted(range(per_set * n_sets), key=lambda i: -len(texts[i]))
+    sets: list[list[int]] = [[] for _ in range(n_sets)]
+    for rank, i in enumerate(order):
+        lap, pos = divmod(rank, n_sets)
+        sets[pos if lap % 2 == 0 else n_sets - 1 - pos].append(i)
+    return [[texts[i] for i in sorted(idx)] for idx in sets]
+
+
 def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch_sizes: tuple[int, ...] = DEFAULT_PIPELINE_BATCH_SIZES,
           device: str = "cpu", threads: int | None = None, isolate: bool = True, log: Any = None,
           repeat: int = 3, workers: int | None = None, warmup_rounds: int = 1) -> dict[str, Any]:
     """Time every variant (see the module docstring). ``workers=None``: on a CPU, as many worker
     processes for khabar and forward as the pipeline's threads (``threads`` or torch's); 1 on a GPU.
-    ``warmup_rounds``: untimed rounds over all the articles before the ``repeat`` timed ones."""
+
+    ``texts``: the last two are the warm-up passes' articles; the others are dealt by
+    :func:`round_sets` into ``warmup_rounds`` untimed and ``repeat`` timed rounds of fresh
+    articles (every variant reads the same set in a round, and no round reads an article another
+    round read: whatever khabar remembers of text it has seen, a round gains nothing from it)."""
     from transformers import AutoConfig, AutoTokenizer
 
     import torch
@@ -558,8 +584,14 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         workers = 1 if device != "cpu" else (threads or _torch_threads())
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    n_tokens = sum(len(tokenizer(normalise(t).text, add_special_tokens=False, verbose=False)["input_ids"]) for t in texts)
-    base = {"model": model_dir, "texts": texts, "device": device, "threads": threads, "stride": config.window_overlap,
+    n_rounds = warmup_rounds + repeat
+    if len(texts) < n_rounds + 2:
+        raise ValueError(f"bench: {len(texts)} texts for {n_rounds} rounds: pass at least {n_rounds + 2}")
+    sets, warm = round_sets(texts[:-2], n_rounds), texts[-2:]
+    n_articles = len(sets[0])
+    n_tokens = [sum(len(tokenizer(normalise(t).text, add_special_tokens=False, verbose=False)["input_ids"]) for t in xs)
+                for xs in sets]
+    base = {"model": model_dir, "rounds": sets, "warm": warm, "device": device, "threads": threads, "stride": config.window_overlap,
             "share_workers": not isolate}
     plan: dict[str, dict[str, Any]] = {"pipeline@1": {**base, "variant": "pipeline", "batch_size": None}}
     for bs in sorted(set(pipeline_batch_sizes) - {1}):
@@ -584,18 +616,17 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         else:
             runners = {name: InProcess(spec) for name, spec in plan.items()}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
-        # Round 0 is untimed: every variant's first pass over all the articles ran up to 2x slower
-        # than its later ones (oneDNN builds its kernels per input shape, and the two-article
-        # warm-up meets only a few of the batches' shapes), so without it only repeat - 1 rounds
-        # could count.
-        for k in range(warmup_rounds + repeat):
+        # The first rounds are untimed: every variant's first pass over a round's articles ran up
+        # to 2x slower than its later ones (oneDNN builds its kernels per input shape, and the
+        # two-article warm-up meets only a few of the batches' shapes).
+        for k in range(n_rounds):
             if log:
                 log(f"{PROG}: " + (f"warm-up round {k + 1}/{warmup_rounds} ..." if k < warmup_rounds
                                    else f"round {k - warmup_rounds + 1}/{repeat} ..."))
             for name, runner in runners.items():
-                result = runner.run()
+                result = runner.run(k)
                 if k >= warmup_rounds:
-                    runs[name].append(result)
+                    runs[name].append({**result, "tokens": n_tokens[k]})
     finally:
         for runner in runners.values():
             runner.close()
@@ -603,39 +634,45 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
 
     def summary(name: str) -> dict[str, Any]:
         rs = runs[name]
-        seconds = min(r["seconds"] for r in rs)  # the least disturbed pass
+        # the least disturbed pass: the round of most tokens per second (the rounds' sets differ
+        # a little in size)
+        best = max(rs, key=lambda r: r["tokens"] / r["seconds"])
+        seconds = best["seconds"]
         return {
             "batch_size": plan[name]["batch_size"] or 1,
             "seconds": round(seconds, 4),
-            "articles_per_s": round(len(texts) / seconds, 3),
-            "tokens_per_s": round(n_tokens / seconds, 1),
+            "articles_per_s": round(n_articles / seconds, 3),
+            "tokens_per_s": round(best["tokens"] / seconds, 1),
             "peak_rss_delta_mb": max(r["peak_rss_delta_mb"] for r in rs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
             **({"workers_peak_rss_mb": max(r["workers_peak_rss_mb"] for r in rs)} if "workers_peak_rss_mb" in rs[0] else {}),
             "seconds_per_round": [round(r["seconds"], 4) for r in rs],
             **({"peak_gpu_mb": max(r["peak_gpu_mb"] for r in rs)} if "peak_gpu_mb" in rs[0] else {}),
-            **({"paired_forward_seconds": round(min(r["paired_forward_seconds"] for r in rs), 4)}
+            **({"paired_forward_seconds": round(min(r["paired_forward_seconds"] for r in rs), 4),
+                "paired_forward_tokens_per_s": round(max(r["tokens"] / r["paired_forward_seconds"] for r in rs), 1)}
                if "paired_forward_seconds" in rs[0] else {}),
         }
 
     pipelines = {name: summary(name) for name in plan if name.startswith("pipeline@")}
-    best = max(pipelines, key=lambda n: pipelines[n]["articles_per_s"])
+    best = max(pipelines, key=lambda n: pipelines[n]["tokens_per_s"])
     variants: dict[str, Any] = {
         "pipeline_default": pipelines["pipeline@1"],
-        "pipeline_best": {**pipelines[best], "tried": {n.split("@")[1]: p["articles_per_s"] for n, p in pipelines.items()}},
+        "pipeline_best": {**pipelines[best], "tried": {n.split("@")[1]: p["tokens_per_s"] for n, p in pipelines.items()}},
     }
     for name in ("khabar_fp32", "khabar_int8", "khabar_bf16", "forward"):
         if name in plan:
             variants[name] = summary(name)
 
-    def ratio(a: str, b: str) -> float | None:
-        return round(variants[a]["articles_per_s"] / variants[b]["articles_per_s"], 3) if a in variants else None
+    def ratio(a: str, b: str) -> float | None:  # per token: the two best rounds may be two sets
+        return round(variants[a]["tokens_per_s"] / variants[b]["tokens_per_s"], 3) if a in variants else None
 
+    fp32 = variants["khabar_fp32"]
     return {
         "model": model_dir,
-        "articles": len(texts),
-        "tokens": n_tokens,
-        "characters": sum(map(len, texts)),
+        "articles": n_articles,  # per round
+        "tokens": round(sum(n_tokens[warmup_rounds:]) / repeat),  # per timed round, on average
+        "tokens_per_round": n_tokens[warmup_rounds:],
+        "characters": round(sum(len(t) for xs in sets[warmup_rounds:] for t in xs) / repeat),
         "device": device,
         "threads": threads or _torch_threads(),
         "workers": workers,
@@ -649,8 +686,8 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
         "ratio_bf16": ratio("khabar_bf16", "pipeline_default"),
         "ratio_fp32_vs_best": ratio("khabar_fp32", "pipeline_best"),
         "ratio_int8_vs_best": ratio("khabar_int8", "pipeline_best"),
-        "overhead": round(variants["khabar_fp32"]["seconds"] / variants["khabar_fp32"]["paired_forward_seconds"] - 1, 3),
-        "overhead_vs_forward_process": round(variants["khabar_fp32"]["seconds"] / variants["forward"]["seconds"] - 1, 3),
+        "overhead": round(fp32["paired_forward_tokens_per_s"] / fp32["tokens_per_s"] - 1, 3),
+        "overhead_vs_forward_process": round(variants["forward"]["tokens_per_s"] / fp32["tokens_per_s"] - 1, 3),
     }
 
 
@@ -736,7 +773,7 @@ def format_report(r: dict[str, Any]) -> str:
     for name, v in r["variants"].items():
         lines.append(f"{name:<18}{v['batch_size']:>6}{v['seconds']:>10.3f}{v['articles_per_s']:>12.2f}"
                      f"{v['tokens_per_s']:>11.0f}{v['peak_rss_delta_mb']:>10.1f}{v['peak_rss_mb']:>9.0f}")
-    lines.append(f"pipeline batch sizes tried (articles/s): {r['variants']['pipeline_best']['tried']}")
+    lines.append(f"pipeline batch sizes tried (tokens/s): {r['variants']['pipeline_best']['tried']}")
     for key in ("ratio_fp32", "ratio_int8", "ratio_bf16", "ratio_fp32_vs_best", "ratio_int8_vs_best", "overhead",
                 "overhead_vs_forward_process", "load_average"):
         lines.append(f"{key:<20}{r[key]}")
@@ -776,7 +813,8 @@ def run(args: argparse.Namespace) -> int:
               f"{r['overhead_10x']:.1%} (10x); best of {r['rounds']} rounds; load average {r['load_average']}")
         return 0
     try:
-        texts, source = load_texts(args.articles, args.data)
+        # fresh articles for every round, and two for the warm-up passes
+        texts, source = load_texts(args.articles * (max(0, args.warmup_rounds) + args.repeat) + 2, args.data)
         sizes = tuple(int(b) for b in args.pipeline_batch_sizes.split(",") if b.strip())
     except (FileNotFoundError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
