@@ -98,17 +98,18 @@ class TokenizedArticle:
         tok.spans = list(zip(starts.tolist(), ends.tolist()))
         if not first[0]:
             raise ValueError("TokenizedArticle: the first token must start a word (first[0] is false)")
-        w0 = np.flatnonzero(first).astype(np.int64)  # (n_words,) each word's first token
-        w1 = np.append(w0[1:], n)
-        cs = starts[w0]
-        ce = np.maximum.reduceat(ends, w0)  # the furthest end of the word's tokens
-        tok._word_starts = cs.tolist()
-        tok.words = list(zip(w0.tolist(), w1.tolist(), tok._word_starts, ce.tolist()))
+        w0 = np.flatnonzero(first).astype(np.int64, copy=False)  # (n_words,) each word's first token
+        heads = w0.tolist()
+        ends_at = heads[1:]  # each word's end token: the next word's first, the last word's n
+        ends_at.append(n)
+        tok._word_starts = starts[w0].tolist()
+        # each word's end: the furthest end of its tokens
+        tok.words = list(zip(heads, ends_at, tok._word_starts, np.maximum.reduceat(ends, w0).tolist()))
         sent = sentence[w0]  # (n_words,) each word's sentence
         opens = np.ones(len(w0), dtype=bool)
         np.not_equal(sent[1:], sent[:-1], out=opens[1:])
         tok._derived = {"word_index": torch.from_numpy(w0), "sentence_starts": torch.from_numpy(opens),
-                        "word_of": np.cumsum(first) - 1, "ids": ids, "words": words, "first": first}
+                        "ids": ids, "words": words, "first": first}
         return tok
 
     def _word_lexical(self, per_word: list[list[int]], rows: bytes) -> None:
@@ -122,7 +123,7 @@ class TokenizedArticle:
         if len(rows) != 8 * width * len(per_word):
             return  # ragged rows: input_tensors says so when asked
         table = np.frombuffer(rows, dtype=np.int64).reshape(len(per_word), width)  # (n_words, n_attrs)
-        lexical = table[self._derived["word_of"]]  # (n, n_attrs): a new array (fancy indexing copies)
+        lexical = table[np.cumsum(self._derived["first"]) - 1]  # (n, n_attrs): each token's word's row
         self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
                                    torch.from_numpy(lexical))
 
@@ -202,7 +203,7 @@ _LAZY_LISTS: dict[str, Any] = {
     "input_ids": lambda d: d["ids"].tolist(),
     "word_ids": lambda d: d["words"].tolist(),
     "first": lambda d: d["first"].tolist(),
-    "word_of": lambda d: d["word_of"].tolist(),
+    "word_of": lambda d: (d["first"].cumsum() - 1).tolist(),
     "lexical": lambda d: d["lexical"].tolist() if "lexical" in d else None,
 }
 # `lexical` keeps its default in __init__ (None), but not as a class attribute, which would
