@@ -347,28 +347,36 @@ def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, off
 
 
 def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],
-                       types: list[str]) -> list[list[TokenSpan]]:
+                       types: list[str], min_score: float | None = None) -> list[list[TokenSpan]]:
     """:func:`decode_quotes` of several articles (``wps`` and ``offsets`` as in
     :func:`decode_bio_many`).
 
     The exact per-row steps (the B and I sums over the types, each row's own; the type masses;
     the logarithm, elementwise) run once on the whole chunk, the dynamic program on each article's
-    rows from one flat list, and the spans' bounds, chosen probabilities and type masses are numpy
-    steps over the chunk (tested against :func:`decode_quotes`, the definition, article by article)."""
+    rows, and the spans' bounds, chosen probabilities and type masses are numpy steps over the
+    chunk (tested against :func:`decode_quotes`, the definition, article by article).
+
+    ``min_score`` (the hybrid mode's threshold, below which every quotation is dropped): an article
+    none of whose words has a B or I probability of ``min_score`` gets no spans and skips the
+    dynamic program, since a span's score is the mean of such probabilities of its words (none of
+    its spans could reach it; a margin of 1e-9 covers the float sum's rounding)."""
     if wps.size(0) == 0:
         return [[] for _ in toks]
     collapsed, type_mass = _quote_masses(wps)  # (N_words, 3): O, B, I; (N_words, n_types)
-    logp = collapsed.clamp(min=1e-12).log().view(-1).tolist()  # three per row
-    paths: list[int] = []
-    for a0, a1 in zip(offsets, offsets[1:]):
-        if a1 > a0:
-            rows = iter(logp[3 * a0 : 3 * a1])
-            paths += _viterbi_bio(zip(rows, rows, rows))
-    path = np.array(paths, dtype=np.int64)
+    rows_c = _numpy_rows(collapsed)
+    logp = _numpy_rows(collapsed.clamp(min=1e-12).log())  # (N_words, 3)
+    articles = [(a0, a1) for a0, a1 in zip(offsets, offsets[1:]) if a1 > a0]
+    if min_score is not None:
+        peak = np.maximum.reduceat(rows_c[:, 1:].max(1), [a0 for a0, _ in articles]).tolist()  # best B or I of each
+        articles = [art for art, p in zip(articles, peak) if p * (1 + 1e-9) >= min_score]
+    path = np.zeros(len(rows_c), dtype=np.int64)  # O where the dynamic program is skipped
+    for a0, a1 in articles:
+        rows = iter(logp[a0:a1].ravel().tolist())
+        path[a0:a1] = _viterbi_bio(zip(rows, rows, rows))
     first, end = _run_ends(path == 1, path == 2)  # a span opens at B and runs over the I words after it
     if not first.size:
         return [[] for _ in toks]
-    chosen = _numpy_rows(collapsed)[np.arange(len(path)), path].tolist()  # (N_words,) the chosen tags' probabilities
+    chosen = rows_c[np.arange(len(path)), path].tolist()  # (N_words,) the chosen tags' probabilities
     lengths = end - first
     seg = np.cumsum(lengths) - lengths  # each span's first row among the spans' rows
     rows = np.repeat(first - seg, lengths) + np.arange(lengths.sum())

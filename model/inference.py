@@ -256,7 +256,8 @@ def _decode_words(cfg: Any, toks: list[TokenizedArticle], head_probs: Callable[.
 
     With ``min_quote_score`` (hybrid mode), cues and sources are decoded only for the articles
     with a quotation scoring that much: in any other article ``_article`` drops every quotation
-    before cues and sources are read (with the shipped model: all of them), so they are ``[]``."""
+    before cues and sources are read (with the shipped model: all of them), so they are ``[]``;
+    likewise an article that can have no such quotation gets none (``decode_quotes_many``)."""
     if not toks:
         return []
     offsets = [0, *itertools.accumulate(len(tok.words) for tok in toks)]  # word rows of each article
@@ -265,7 +266,7 @@ def _decode_words(cfg: Any, toks: list[TokenizedArticle], head_probs: Callable[.
         entities = decode_bio_many(toks, head_probs("entity"), offsets, entity_scheme(cfg.entity_labels))
     else:
         entities = decode_bio_viterbi_many(toks, head_probs("entity"), offsets, entity_scheme(cfg.entity_labels))
-    quotes = decode_quotes_many(toks, head_probs("quote"), offsets, list(cfg.quote_types))
+    quotes = decode_quotes_many(toks, head_probs("quote"), offsets, list(cfg.quote_types), min_quote_score)
     need = [k for k, qs in enumerate(quotes) if min_quote_score is None or any(q.score >= min_quote_score for q in qs)]
     if len(need) == len(toks):
         cues = decode_bio_many(toks, head_probs("cue"), offsets, bio)

@@ -175,3 +175,28 @@ def test_predict_on_edge_texts_equals_the_brute_force_pipeline(monkeypatch, thre
     assert got[0].entities == got[0].quotes == got[1].entities == got[1].quotes == []
     if threshold is None:
         assert sum(len(a.quotes) for a in got) > 5 and sum(len(a.entities) for a in got) > 5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_quotation_threshold_skips_only_articles_without_a_quotation_that_reaches_it(seed):
+    rng = random.Random(40 + seed)
+    gen = torch.Generator().manual_seed(40 + seed)
+    toks = [_tok(rng, rng.choice([0, 1, 30, 90])) for _ in range(12)]
+    # some articles sure of their quotations, others unsure everywhere
+    probs = [(torch.randn((len(tok), 7), generator=gen) * rng.choice([0.3, 1.0, 5.0])).softmax(-1) for tok in toks]
+    offsets = [0]
+    for tok in toks:
+        offsets.append(offsets[-1] + len(tok.words))
+    rows = torch.cat([p[tok.word_index()] for tok, p in zip(toks, probs)])
+    types = ["direct", "indirect", "mixed"]
+    want = decode_quotes_many(toks, rows, offsets, types)
+    scores = sorted(q.score for spans in want for q in spans)
+    skipped = 0
+    for threshold in (0.0, 0.5, 0.8, scores[len(scores) // 2] if scores else 0.5, scores[-1] if scores else 1.0):
+        got = decode_quotes_many(toks, rows, offsets, types, min_score=threshold)
+        assert all(g == w or g == [] for g, w in zip(got, want))
+        skipped += sum(g != w for g, w in zip(got, want))
+        assert [[q for q in g if q.score >= threshold] for g in got] == [[q for q in w if q.score >= threshold]
+                                                                        for w in want]
+    assert skipped  # articles with quotations below the threshold were skipped
+    assert decode_quotes_many(toks, rows, offsets, types, min_score=0.0) == want
