@@ -61,6 +61,11 @@ class PlainTwin:
         self.joins_words = any(" " in c for c in contents)
         self.memos: dict[Any, dict[str, bytes]] = {}  # callers' memos that hold this twin's tokens
 
+    def __getstate__(self) -> dict[str, Any]:
+        # what it remembers is a cache, tens of MB on a long stream: a copy (copy.deepcopy of a
+        # used tokenizer, pickle) starts without it
+        return {**self.__dict__, "_words": {}, "memos": {}}
+
     def encode(self, text: str) -> Any:
         if not self._known(text):
             return None

@@ -265,3 +265,27 @@ def test_lists_made_on_first_use_equal_the_constructed_article():
         with pytest.raises(AttributeError, match="no_such_thing"):
             obj.no_such_thing
         assert not hasattr(obj, "no_such_thing")
+
+
+def test_a_copied_tokenizer_starts_without_the_memos():
+    """The memos are caches (tens of MB on a long stream): copy.deepcopy of a used tokenizer and a
+    pickled twin start empty, and tokenise as before."""
+    import pickle
+
+    from model_helpers import tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder
+    from khabar.model.plain_tokenizer import plain_twin
+
+    used = copy.deepcopy(tiny_tokenizer())
+    text = "قال الرئيس: «نعم». وأضاف أن 2016م كان عاما صعبا."
+    want = ArticleEncoder(used, max_length=32, overlap=8, lexical_features=True).tokenize(text)
+    assert plain_twin(used).memos and plain_twin(used)._words
+    copied = copy.deepcopy(used)
+    twin = plain_twin(copied)
+    assert not twin.memos and not twin._words and twin.safe == plain_twin(used).safe
+    _assert_tokenized_equal(ArticleEncoder(copied, max_length=32, overlap=8, lexical_features=True).tokenize(text),
+                            want, text)
+    again = pickle.loads(pickle.dumps(plain_twin(used)))
+    assert not again.memos and not again._words
+    assert again.encode_arrays(normalise(text).text) is not None
