@@ -166,7 +166,9 @@ class TokenizedArticle:
                 lexical = torch.from_numpy(flat.reshape(-1, width))  # (n, n_attrs)
             elif self.lexical is not None:
                 lexical = long_tensor(self.lexical, 1)
-            self._derived["inputs"] = (long_tensor(self.input_ids), lexical)
+            ids = self._derived.get("ids")  # an article built by _from_arrays: its ids array, no list
+            self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)) if ids is not None
+                                       else long_tensor(self.input_ids), lexical)
         return self._derived["inputs"]
 
     def sentence_starts(self) -> Any:
