@@ -164,6 +164,7 @@ class ContentFinder:
         end_of_sentence = self.sentence_end[start] if limit is None else limit
         stop = min(end_of_sentence, n)  # (follows end_of_sentence)
         stops = self._clause_stops
+        pair_at = self.pair_at
         k = start
         while k < stop:
             # jump to the next token the loop acts on (the tokens in between only step k)
@@ -173,7 +174,7 @@ class ContentFinder:
                 break
             k = nxt
             w = texts[k]
-            pair = self.pair_at.get(k)
+            pair = pair_at.get(k)
             if pair is not None and not pair.name_like and pair.close is not None:
                 # A quotation opened in the content carries it to the closing mark.
                 end_of_sentence = max(end_of_sentence, self.sentence_end[pair.close])
@@ -244,12 +245,13 @@ class ContentFinder:
             preps = self._preps[cue.entry] = frozenset(cue.entry.takes_prep())
         limit = min(i + 1 + MAX_GAP, self.sentence_end[i], len(texts))
         after_ma = cue.after_ma
+        pair_at, cue_at = self.pair_at, self.cue_at
         j = i + 1
         while j < limit:
             w = texts[j]
             if after_ma and (j > i + 1 or not self._is_complementiser(j)):
                 return None  # "بما وعدت به"، "ما اعتبر "...": only "بما قال إنه ..." reports speech
-            pair = self.pair_at.get(j)
+            pair = pair_at.get(j)
             if pair is not None:
                 prev = texts[j - 1] if j > 0 else ""
                 if prev in _BARE_PREPS:
@@ -278,7 +280,7 @@ class ContentFinder:
                     end = self.clause_end(j + 1)
                     return Candidate(cue, j + 1, end, "direct", "colon-verbatim", (i + 1, j), 0.7)
                 return None
-            if j in self.cue_at:
+            if j in cue_at:
                 if "np" in takes:
                     break  # "أعلنت بكين فرض رسوم ...، بحسب ...": the object comes before the next cue
                 return None  # "وتابع ماكرون قائلا إن": the inner cue owns the quotation

@@ -325,10 +325,8 @@ class Bootstrapper:
         is_word = kt.is_word
         # a candidate other than c covers token x; source-after quotations do not count: in
         # '"وتابع: "..."، وفقا لما نقلته الوكالة' the cue's own quotation is the one to keep
-        inside_other = _Cover([o for o in cands if o.cue is None or not o.cue.according])
-        says = [o for o in cands if o.cue is not None and not o.cue.according]
-        say_cover = _Cover(says)
-        speech_cover = _Cover([o for o in says if o.cue.entry.lemma in _SPEECH])
+        # (each cover is built when first asked: most articles ask one or none of them)
+        inside_other = say_cover = speech_cover = None
         kept: set[tuple[int, int]] = set()  # the spans in out
         for c in cands:
             if c.end <= c.start:
@@ -337,11 +335,19 @@ class Bootstrapper:
                 continue  # "قال إن" and nothing after it (a noun-phrase object may be one word: نفى التقارير)
             if c.inside_quote and (c.speaker is None or c.speaker.kind != "name"):
                 continue  # "من قال لك" inside a quotation: not reported speech of a known source
-            if c.cue is not None and c.speaker is None and inside_other.covers(c.cue.index, c):
-                continue  # a subjectless cue inside another quotation's content belongs to it
-            if c.cue is not None and c.cue.according and (say_cover if c.extra.get("channel") else speech_cover).overlaps(c.start, c.end):
-                # (c, an according candidate, is never among the say candidates)
-                continue  # "..., بحسب ما نقلت عنه وكالة" / '"...", قال X، وفقا لـ Y': Y is the channel
+            if c.cue is not None and c.speaker is None:
+                if inside_other is None:
+                    inside_other = _Cover([o for o in cands if o.cue is None or not o.cue.according])
+                if inside_other.covers(c.cue.index, c):
+                    continue  # a subjectless cue inside another quotation's content belongs to it
+            if c.cue is not None and c.cue.according:
+                if say_cover is None:
+                    says = [o for o in cands if o.cue is not None and not o.cue.according]
+                    say_cover = _Cover(says)
+                    speech_cover = _Cover([o for o in says if o.cue.entry.lemma in _SPEECH])
+                if (say_cover if c.extra.get("channel") else speech_cover).overlaps(c.start, c.end):  # type: ignore[union-attr]
+                    # (c, an according candidate, is never among the say candidates)
+                    continue  # "..., بحسب ما نقلت عنه وكالة" / '"...", قال X، وفقا لـ Y': Y is the channel
             if (c.start, c.end) in kept:
                 continue
             out.append(c)

@@ -322,7 +322,8 @@ class SourceFinder:
                 prev_title = True
                 k += 1
                 continue
-            if _is_def(w) or (w.startswith("ل") and w not in self._addressees and len(w) > 3 and k > j):
+            if (w.startswith(_DEF_PREFIXES) and len(w) > 3 and w not in _NOT_DEF) \
+                    or (w.startswith("ل") and w not in self._addressees and len(w) > 3 and k > j):  # (_is_def inline)
                 seen_def = True
                 prev_title = False
                 k += 1
@@ -432,7 +433,7 @@ class SourceFinder:
             if w.startswith("لل") and k > j:
                 seen_def = True  # "المركز الوطني للأعاصير": a genitive through ل
                 prev_kind = "lam"
-            elif _is_def(w):
+            elif w.startswith(_DEF_PREFIXES) and len(w) > 3 and w not in _NOT_DEF:  # (_is_def inline)
                 if k > j and seen_def and prev_kind == "def" and not _adjective_like(w, texts[k - 1], self.adjectives):
                     break  # "نفت السلطات البريطانية الاتهامات": a second noun phrase starts
                 seen_def = True
