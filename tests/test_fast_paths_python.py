@@ -462,6 +462,13 @@ def test_stacked_head_product_equals_each_head():
             assert torch.equal(got, want), shape
         else:
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        # hybrid mode: the entity and quotation heads alone, the cue and source heads on gathered rows
+        early = _head_logits_fn(model, ("entity", "quote"))(h)
+        torch.testing.assert_close(early, want[..., :16], rtol=1e-5, atol=1e-6)
+        rows = h.flatten(0, -2)[torch.arange(0, h.numel() // width, 7)]  # (R, hidden)
+        late = _head_logits_fn(model, ("cue", "source"))(rows)
+        torch.testing.assert_close(late, want.flatten(0, -2)[torch.arange(0, h.numel() // width, 7), 16:],
+                                   rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------ chunk decoding
