@@ -324,8 +324,7 @@ def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, off
     _, pair_of, _, _ = _bio_tables(tuple(tags))
     labels, _, label_of, is_b, is_i = _tag_arrays(tuple(tags))
     wp = _numpy_rows(wps)
-    path, best_p = _best_tags(wp)
-    chosen = best_p.tolist()  # each word's chosen tag's probability: the maximum, unless re-decoded
+    path, best_p = _best_tags(wp)  # best_p: each word's chosen tag's probability (the maximum, unless re-decoded)
     starts = _article_starts(toks, offsets)
     lab = label_of[path]
     prev_lab = np.empty_like(lab)
@@ -340,10 +339,9 @@ def decode_bio_viterbi_many(toks: list[TokenizedArticle], wps: torch.Tensor, off
         logp = torch.from_numpy(wp[rows].astype(np.float64)).log().numpy()  # decode_bio_viterbi's wp.double().log()
         new = _viterbi_labelled_many(logp, lengths, pair_of)
         path[rows] = new
-        for r, p in zip(rows.tolist(), wp[rows, new].tolist()):
-            chosen[r] = p
+        best_p[rows] = wp[rows, new]  # the chosen tags' probabilities where a sentence was re-decoded
     first, end = _run_ends(is_b[path], is_i[path])
-    return _chunk_spans(toks, offsets, first, end, [labels[t] for t in path[first].tolist()], chosen)
+    return _chunk_spans(toks, offsets, first, end, [labels[t] for t in path[first].tolist()], best_p.tolist())
 
 
 def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets: list[int],

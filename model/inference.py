@@ -121,17 +121,19 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     results: list[Article | None] = [None] * len(arts)
     items: list[tuple[int, TokenizedArticle]] = []  # articles with tokens
     word_rows: list[np.ndarray] = []  # per article: the logits row of each word's first token
-    central: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # article of several windows -> _central_windows
+    several = [a for a, tok in enumerate(toks) if len(tok.windows) > 1]
+    # article of several windows -> each token's window and position there (_central_windows)
+    central = dict(zip(several, _central_windows_many([toks[a].windows for a in several], [len(toks[a]) for a in several])))
     for a, tok in enumerate(toks):
         n = len(tok)
         if n == 0:
             results[a] = Article(str(arts[a][0]), tok.text, [], [])
             continue
-        first = tok.word_index().numpy()  # (n_words,) each word's first token
+        first = np.asarray(tok.word_index())  # (n_words,) each word's first token
         if len(tok.windows) == 1:  # most articles: every token from its only window
             word_rows.append(first + row_base[(a, 0)])
         else:  # each token from the window where it is most central
-            win, pos = central[a] = _central_windows(tok.windows, n)
+            win, pos = central[a]
             bases = np.array([row_base[(a, w)] for w in range(len(tok.windows))], dtype=np.int64)
             word_rows.append(bases[win[first]] + pos[first])
         items.append((a, tok))
@@ -256,6 +258,37 @@ def _central_windows(windows: list[tuple[int, int]], n: int) -> tuple[np.ndarray
         missing = np.flatnonzero(score < 0).tolist()
         raise AssertionError(f"windows do not cover tokens {missing[:10]} (of {len(missing)})")
     return win, pos
+
+
+def _central_windows_many(windows: list[list[tuple[int, int]]],
+                          lengths: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_central_windows` of several articles (their windows, their token counts) at once:
+    the k-th windows of all the articles are one numpy step (an article's tokens are its own, and
+    its windows still come in order, ties to the earlier), so a chunk costs as many steps as its
+    longest article has windows, not as all its articles have (28 articles of 95 windows: ~1 ->
+    0.2 ms)."""
+    if not windows:
+        return []
+    offsets = np.array([0, *itertools.accumulate(lengths)], dtype=np.int64)  # each article's first token
+    score = np.full(int(offsets[-1]), -1, dtype=np.int64)
+    win = np.zeros(len(score), dtype=np.int64)
+    pos = np.zeros(len(score), dtype=np.int64)
+    for k in range(max(map(len, windows))):
+        arts = [a for a, ws in enumerate(windows) if len(ws) > k]
+        s, e = np.array([windows[a][k] for a in arts], dtype=np.int64).T  # (A,) each
+        size = e - s
+        t = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)  # position in its window
+        token = np.repeat(offsets[arts] + s, size) + t  # (sum of sizes,) the chunk's token
+        c = np.minimum(t, np.repeat(size, size) - 1 - t)  # distance to the nearer edge
+        better = c > score[token]  # ties go to the earlier window
+        token = token[better]
+        score[token], win[token], pos[token] = c[better], k, t[better]
+    if (score < 0).any():  # a bug upstream, never a silent loss of text
+        missing = np.flatnonzero(score < 0)
+        a = np.searchsorted(offsets, missing, side="right") - 1
+        raise AssertionError(f"windows do not cover tokens {(missing - offsets[a]).tolist()[:10]} "
+                             f"(of {len(missing)}) of article {int(a[0])} of the chunk")
+    return [(win[a0:a1], pos[a0:a1]) for a0, a1 in zip(offsets.tolist(), offsets[1:].tolist())]
 
 
 def _article_states(where: list[tuple[int, int, int]], hidden: list[torch.Tensor],

@@ -200,3 +200,25 @@ def test_quotation_threshold_skips_only_articles_without_a_quotation_that_reache
                                                                         for w in want]
     assert skipped  # articles with quotations below the threshold were skipped
     assert decode_quotes_many(toks, rows, offsets, types, min_score=0.0) == want
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_central_windows_of_many_articles_equal_one_article_at_a_time(seed):
+    from khabar.model.inference import _central_windows, _central_windows_many
+    from khabar.model.windows import make_windows
+
+    rng = random.Random(90 + seed)
+    windows, lengths = [], []
+    for _ in range(rng.randint(1, 8)):
+        n = rng.randint(1, 300)
+        boundaries = rng.sample(range(1, n), min(n - 1, rng.randint(0, 30)))
+        size = rng.randint(2, 40)
+        windows.append(make_windows(n, boundaries, size, rng.randint(0, size - 1)))
+        lengths.append(n)
+    got = _central_windows_many(windows, lengths)
+    for (win, pos), ws, n in zip(got, windows, lengths):
+        want_win, want_pos = _central_windows(ws, n)
+        assert win.tolist() == want_win.tolist() and pos.tolist() == want_pos.tolist()
+    assert _central_windows_many([], []) == []
+    with pytest.raises(AssertionError, match="do not cover tokens \\[1\\] .* of article 1"):
+        _central_windows_many([[(0, 2)], [(0, 1)]], [2, 2])
