@@ -53,10 +53,24 @@ def stem(norm: str) -> str:
     beside the whole word, so the odd wrong cut («وزير» -> «زير») costs nothing."""
     if norm.startswith("و") and len(norm) > 3:
         norm = norm[1:]
+    m = _PROCLITIC_RE.match(norm)
+    return norm[m.end():] if m else norm
+
+
+def _stem_by_loop(norm: str) -> str:
+    """:func:`stem` trying each proclitic in turn: the definition its regex must agree with (tested)."""
+    if norm.startswith("و") and len(norm) > 3:
+        norm = norm[1:]
     for p in _PROCLITICS:
         if norm.startswith(p) and len(norm) - len(p) >= 2:
             return norm[len(p):]
     return norm
+
+
+# The proclitics in _PROCLITICS' order, each only where at least two characters follow: the
+# regex tries the alternatives in order and goes on to the next where the look-ahead fails, as
+# _stem_by_loop does (one C-level match instead of a startswith per proclitic).
+_PROCLITIC_RE = re.compile("(?:" + "|".join(map(re.escape, _PROCLITICS)) + ")(?=[\\s\\S]{2})")
 
 
 # Characters of the Arabic block that shape() counts as "a" (all but its digits), for the common
@@ -111,6 +125,13 @@ def bucket(attr: str, value: str, rows: int) -> int:
     return 1 + zlib.crc32(f"{attr}\x1f{value}".encode("utf-8", "surrogatepass")) % (rows - 1)
 
 
+# The forms of the default attributes, computed once per word in LexicalHasher._hash (the
+# ATTRIBUTES functions each take their own call); an attribute whose ATTRIBUTES entry is not the
+# one defined above goes through that entry.
+_DEFAULT_ATTRIBUTES = dict(ATTRIBUTES)
+_SHARED_FORMS = ("norm", "stem", "prefix", "suffix")
+
+
 class LexicalHasher:
     """Words -> rows of every table (a list of ints per word, in ``spec`` order)."""
 
@@ -122,16 +143,31 @@ class LexicalHasher:
         self.rows = [int(spec[a][0]) for a in self.attrs]
         self._cache: dict[str, list[int]] = {}
         self._rows: dict[str, tuple[list[int], bytes]] = {}  # word -> (its rows, as int64 bytes)
+        # per table: how to get its form (a shared one by name, else the ATTRIBUTES function), the
+        # CRC-32 of its key prefix "attr\x1f" (crc32 continues a running checksum: bucket()'s
+        # checksum of the whole key is crc32(value, crc32(prefix))), and its number of rows but one
+        self._plan = [(a if a in _SHARED_FORMS and ATTRIBUTES[a] is _DEFAULT_ATTRIBUTES[a] else None,
+                       ATTRIBUTES[a], zlib.crc32(f"{a}\x1f".encode("utf-8", "surrogatepass")), r - 1)
+                      for a, r in zip(self.attrs, self.rows)]
 
     def __call__(self, word: str) -> list[int]:
         ids = self._cache.get(word)
         if ids is None:
-            n = normalise_word(word)
-            s = stem(n)
-            ids = [bucket(a, ATTRIBUTES[a](word, n, s), r) for a, r in zip(self.attrs, self.rows)]
+            ids = self._hash(word)
             if len(self._cache) < 500_000:  # news vocabularies repeat; bounded for streaming corpora
                 self._cache[word] = ids
         return ids
+
+    def _hash(self, word: str) -> list[int]:
+        """``[bucket(a, ATTRIBUTES[a](word, n, s), rows) for each table]`` (``n``, ``s``: the word
+        normalised and its stem), each shared form made once and each key's checksum continued
+        from its prefix's: the same rows (tested), ~2x faster for a word not seen before."""
+        n = normalise_word(word)
+        s = stem(n)
+        forms = {"norm": n, "stem": s, "prefix": s[:3], "suffix": n[-3:]}
+        crc = zlib.crc32
+        return [1 + crc((forms[name] if name else form(word, n, s)).encode("utf-8", "surrogatepass"), start) % m
+                for name, form, start, m in self._plan]
 
     def words(self, words: Sequence[str]) -> list[list[int]]:
         """``[self(w) for w in words]``, with the cache looked up inline (an article's words are

@@ -291,3 +291,48 @@ def test_a_copied_tokenizer_starts_without_the_memos():
     again = pickle.loads(pickle.dumps(plain_twin(used)))
     assert not again.memos and not again._words
     assert again.encode_arrays(normalise(text).text) is not None
+
+
+# ------------------------------------------------------------------------------ lexical hashing
+
+
+def _random_words(rng, count):
+    letters = list("وبالكفلتمنيهةأإآىئؤء") + ["ال", "وال", "بال", "لل", "ولل", "فال", "كال"] + list("aZ9_-.é٢") + ["\ud800", "ـ", "َ"]
+    return ["".join(rng.choice(letters) for _ in range(rng.randint(0, 8))) for _ in range(count)]
+
+
+def test_stem_regex_equals_the_proclitic_loop():
+    from khabar.model.lexical import _stem_by_loop, normalise_word, stem
+
+    rng = random.Random(21)
+    words = _random_words(rng, 20000) + ["", "و", "ال", "الا", "الاب", "والد", "وال", "للا", "لل", "ولل", "وللا", "\n\nال"]
+    words += ["ال\n", "ال\nا", "وال\n\n"]  # any character counts as one of the two that must follow
+    for w in words:
+        assert stem(w) == _stem_by_loop(w), repr(w)
+        assert stem(normalise_word(w)) == _stem_by_loop(normalise_word(w)), repr(w)
+
+
+@pytest.mark.parametrize("spec", [None, {"norm": [512, 8], "stem": [256, 4], "shape": [32, 2]},
+                                  {"prefix": [97, 4], "suffix": [3, 4]}])
+def test_hasher_rows_equal_bucket_of_each_attribute(spec):
+    """LexicalHasher's rows: bucket(attr, ATTRIBUTES[attr](word, normalised, stem), rows) of each
+    table, whatever the shortcuts (shared forms, continued checksums, the stem regex)."""
+    from khabar.model.lexical import ATTRIBUTES, LexicalHasher, _stem_by_loop, bucket, lexical_spec, normalise_word
+
+    spec = lexical_spec(spec or True)
+    rng = random.Random(22)
+    words = _random_words(rng, 5000) + ["", "الرئيس", "بوتين", "٢٠١٦", "COVID19", "Hervé", "،", "والعراق", "للأمم"]
+    hasher = LexicalHasher(spec)
+    for w in words:
+        n = normalise_word(w)
+        s = _stem_by_loop(n)
+        want = [bucket(a, ATTRIBUTES[a](w, n, s), int(spec[a][0])) for a in spec]
+        assert hasher(w) == want == hasher(w), repr(w)
+
+
+def test_hasher_follows_a_replaced_attribute_function(monkeypatch):
+    import khabar.model.lexical as lx
+
+    monkeypatch.setitem(lx.ATTRIBUTES, "suffix", lambda w, n, s: n[-2:])
+    hasher = lx.LexicalHasher({"suffix": (64, 4)})
+    assert hasher("الرئيس") == [lx.bucket("suffix", "يس", 64)]
