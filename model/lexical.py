@@ -70,6 +70,10 @@ def _stem_by_loop(norm: str) -> str:
 # The proclitics in _PROCLITICS' order, each only where at least two characters follow: the
 # regex tries the alternatives in order and goes on to the next where the look-ahead fails, as
 # _stem_by_loop does (one C-level match instead of a startswith per proclitic).
+# stem() on every line of a text at once (lines: words, none holding a line break): the و of a
+# word of more than three letters, then the first proclitic followed by two characters of its line
+_WAW_LINE_RE = re.compile("^و(?=[^\\n]{3})", re.M)
+_PROCLITIC_LINE_RE = re.compile("^(?:" + "|".join(map(re.escape, _PROCLITICS)) + ")(?=[^\\n]{2})", re.M)
 _PROCLITIC_RE = re.compile("(?:" + "|".join(map(re.escape, _PROCLITICS)) + ")(?=[\\s\\S]{2})")
 
 
@@ -177,10 +181,50 @@ class LexicalHasher:
 
     def word_rows(self, words: Sequence[str]) -> tuple[list[list[int]], bytes]:
         """``self.words(words)`` and the same rows as int64 bytes, one row after the other (for a
-        ``(len(words), width)`` array without parsing Python ints: ~7x faster than ``np.fromiter``)."""
+        ``(len(words), width)`` array without parsing Python ints: ~7x faster than ``np.fromiter``).
+        The words not seen before are hashed together (:meth:`_hash_many`)."""
         get = self._rows.get
-        entries = [get(w) or self._row(w) for w in words]
+        entries = list(map(get, words))
+        if None in entries:
+            new = list(dict.fromkeys(w for w, e in zip(words, entries) if e is None))
+            made = {}
+            for word, ids in zip(new, self._hash_many(new)):
+                made[word] = entry = (ids, array("q", ids).tobytes())
+                if len(self._rows) < 500_000:
+                    self._rows[word] = entry
+                if len(self._cache) < 500_000:
+                    self._cache[word] = ids
+            entries = [e or made[w] for w, e in zip(words, entries)]
         return list(map(_FIRST, entries)), b"".join(map(_SECOND, entries))
+
+    def _hash_many(self, words: list[str]) -> list[list[int]]:
+        """``[self._hash(w) for w in words]``, the forms of all words made by a few C-level passes
+        over them joined by line breaks (each pass acts on one character at a time, or, for the
+        stem, at a line's start within the line): ~1.7x faster a word. A word holding a line
+        break goes one at a time."""
+        joined = "\n".join(words)
+        if joined.count("\n") != len(words) - 1:
+            return [self._hash(w) for w in words]
+        # normalise_word's passes; lower() is per character except Greek final sigma, whose
+        # context stops at a line break as at the end of the text (not cased, not case-ignorable)
+        norm_text = _DIACRITICS.sub("", joined).translate(_FOLD).lower()
+        norms = norm_text.split("\n")
+        stems = _PROCLITIC_LINE_RE.sub("", _WAW_LINE_RE.sub("", norm_text)).split("\n")
+        crc = zlib.crc32
+        columns = []
+        for name, form, start, m in self._plan:
+            if name == "norm":
+                values = norms
+            elif name == "stem":
+                values = stems
+            elif name == "prefix":
+                values = [s[:3] for s in stems]
+            elif name == "suffix":
+                values = [n[-3:] for n in norms]
+            else:
+                values = list(map(form, words, norms, stems))
+            columns.append([1 + crc(v.encode("utf-8", "surrogatepass"), start) % m for v in values])
+        return list(map(list, zip(*columns))) if columns else [[] for _ in words]
 
     def _row(self, word: str) -> tuple[list[int], bytes]:
         ids = self(word)

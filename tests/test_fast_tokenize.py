@@ -336,3 +336,20 @@ def test_hasher_follows_a_replaced_attribute_function(monkeypatch):
     monkeypatch.setitem(lx.ATTRIBUTES, "suffix", lambda w, n, s: n[-2:])
     hasher = lx.LexicalHasher({"suffix": (64, 4)})
     assert hasher("الرئيس") == [lx.bucket("suffix", "يس", 64)]
+
+
+@pytest.mark.parametrize("spec", [None, {"norm": [512, 8], "shape": [32, 2]}, {"prefix": [97, 4], "suffix": [3, 4]}])
+def test_hashing_words_together_equals_one_at_a_time(spec):
+    from khabar.model.lexical import LexicalHasher, lexical_spec
+
+    hasher = LexicalHasher(lexical_spec(spec or True))
+    rng = random.Random(23)
+    greek = ["ΟΔΥΣΣΕΥΣ", "ΣΑΣ", "Σ", "ΑΣ.", "Α.Σ", "ΑΣ'Β", "ΑΣ\u0301", "ΜΑΣ\u200b"]  # final sigma's context
+    for words in (_random_words(rng, 3000) + greek, [], [""], ["", ""], ["ال", ""], ["قال\nنعم", "ولل"], greek):
+        assert hasher._hash_many(words) == [hasher._hash(w) for w in words], words[:5]
+    fresh = LexicalHasher(lexical_spec(spec or True))
+    words = _random_words(rng, 500)
+    per_word, rows = fresh.word_rows(words + words[:50])
+    assert per_word == [hasher._hash(w) for w in words + words[:50]]
+    assert rows == np.array(per_word, dtype=np.int64).reshape(-1, fresh.width).tobytes()
+    assert fresh.words(words) == per_word[:len(words)]  # remembered for the word-at-a-time path too
