@@ -106,8 +106,11 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     where: dict[tuple[int, int], tuple[int, int, int]] = {}  # (article, window) -> (batch, row, length)
     base = 0
     batch_base: list[int] = []  # each batch's first row in cat(logits)
-    for b, batch in enumerate(_window_batches(toks, batch_size)):
-        ids, mask, lex, lengths = _batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id)
+    batches = _window_batches(toks, batch_size)
+    # every batch's inputs first, while the articles' arrays are still in the cache (built between
+    # two encoder passes, the same copies took ~3x as long)
+    inputs = [_batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id) for batch in batches]
+    for b, (batch, (ids, mask, lex, lengths)) in enumerate(zip(batches, inputs)):
         lex = lex.to(device) if lex is not None else None
         h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
         seq = h.size(1)
@@ -380,8 +383,10 @@ def _batch_inputs(windows: list[tuple[TokenizedArticle, int]], cls_id: int,
     width = max(lengths) + 2
     # filled in numpy (a slice assignment costs ~1 us there, ~5 us on a torch tensor), then shared
     ids = np.zeros((len(windows), width), dtype=np.int64)  # (batch, seq)
-    with_lexical = windows[0][0].lexical is not None
-    lex = np.zeros((len(windows), width, len(windows[0][0].lexical[0])), dtype=np.int64) if with_lexical else None
+    # whether the model reads lexical rows, and how many per token, from the first article's tensor
+    # (its ``lexical`` list of lists is made on first use from arrays by now: ~1 ms an article)
+    first_lex = windows[0][0].input_tensors()[1]  # (n, n_attrs) or None
+    lex = np.zeros((len(windows), width, first_lex.shape[1]), dtype=np.int64) if first_lex is not None else None
     for r, ((tok, _), (s, e)) in enumerate(zip(windows, spans)):
         tok_ids, tok_lex = tok.input_tensors()
         ids[r, 1 : e - s + 1] = tok_ids.numpy()[s:e]
