@@ -258,6 +258,30 @@ class ArticleEncoder:
                 return tok
         return self._tokenize_lists(text, Normalised(n_text, n_starts.tolist(), text, n_ends.tolist()))
 
+    def tokenize_many(self, texts: Sequence[str]) -> list[TokenizedArticle]:
+        """``[self.tokenize(t) for t in texts]``, the chunks (see :meth:`_tokenize_chunks`) that
+        none of them has been seen in learnt together first: one normalisation, tokenizer call and
+        lexical hashing for the lot instead of one each, whose fixed costs dominate an article
+        of mostly known chunks (64 never-seen ANT articles: 68-73 -> 47 ms)."""
+        self._learn_texts(texts)
+        return [self.tokenize(t) for t in texts]
+
+    def _learn_texts(self, texts: Sequence[str]) -> None:
+        """Learn the chunks of ``texts`` not in the memo, at once (nothing where the chunk memo
+        does not apply, it has no room for them, or learning declines: each article then goes
+        its own way in :meth:`tokenize`)."""
+        if self._direct_backend() is None:
+            return
+        from khabar.model.plain_tokenizer import MAX_MEMO, plain_twin
+
+        twin = plain_twin(self.tokenizer)
+        if twin is None or twin.joins_words:
+            return
+        memo = twin.memos.setdefault(("chunks", self.lexical.layout if self.lexical is not None else None), {})
+        missing = list(dict.fromkeys(c for t in texts if "<" not in t for c in t.split() if c not in memo))
+        if missing and len(memo) + len(missing) <= MAX_MEMO:
+            self._learn_chunks(twin, memo, missing)
+
     def _tokenize_chunks(self, text: str) -> TokenizedArticle | None:
         """:meth:`tokenize` from what each whitespace-separated chunk of the ORIGINAL text gave
         before (kept with the tokenizer's :class:`PlainTwin`): its tokens' ids, spans relative to

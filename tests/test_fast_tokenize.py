@@ -353,3 +353,35 @@ def test_hashing_words_together_equals_one_at_a_time(spec):
     assert per_word == [hasher._hash(w) for w in words + words[:50]]
     assert rows == np.array(per_word, dtype=np.int64).reshape(-1, fresh.width).tobytes()
     assert fresh.words(words) == per_word[:len(words)]  # remembered for the word-at-a-time path too
+
+
+# ------------------------------------------------------------------------------ several articles
+
+
+def test_tokenize_many_equals_one_at_a_time():
+    """Chunks learnt for a whole group, then each article from the memo: the same articles as
+    the definition; a group whose learning declines (here: one article's words refused) still
+    gives every article, each its own way."""
+    from model_helpers import load_articles, tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder
+    from khabar.model.plain_tokenizer import plain_twin
+
+    tokenizer = copy.deepcopy(tiny_tokenizer())
+    encoder = ArticleEncoder(tokenizer, max_length=32, overlap=8, lexical_features=True)
+    rng = random.Random(31)
+    groups = [[a.text for a in load_articles()], _chunk_texts(rng, 60), _chunk_texts(rng, 60) + ["", "<b>x</b> y"], []]
+    for texts in groups:
+        got = encoder.tokenize_many(texts)
+        assert len(got) == len(texts)
+        for tok, text in zip(got, texts):
+            _assert_tokenized_equal(tok, encoder._tokenize_lists(text, normalise(text)), text)
+    twin = plain_twin(tokenizer)
+    memo = twin.memos[("chunks", encoder.lexical.layout)]
+    assert all(c in memo for t in groups[1] for c in t.split())  # learnt
+    real = twin.encode_arrays
+    twin.encode_arrays = lambda text: None if "مرفوض" in text else real(text)
+    texts = ["قال مرفوض جديد", "كلام جديد آخر", "مرفوض"]
+    for tok, text in zip(encoder.tokenize_many(texts), texts):
+        _assert_tokenized_equal(tok, encoder._tokenize_lists(text, normalise(text)), text)
+    assert "آخر" in memo and "مرفوض" not in memo  # the other articles learnt their own chunks
