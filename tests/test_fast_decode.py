@@ -222,3 +222,18 @@ def test_central_windows_of_many_articles_equal_one_article_at_a_time(seed):
     assert _central_windows_many([], []) == []
     with pytest.raises(AssertionError, match="do not cover tokens \\[1\\] .* of article 1"):
         _central_windows_many([[(0, 2)], [(0, 1)]], [2, 2])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_quotation_bound_is_the_best_run_of_every_article(seed):
+    from khabar.model.decoding import _quotation_bound
+
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 40, size=rng.integers(1, 9))
+    b, i_ = rng.random(lengths.sum()).astype(np.float32), rng.random(lengths.sum()).astype(np.float32) ** 0.3
+    starts = (np.cumsum(lengths) - lengths).tolist()
+    for t in (0.0, 0.5, 0.9, 1.0):
+        want = [max(float(b[s]) - t + sum(float(i_[j]) - t for j in range(s + 1, e))
+                    for s in range(a0, a0 + n) for e in range(s + 1, a0 + n + 1))
+                for a0, n in zip(starts, lengths.tolist())]
+        np.testing.assert_allclose(_quotation_bound(b, i_, starts, t), want, rtol=0, atol=1e-9)
