@@ -237,3 +237,24 @@ def test_quotation_bound_is_the_best_run_of_every_article(seed):
                     for s in range(a0, a0 + n) for e in range(s + 1, a0 + n + 1))
                 for a0, n in zip(starts, lengths.tolist())]
         np.testing.assert_allclose(_quotation_bound(b, i_, starts, t), want, rtol=0, atol=1e-9)
+
+
+def test_batch_inputs_read_the_lexical_tensor_not_the_lazy_lists():
+    """An article tokenised from arrays makes its lexical list of lists only when asked (~0.5 ms
+    an article): building a batch must not ask, and must give the tensor's rows."""
+    from model_helpers import load_articles, tiny_tokenizer
+
+    from khabar.model.features import ArticleEncoder
+    from khabar.model.inference import _batch_inputs
+
+    encoder = ArticleEncoder(tiny_tokenizer(), 32, 8, lexical_features={"norm": [512, 8], "stem": [256, 4]})
+    toks = [encoder.tokenize(a.text) for a in load_articles()[:3]]
+    windows = [(tok, w) for tok in toks for w in range(len(tok.windows))]
+    ids, mask, lex, lengths = _batch_inputs(windows, 2, 3)
+    for r, (tok, w) in enumerate(windows):
+        s, e = tok.windows[w]
+        tok_ids, tok_lex = tok.input_tensors()
+        assert torch.equal(ids[r, 1 : e - s + 1], tok_ids[s:e]) and torch.equal(lex[r, 1 : e - s + 1], tok_lex[s:e])
+        assert not lex[r, e - s + 1 :].any() and lex.shape[2] == tok_lex.shape[1] == 2
+    if all("ids" in tok._derived for tok in toks):  # built from arrays: the lists stay unmade
+        assert not any("lexical" in tok.__dict__ for tok in toks)
