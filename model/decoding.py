@@ -432,7 +432,7 @@ def merge_adjacent(tok: TokenizedArticle, spans: list[TokenSpan]) -> list[TokenS
     for sp in spans:
         prev = out[-1] if out else None
         if (prev is not None and prev.end == sp.start and prev.label == sp.label
-                and not tok.text[tok.spans[sp.start][0]:].startswith(_NEW_NAME_PREFIXES)
+                and not tok.text.startswith(_NEW_NAME_PREFIXES, tok.spans[sp.start][0])  # (no copy of the text's rest)
                 # adjacent tokens may still sit on two lines (a dateline, a headline and its
                 # first sentence) or in two sentences: never one name
                 and tok.sentence[prev.end - 1] == tok.sentence[sp.start]
