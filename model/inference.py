@@ -21,6 +21,7 @@ from khabar.gcpause import paused_gc
 from khabar.model.attribution import pair_cues, pair_tensors
 from khabar.model.canonical import display_name, speaker_names
 from khabar.model.decoding import (
+    _END,
     TokenSpan,
     char_span,
     clean_entity,
@@ -451,9 +452,11 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
     # a "name" of punctuation only (a lone quotation mark) is no entity and no speaker
     entities = []
     named: list[TokenSpan] = []
+    token_chars = tok.spans  # (start, end) of each token
     for sp in entities_tok:
-        chars = name_span(text, *char_span(tok, sp))  # clean_entity of a name, None for punctuation
-        if chars is not None:
+        s, e = sp.start, sp.end  # char_span inline (a one-token name: its token's characters)
+        chars = name_span(text, token_chars[s][0], token_chars[s][1] if e - s == 1 else max(map(_END, token_chars[s:e])))
+        if chars is not None:  # clean_entity of a name; None for punctuation
             named.append(sp)
             entities.append(Entity(*chars, sp.label, sp.score))
     entities_tok = named
