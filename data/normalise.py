@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Normalised", "normalise", "normalise_arrays", "strip_diacritics", "normalise_name"]
+__all__ = ["Normalised", "normalise", "normalise_arrays", "strip_diacritics", "normalise_name",
+           "may_act_across_whitespace"]
 
 # --- character classes ------------------------------------------------------------------------
 
@@ -312,6 +313,18 @@ def _stage2(s1: str) -> str:
     # the marks to blank, each once (a text has a few distinct ones), not a callback per mark
     blank = [c for c in set(_NON_WORD_RE.findall(s)) if _keep_or_blank_char(c) == " "]
     return s.translate({ord(c): " " for c in blank}) if blank else s
+
+
+# '<' as an HTML entity (the html5 names whose value holds it, and the numeric references to 60):
+# stage 1 unescapes it, so "&lt;b class=x&gt;" is a tag by stage 2
+_LT_ENTITY_RE = re.compile(r"&(?:lt|LT|nvlt|#0*60|#[xX]0*3[cC]);")
+
+
+def may_act_across_whitespace(text: str) -> bool:
+    """Whether normalisation may act across whitespace in ``text``: only an HTML tag, the one
+    thing dropped whole that can hold a space, does (a ``<``, as itself or as an entity). Where
+    this is false, ``text`` normalises as its whitespace-separated chunks one by one (tested)."""
+    return "<" in text or ("&" in text and _LT_ENTITY_RE.search(text) is not None)
 
 
 def _may_drop(s: str) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES, Article
-from khabar.data.normalise import _SPACE_TABLE, Normalised, normalise_arrays
+from khabar.data.normalise import _SPACE_TABLE, Normalised, may_act_across_whitespace, normalise_arrays
 from khabar.data.sentences import split_sentences
 from khabar.model.windows import make_windows
 
@@ -278,7 +278,8 @@ class ArticleEncoder:
         if twin is None or twin.joins_words:
             return
         memo = twin.memos.setdefault(("chunks", self.lexical.layout if self.lexical is not None else None), {})
-        missing = list(dict.fromkeys(c for t in texts if "<" not in t for c in t.split() if c not in memo))
+        missing = list(dict.fromkeys(c for t in texts if not may_act_across_whitespace(t) for c in t.split()
+                                     if c not in memo))
         if missing and len(memo) + len(missing) <= MAX_MEMO:
             self._learn_chunks(twin, memo, missing)
 
@@ -287,14 +288,15 @@ class ArticleEncoder:
         before (kept with the tokenizer's :class:`PlainTwin`): its tokens' ids, spans relative to
         the chunk, first sub-word flags and lexical rows, as one bytes row per token. Normalisation
         never acts across whitespace (without an HTML tag, the one thing it drops whole that may
-        hold a space: no ``<``) and neither does the tokenizer on normalised text (without an added
-        token that holds a space), so an article is a look-up per chunk and a few array steps:
-        no normalisation, tokenizer call or lexical hashing for a chunk seen before. New chunks
+        hold a space: no ``<``, nor ``&lt;`` or another entity of it) and neither does the
+        tokenizer on normalised text (without an added token that holds a space), so an article
+        is a look-up per chunk and a few array steps: no normalisation, tokenizer call or lexical
+        hashing for a chunk seen before. New chunks
         are learnt all at once through :meth:`_tokenize_arrays`' steps. ``None`` where this does
         not apply (or the text has no token): :meth:`tokenize` then goes the long way."""
         import numpy as np
 
-        if "<" in text or self._direct_backend() is None:
+        if may_act_across_whitespace(text) or self._direct_backend() is None:
             return None
         from khabar.model.plain_tokenizer import plain_twin
 
