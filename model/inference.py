@@ -101,29 +101,22 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     late = tuple(name for name in HEADS if name not in early)
     head_logits = _head_logits_fn(model, early)
     toks = [tok for _, tok in arts]
-    # per batch: the heads' logits (batch * seq, sum of the heads' tags) and the states (batch, seq,
-    # hidden), in the model's dtype, on its device; per window: its batch, row and length
-    logits: list[torch.Tensor] = []
-    hidden: list[torch.Tensor] = []
+    batches = _window_batches(toks, batch_size)
+    # everything that needs only the articles first, while their arrays are still in the cache
+    # (between two encoder passes the same steps took ~3x as long): every batch's inputs, each
+    # window's rows, each word's row in the logits
+    inputs = [_batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id) for batch in batches]
     row_base: dict[tuple[int, int], int] = {}  # (article, window) -> its first token's row in cat(logits)
     where: dict[tuple[int, int], tuple[int, int, int]] = {}  # (article, window) -> (batch, row, length)
-    base = 0
     batch_base: list[int] = []  # each batch's first row in cat(logits)
-    batches = _window_batches(toks, batch_size)
-    # every batch's inputs first, while the articles' arrays are still in the cache (built between
-    # two encoder passes, the same copies took ~3x as long)
-    inputs = [_batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id) for batch in batches]
-    for b, (batch, (ids, mask, lex, lengths)) in enumerate(zip(batches, inputs)):
-        lex = lex.to(device) if lex is not None else None
-        h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
-        seq = h.size(1)
-        logits.append(head_logits(h).flatten(0, 1))  # (batch * seq, sum of tags)
-        hidden.append(h)
+    base = 0
+    for b, (batch, (ids, _, _, lengths)) in enumerate(zip(batches, inputs)):
+        seq = ids.size(1)  # the encoder's output rows per window, as its input's
         for r, (a, w) in enumerate(batch):
             row_base[(a, w)] = base + r * seq + 1  # after [CLS]
             where[(a, w)] = (b, r, lengths[r])
         batch_base.append(base)
-        base += h.size(0) * seq
+        base += ids.size(0) * seq
     results: list[Article | None] = [None] * len(arts)
     items: list[tuple[int, TokenizedArticle]] = []  # articles with tokens
     word_rows: list[np.ndarray] = []  # per article: the logits row of each word's first token
@@ -143,6 +136,17 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
             bases = np.array([row_base[(a, w)] for w in range(len(tok.windows))], dtype=np.int64)
             word_rows.append(bases[win[first]] + pos[first])
         items.append((a, tok))
+    # per batch: the heads' logits (batch * seq, sum of the heads' tags) and the states (batch, seq,
+    # hidden), in the model's dtype, on its device
+    logits: list[torch.Tensor] = []
+    hidden: list[torch.Tensor] = []
+    for ids, mask, lex, _ in inputs:
+        lex = lex.to(device) if lex is not None else None
+        h = model.encode(ids.to(device), mask.to(device), lexical_ids=lex)  # (batch, seq, hidden)
+        if h.shape[:2] != ids.shape:  # the rows above assume one output row per input token
+            raise AssertionError(f"encoder output {tuple(h.shape)} for inputs {tuple(ids.shape)}")
+        logits.append(head_logits(h).flatten(0, 1))  # (batch * seq, sum of tags)
+        hidden.append(h)
     if not items:
         return results  # type: ignore[return-value]
     # every word of the chunk: its logits row picked once, then each head's softmax over those rows
