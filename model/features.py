@@ -247,7 +247,22 @@ class ArticleEncoder:
     # -- tokens -------------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> TokenizedArticle:
-        tok = self._tokenize_chunks(text)
+        return self._tokenize(text, self._chunk_memo())
+
+    def tokenize_many(self, texts: Sequence[str]) -> list[TokenizedArticle]:
+        """``[self.tokenize(t) for t in texts]``, the chunks (see :meth:`_tokenize_chunks`) that
+        none of them has been seen in learnt together first: one normalisation, tokenizer call and
+        lexical hashing for the lot instead of one each, whose fixed costs dominate an article
+        of mostly known chunks (64 never-seen ANT articles: 68-73 -> 47 ms). The memo is looked
+        up once for the group (:func:`plain_twin`'s check of the tokenizer: ~15 us an article)."""
+        memo = self._chunk_memo()
+        if memo is not None:
+            self._learn_texts(texts, *memo)
+        return [self._tokenize(t, memo) for t in texts]
+
+    def _tokenize(self, text: str, memo: tuple[Any, dict[str, bytes]] | None) -> TokenizedArticle:
+        """:meth:`tokenize` with :meth:`_chunk_memo`'s answer at hand."""
+        tok = self._from_chunks(text, *memo) if memo is not None else None
         if tok is not None:
             return tok
         n_text, n_starts, n_ends = normalise_arrays(text)
@@ -258,32 +273,37 @@ class ArticleEncoder:
                 return tok
         return self._tokenize_lists(text, Normalised(n_text, n_starts.tolist(), text, n_ends.tolist()))
 
-    def tokenize_many(self, texts: Sequence[str]) -> list[TokenizedArticle]:
-        """``[self.tokenize(t) for t in texts]``, the chunks (see :meth:`_tokenize_chunks`) that
-        none of them has been seen in learnt together first: one normalisation, tokenizer call and
-        lexical hashing for the lot instead of one each, whose fixed costs dominate an article
-        of mostly known chunks (64 never-seen ANT articles: 68-73 -> 47 ms)."""
-        self._learn_texts(texts)
-        return [self.tokenize(t) for t in texts]
-
-    def _learn_texts(self, texts: Sequence[str]) -> None:
-        """Learn the chunks of ``texts`` not in the memo, at once (nothing where the chunk memo
-        does not apply, it has no room for them, or learning declines: each article then goes
-        its own way in :meth:`tokenize`)."""
+    def _chunk_memo(self) -> tuple[Any, dict[str, bytes]] | None:
+        """The tokenizer's :class:`PlainTwin` and its memo of chunks for this encoder's lexical
+        tables (see :meth:`_tokenize_chunks`); ``None`` where the chunk memo does not apply (the
+        tokenizer called through the ``transformers`` wrapper, no twin, an added token holding a
+        space)."""
         if self._direct_backend() is None:
-            return
-        from khabar.model.plain_tokenizer import MAX_MEMO, plain_twin
+            return None
+        from khabar.model.plain_tokenizer import plain_twin
 
         twin = plain_twin(self.tokenizer)
         if twin is None or twin.joins_words:
-            return
-        memo = twin.memos.setdefault(("chunks", self.lexical.layout if self.lexical is not None else None), {})
+            return None
+        return twin, twin.memos.setdefault(("chunks", self.lexical.layout if self.lexical is not None else None), {})
+
+    def _learn_texts(self, texts: Sequence[str], twin: Any, memo: dict[str, bytes]) -> None:
+        """Learn the chunks of ``texts`` not in ``memo``, at once (nothing where a text may not be
+        read by chunks, the memo has no room for them, or learning declines: each article then
+        goes its own way in :meth:`tokenize`)."""
+        from khabar.model.plain_tokenizer import MAX_MEMO
+
         missing = list(dict.fromkeys(c for t in texts if not may_act_across_whitespace(t) for c in t.split()
                                      if c not in memo))
         if missing and len(memo) + len(missing) <= MAX_MEMO:
             self._learn_chunks(twin, memo, missing)
 
     def _tokenize_chunks(self, text: str) -> TokenizedArticle | None:
+        """:meth:`_from_chunks` with the memo looked up (``None`` where it does not apply)."""
+        memo = self._chunk_memo()
+        return self._from_chunks(text, *memo) if memo is not None else None
+
+    def _from_chunks(self, text: str, twin: Any, memo: dict[str, bytes]) -> TokenizedArticle | None:
         """:meth:`tokenize` from what each whitespace-separated chunk of the ORIGINAL text gave
         before (kept with the tokenizer's :class:`PlainTwin`): its tokens' ids, spans relative to
         the chunk, first sub-word flags and lexical rows, as one bytes row per token. Normalisation
@@ -296,15 +316,9 @@ class ArticleEncoder:
         not apply (or the text has no token): :meth:`tokenize` then goes the long way."""
         import numpy as np
 
-        if may_act_across_whitespace(text) or self._direct_backend() is None:
-            return None
-        from khabar.model.plain_tokenizer import plain_twin
-
-        twin = plain_twin(self.tokenizer)
-        if twin is None or twin.joins_words:
+        if may_act_across_whitespace(text):
             return None
         lexical = self.lexical
-        memo = twin.memos.setdefault(("chunks", lexical.layout if lexical is not None else None), {})
         chunks = text.split()
         rows = list(map(memo.get, chunks))
         if None in rows:
