@@ -70,11 +70,11 @@ def _stem_by_loop(norm: str) -> str:
 # The proclitics in _PROCLITICS' order, each only where at least two characters follow: the
 # regex tries the alternatives in order and goes on to the next where the look-ahead fails, as
 # _stem_by_loop does (one C-level match instead of a startswith per proclitic).
+_PROCLITIC_RE = re.compile("(?:" + "|".join(map(re.escape, _PROCLITICS)) + ")(?=[\\s\\S]{2})")
 # stem() on every line of a text at once (lines: words, none holding a line break): the و of a
 # word of more than three letters, then the first proclitic followed by two characters of its line
 _WAW_LINE_RE = re.compile("^و(?=[^\\n]{3})", re.M)
 _PROCLITIC_LINE_RE = re.compile("^(?:" + "|".join(map(re.escape, _PROCLITICS)) + ")(?=[^\\n]{2})", re.M)
-_PROCLITIC_RE = re.compile("(?:" + "|".join(map(re.escape, _PROCLITICS)) + ")(?=[\\s\\S]{2})")
 
 
 # Characters of the Arabic block that shape() counts as "a" (all but its digits), for the common
@@ -225,13 +225,6 @@ class LexicalHasher:
                 values = list(map(form, words, norms, stems))
             columns.append([1 + crc(v.encode("utf-8", "surrogatepass"), start) % m for v in values])
         return list(map(list, zip(*columns))) if columns else [[] for _ in words]
-
-    def _row(self, word: str) -> tuple[list[int], bytes]:
-        ids = self(word)
-        entry = (ids, array("q", ids).tobytes())
-        if len(self._rows) < 500_000:
-            self._rows[word] = entry
-        return entry
 
     @property
     def width(self) -> int:
