@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from khabar.data.article import ENTITY_LABELS, QUOTE_TYPES, Article
 from khabar.data.normalise import _SPACE_TABLE, Normalised, may_act_across_whitespace, normalise_arrays
@@ -249,12 +249,13 @@ class ArticleEncoder:
     def tokenize(self, text: str) -> TokenizedArticle:
         return self._tokenize(text, self._chunk_memo())
 
-    def tokenize_many(self, texts: Sequence[str]) -> list[TokenizedArticle]:
+    def tokenize_many(self, texts: Iterable[str]) -> list[TokenizedArticle]:
         """``[self.tokenize(t) for t in texts]``, the chunks (see :meth:`_tokenize_chunks`) that
         none of them has been seen in learnt together first: one normalisation, tokenizer call and
         lexical hashing for the lot instead of one each, whose fixed costs dominate an article
         of mostly known chunks (64 never-seen ANT articles: 68-73 -> 47 ms). The memo is looked
         up once for the group (:func:`plain_twin`'s check of the tokenizer: ~15 us an article)."""
+        texts = list(texts)  # read twice (learning, then tokenising): an iterator must not be used up
         memo = self._chunk_memo()
         if memo is not None:
             self._learn_texts(texts, *memo)

@@ -133,3 +133,13 @@ def test_memo_cold_warm_others_and_groups_equal_the_definition():
             assert _fields(cold.tokenize(text)) == want, repr(text)
             assert _fields(warmed.tokenize(text)) == want, repr(text)
             assert _fields(tok) == want, repr(text)
+
+
+def test_tokenize_many_reads_an_iterator_once():
+    """An iterator of texts (a generator, a file's lines) gives every article, as a list does;
+    the group's learning must not use the texts up first."""
+    encoder = _encoder()
+    texts = ["قال الرئيس", "", "كلام جديد"]
+    got = encoder.tokenize_many(iter(texts))
+    assert [_fields(t) for t in got] == [_definition(encoder, t) for t in texts]
+    assert encoder.tokenize_many(t for t in []) == []
