@@ -143,3 +143,39 @@ def test_tokenize_many_reads_an_iterator_once():
     got = encoder.tokenize_many(iter(texts))
     assert [_fields(t) for t in got] == [_definition(encoder, t) for t in texts]
     assert encoder.tokenize_many(t for t in []) == []
+
+
+def test_two_threads_tokenising_at_once():
+    """One tokenizer, two threads, each meeting characters, words and chunks the twin has not
+    seen (its new-character check, word and chunk memos all growing under both): no error, and
+    every article equals the definition."""
+    import sys
+    import threading
+
+    encoder = _encoder()
+    reference = _encoder()
+    letters = [chr(c) for c in range(0x100, 0x180)] + [chr(c) for c in range(0x4E00, 0x4F00)]
+    errors: list[str] = []
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # interleave the threads finely
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            for _ in range(15):
+                text = " ".join(rng.choice(["قال", "الرئيس", "«", "."]) + "".join(rng.choice(letters) for _ in range(2))
+                                for _ in range(12))
+                if _fields(encoder.tokenize(text)) != _definition(reference, text):
+                    errors.append(text)
+        except Exception as e:  # noqa: BLE001 - any error in a thread is the failure
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert not errors, errors[:3]
