@@ -96,8 +96,11 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     # the heads every article reads; in hybrid mode the cue and source heads are read only for the
     # few articles with a quotation above the threshold (_decode_words), so their logits are
     # computed for those articles' words when asked (late_logits) rather than for every token
-    # (a product of 16 columns instead of 22: 64 bench articles 2.5 -> 1.8 ms)
-    early = HEADS if min_quote_score is None else ("entity", "quote")
+    # (a product of 16 columns instead of 22: 64 bench articles 2.5 -> 1.8 ms). Only for heads
+    # that are functions of each row alone: a dynamically quantised head scales its input per call,
+    # another head may read the window around a token; those run on every batch, as without it
+    late_ok = min_quote_score is not None and _row_heads(model, ("cue", "source"))
+    early = ("entity", "quote") if late_ok else HEADS
     late = tuple(name for name in HEADS if name not in early)
     head_logits = _head_logits_fn(model, early)
     toks = [tok for _, tok in arts]
@@ -192,6 +195,22 @@ def _row_softmax(logits: torch.Tensor) -> torch.Tensor:
     per row of 3-9 tags, its kernel over the first dimension runs along N (15,000 rows: 2.3 ->
     0.2 ms). The same probabilities to rounding (the sums run in another order: ~3e-8 apart)."""
     return torch.softmax(logits.t(), 0).t()
+
+
+def _row_heads(model: Any, names: tuple[str, ...]) -> bool:
+    """Whether heads ``names`` give each row's logits from that row alone (in eval, a plain
+    ``TokenTagger`` over an ``nn.Linear`` or a ``WeightOnlyInt8Linear``), so that they may run on
+    rows gathered from several windows: a dynamically quantised layer scales its input by the
+    range of the whole call, and another head may read the tokens around each one."""
+    from torch import nn
+
+    from khabar.model.heads import TokenTagger
+
+    from khabar.quantize import WeightOnlyInt8Linear
+
+    heads = [getattr(model, f"{name}_head") for name in names]
+    return not model.training and all(type(h) is TokenTagger and type(h.out) in (nn.Linear, WeightOnlyInt8Linear)
+                                      for h in heads)
 
 
 def _head_logits_fn(model: Any, names: tuple[str, ...] = HEADS) -> Any:

