@@ -77,3 +77,29 @@ def test_threshold_keeps_the_cues_of_heads_run_on_whole_batches(one_torch_thread
     assert sum(map(len, _cues(got))) > 5
     assert _cues(got) == _cues(full, threshold)
     assert [a.entities for a in got] == [a.entities for a in full]
+
+
+def test_lockstep_viterbi_memory_follows_the_rows_with_one_long_sentence():
+    """One long sentence (an article without sentence punctuation) re-decoded with many short
+    ones: the lockstep kept a (longest, sentences, tags) back-pointer array and (sentences,
+    longest) path matrices, ~40 MB here for 0.5 MB of rows (GBs for a 1 MB article)."""
+    from khabar.model.decoding import _bio_tables, _viterbi_labelled, _viterbi_labelled_many
+    from khabar.model.features import entity_scheme
+
+    tags = entity_scheme()
+    pair_of = _bio_tables(tuple(tags))[1]
+    rng = np.random.default_rng(3)
+    lengths = np.array([20] * 60 + [4000] + [1, 2, 35] * 30)
+    logp = np.log(rng.random((int(lengths.sum()), len(tags))))
+    logp[rng.random(logp.shape) < 0.05] = -np.inf
+    tracemalloc.start()
+    try:
+        got = _viterbi_labelled_many(logp, lengths, pair_of)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    starts = np.cumsum(lengths) - lengths
+    want = [t for s, n in zip(starts.tolist(), lengths.tolist()) for t in _viterbi_labelled(logp[s : s + n].tolist(), pair_of)]
+    assert got.tolist() == want
+    # O(rows): the long sentence's Python rows in _viterbi_labelled are most of it (~2 MB)
+    assert peak < 10 * logp.nbytes, (peak, logp.nbytes)
