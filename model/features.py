@@ -117,15 +117,12 @@ class TokenizedArticle:
         as int64 bytes; ``self.lexical`` is those rows per token), for an article built by
         :meth:`_from_arrays`: one row per word, spread to its tokens."""
         import numpy as np
-        import torch
 
         width = len(per_word[0])
         if len(rows) != 8 * width * len(per_word):
             return  # ragged rows: input_tensors says so when asked
         table = np.frombuffer(rows, dtype=np.int64).reshape(len(per_word), width)  # (n_words, n_attrs)
-        lexical = table[np.cumsum(self._derived["first"]) - 1]  # (n, n_attrs): each token's word's row
-        self._derived["inputs"] = (torch.from_numpy(np.ascontiguousarray(self._derived["ids"], dtype=np.int64)),
-                                   torch.from_numpy(lexical))
+        self._token_lexical(table[np.cumsum(self._derived["first"]) - 1])  # (n, n_attrs): each token's word's row
 
     def _token_lexical(self, table: Any) -> None:
         """``self.lexical`` and :meth:`input_tensors` from the lexical rows of every token as a
