@@ -103,3 +103,25 @@ def test_lockstep_viterbi_memory_follows_the_rows_with_one_long_sentence():
     assert got.tolist() == want
     # O(rows): the long sentence's Python rows in _viterbi_labelled are most of it (~2 MB)
     assert peak < 10 * logp.nbytes, (peak, logp.nbytes)
+
+
+@pytest.mark.parametrize("threshold", [-math.inf, -1e300, -1.0, 0.0])
+def test_a_threshold_every_quotation_reaches_skips_nothing(threshold):
+    """Every quotation's score (a mean of probabilities) reaches a threshold of 0 or below: no
+    article may be skipped. The bound's float sums gave NaN at -inf (inf - inf), and every
+    article was skipped."""
+    from test_fast_decode import _tok
+
+    from khabar.model.decoding import decode_quotes_many
+
+    rng = random.Random(5)
+    gen = torch.Generator().manual_seed(5)
+    toks = [_tok(rng, n) for n in (0, 1, 30, 90, 2)]
+    offsets = [0]
+    for tok in toks:
+        offsets.append(offsets[-1] + len(tok.words))
+    rows = (torch.randn((offsets[-1], 7), generator=gen) * 2).softmax(-1)
+    types = ["direct", "indirect", "mixed"]
+    want = decode_quotes_many(toks, rows, offsets, types)
+    assert sum(map(len, want)) > 3
+    assert decode_quotes_many(toks, rows, offsets, types, min_score=threshold) == want
