@@ -70,7 +70,7 @@ _PIECES = ["قال", "الرئيس", "كتابُ", "َ", "ـ", "\u200f", "\u200d
            "&amp;", "&", "amp;", "&nbsp;", "&#1575;", "&#10;", "&#32;", "&bogus;", "&gt;", "&#1614;", "&commat;",
            "https://x.com/a?b=1.", "www.", "aljazeera.net", "a@b.org", "@khabar", "#وسم", ".com", "b>", "c>d", ">",
            "٢٠١٦", "2016م", "COVID19", "Hervé", "ς", "😀", "👍🏻", "«", ".", "،", "[", "]", "x" * 120, "[CLS]", "[SEP]",
-           "\x00", "\ufffd", "\ud83d", "e\u0301"] + _LT_SPELLINGS
+           "\x00", "\ufffd", "\ud83d", "e\u0301", "&ltb;", "&LTi;"] + _LT_SPELLINGS
 
 
 def _adversarial(rng, count):
@@ -179,3 +179,25 @@ def test_two_threads_tokenising_at_once():
     finally:
         sys.setswitchinterval(switch)
     assert not errors, errors[:3]
+
+
+def test_a_tokenizer_changed_after_use_is_not_served_stale_chunks():
+    """An added token (a piece the vocabulary has: its size stays; a new special one) or another
+    normaliser after the memos filled: the articles follow the changed tokenizer (plain_twin's
+    key), cold and warm."""
+    from tokenizers import normalizers
+
+    texts = ["قال الرئيس الأميركي ترامب: «نعم».", "COVID19 Hervé قال", "الأميركي ترامب", "ترامب"]
+    changes = [lambda t: t.add_tokens(["الأم"]),  # in the vocabulary, and the start of الأميركي
+               lambda t: t.add_special_tokens({"additional_special_tokens": ["ترامب"]}),
+               lambda t: setattr(t.backend_tokenizer, "normalizer", normalizers.BertNormalizer(
+                   lowercase=True, strip_accents=False, handle_chinese_chars=False))]
+    for k, change in enumerate(changes):
+        encoder = _encoder()
+        before = encoder.tokenize_many(texts)
+        change(encoder.tokenizer)
+        for _ in range(2):
+            for text in texts:
+                assert _fields(encoder.tokenize(text)) == _definition(encoder, text), text
+        if k < 2:  # an added token changes these articles (the lowercasing twin is not used at all)
+            assert any(_fields(a) != _definition(encoder, t) for a, t in zip(before, texts))
