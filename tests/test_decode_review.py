@@ -59,7 +59,13 @@ def _window_mean_heads(model):
     return model.eval()
 
 
-@pytest.mark.parametrize("variant", [_dynamic_int8, _window_mean_heads])
+def _bf16(model):
+    from khabar.quantize import to_bf16
+
+    return to_bf16(copy.deepcopy(model))
+
+
+@pytest.mark.parametrize("variant", [copy.deepcopy, _bf16, _dynamic_int8, _window_mean_heads])
 def test_threshold_keeps_the_cues_of_heads_run_on_whole_batches(one_torch_thread, variant):
     """In hybrid mode a kept quotation gets the cue it gets with every head run on every batch
     (``min_quote_score=None``; cues are paired over all quotations either way)."""
