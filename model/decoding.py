@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import math
 import operator
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -369,13 +370,14 @@ def decode_quotes_many(toks: list[TokenizedArticle], wps: torch.Tensor, offsets:
     ``min_score`` (the hybrid mode's threshold, below which every quotation is dropped): an article
     where no run of words (a B, then I's) has a mean B/I probability of ``min_score`` gets no
     spans and skips the dynamic program, since each span is such a run scored by that mean (see
-    :func:`_quotation_bound`; 44 of the 64 bench articles at the shipped 0.9). A threshold of 0 or
-    below (every span reaches it; at -inf the bound's sums would be NaN) skips nothing."""
+    :func:`_quotation_bound`; 44 of the 64 bench articles at the shipped 0.9). Only for a finite
+    threshold above 0: every span reaches one of 0 or below, and at an infinite one the bound's
+    sums would be inf - inf (NaN: -inf skipped every article)."""
     if wps.size(0) == 0:
         return [[] for _ in toks]
     rows_c, logp, type_mass = _quote_masses(_numpy_rows(wps))  # (N_words, 3): O, B, I; its log; (N_words, n_types)
     articles = [(a0, a1) for a0, a1 in zip(offsets, offsets[1:]) if a1 > a0]
-    if min_score is not None and min_score > 0:  # (a mean of probabilities reaches any other)
+    if min_score is not None and 0 < min_score < math.inf:  # (every span reaches 0 or below)
         reach = _quotation_bound(rows_c[:, 1], rows_c[:, 2], [a0 for a0, _ in articles], min_score)
         articles = [art for art, r in zip(articles, reach.tolist()) if r >= -1e-6]  # the float sums' rounding: ~1e-10
     paths = [0] * len(rows_c)  # O where the dynamic program is skipped

@@ -131,3 +131,43 @@ def test_a_threshold_every_quotation_reaches_skips_nothing(threshold):
     want = decode_quotes_many(toks, rows, offsets, types)
     assert sum(map(len, want)) > 3
     assert decode_quotes_many(toks, rows, offsets, types, min_score=threshold) == want
+
+
+@pytest.mark.filterwarnings("error")  # at +inf the bound's sums were inf - inf: a RuntimeWarning
+@pytest.mark.parametrize("chunk", range(4))
+def test_quotation_skip_keeps_every_span_at_the_threshold(chunk):
+    """Adversarial rows for the skip of decode_quotes_many(min_score): B and I probabilities of
+    exactly the threshold, one float32 step either side of it, 0, 1 and ties, in articles of
+    0-12 words (one B alone, B then I's where B is the larger, I the chosen tag). The spans that
+    reach the threshold, and their scores, are those of the unthresholded decoder."""
+    from test_fast_decode import _tok
+
+    from khabar.model.decoding import decode_quotes_many
+
+    types = ["direct", "indirect", "mixed"]
+    for seed in range(100 * chunk, 100 * chunk + 100):
+        rng = random.Random(seed)
+        t = rng.choice([0.5, 0.9, 0.75, 1.0, 1e-8, 0.3, math.inf, math.nan])
+        t32 = np.float32(t)
+        vals = [t, float(t32), float(np.nextafter(t32, np.float32(2))), float(np.nextafter(t32, np.float32(0))),
+                1.0, 0.0, 0.5, 0.95, 0.85, rng.random()]
+        vals = [v for v in vals if 0.0 <= v <= 1.0]
+        toks = [_tok(rng, rng.choice([0, 1, 2, 3, 5, 12])) for _ in range(rng.randint(1, 6))]
+        rows = []
+        for tok in toks:
+            for _ in tok.words:
+                b, i = rng.choice(vals), rng.choice(vals)
+                if b + i > 1:
+                    b, i = (1 - i, i) if rng.random() < 0.5 else (b, 1 - b)
+                col = rng.choice([0, 2, 4])  # the type that holds the mass
+                row = [max(0.0, 1 - b - i)] + [0.0] * 6
+                row[1 + col], row[2 + col] = b, i
+                rows.append(row)
+        offsets = [0]
+        for tok in toks:
+            offsets.append(offsets[-1] + len(tok.words))
+        wps = torch.tensor(rows, dtype=torch.float32).reshape(-1, 7)
+        want = decode_quotes_many(toks, wps, offsets, types)
+        got = decode_quotes_many(toks, wps, offsets, types, min_score=t)
+        assert all(g == w or g == [] for g, w in zip(got, want)), seed
+        assert [[q for q in g if q.score >= t] for g in got] == [[q for q in w if q.score >= t] for w in want], seed
