@@ -202,12 +202,13 @@ def _viterbi_labelled_many(logp: np.ndarray, lengths: np.ndarray, pair_of: dict[
     n = np.asarray(lengths, dtype=np.int64)
     starts = np.cumsum(n) - n  # (S,) each sentence's first row
     out = np.empty(len(logp), dtype=np.int64)
-    alone = n > LOCKSTEP_MAX_WORDS
-    for s, e in zip(starts[alone].tolist(), (starts + n)[alone].tolist()):
-        out[s:e] = _viterbi_labelled(logp[s:e].tolist(), pair_of)
-    if alone.all():
-        return out
-    n, starts = n[~alone], starts[~alone]
+    if n.max() > LOCKSTEP_MAX_WORDS:
+        alone = n > LOCKSTEP_MAX_WORDS
+        for s, e in zip(starts[alone].tolist(), (starts + n)[alone].tolist()):
+            out[s:e] = _viterbi_labelled(logp[s:e].tolist(), pair_of)
+        if alone.all():
+            return out
+        n, starts = n[~alone], starts[~alone]
     k = logp.shape[1]
     i_tags = np.array([i for i, b in pair_of.items() if b >= 0], dtype=np.int64)
     b_tags = np.array([b for i, b in pair_of.items() if b >= 0], dtype=np.int64)
@@ -240,12 +241,18 @@ def _viterbi_labelled_many(logp: np.ndarray, lengths: np.ndarray, pair_of: dict[
         backs.append(back)
         score = new
     final[: len(score)] = score.argmax(1)
+    # the back-trace: word t of the sentences running there, kept in that order, then put in rows
+    steps = running[:longest]  # (longest,) sentences running at each word
+    place = np.cumsum(steps) - steps  # [t]: word t's first place in `tags`
+    tags = np.empty(int(steps.sum()), dtype=np.int64)
     state = final
     for t in range(longest - 1, -1, -1):
         after = running[t + 1]  # the sentences that go on after word t come back from there
         if after:
             state[:after] = backs[t + 1][np.arange(after), state[:after]]
-        out[first[: running[t]] + t] = state[: running[t]]
+        tags[place[t] : place[t] + steps[t]] = state[: steps[t]]
+    sentence = np.arange(len(tags)) - np.repeat(place, steps)  # each place's sentence (longest first)
+    out[first[sentence] + np.repeat(np.arange(longest), steps)] = tags
     return out
 
 
