@@ -171,3 +171,21 @@ def test_quotation_skip_keeps_every_span_at_the_threshold(chunk):
         got = decode_quotes_many(toks, wps, offsets, types, min_score=t)
         assert all(g == w or g == [] for g, w in zip(got, want)), seed
         assert [[q for q in g if q.score >= t] for g in got] == [[q for q in w if q.score >= t] for w in want], seed
+
+
+def test_row_softmax_edges():
+    """_row_softmax against softmax(-1) where the layouts could part: -inf logits (a zero
+    probability; a row of -inf only: NaN in both), huge logits, one row, a transposed input; a
+    bf16 input rounds to bf16 either way (one bf16 step apart: _run_chunk hands it float32)."""
+    from khabar.model.inference import _row_softmax
+
+    ninf = -math.inf
+    cases = [torch.tensor([[ninf, 0.0, 1.0], [2.0, ninf, ninf], [ninf, ninf, ninf], [1e30, -1e30, 0.0]]),
+             torch.randn(1, 9), torch.randn(9, 300).t(), torch.zeros(0, 3)]
+    for x in cases:
+        got, want = _row_softmax(x), x.softmax(-1)
+        assert got.shape == want.shape and torch.equal(got.isnan(), want.isnan())
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7, equal_nan=True)
+        assert torch.equal(got == 0, want == 0)  # a -inf logit is a probability of exactly 0
+    x = (torch.randn(500, 9) * 5).bfloat16()
+    torch.testing.assert_close(_row_softmax(x).float(), x.softmax(-1).float(), rtol=2 ** -7, atol=2 ** -8)
