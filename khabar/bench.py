@@ -227,7 +227,7 @@ def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: in
     n_attrs) is ``None`` unless the model reads lexical word features (then computed here, before
     the clock, like the token ids)."""
     from khabar.model.features import ArticleEncoder
-    from khabar.model.inference import _batch_inputs, _window_batches, tokenized_chunks
+    from khabar.model.inference import _batch_inputs, _window_batches, tokenized_chunks, width_multiple
 
     encoder = ArticleEncoder.from_config(tokenizer, model.config)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
@@ -235,7 +235,7 @@ def forward_batches(model: Any, tokenizer: Any, texts: list[str], batch_size: in
     for pending in tokenized_chunks(encoder, texts, batch_size):
         toks = [tok for _, tok in pending]
         for batch in _window_batches(toks, batch_size):
-            ids, mask, lex, _ = _batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id)
+            ids, mask, lex, _ = _batch_inputs([(toks[a], w) for a, w in batch], cls_id, sep_id, width_multiple(model))
             batches.append((ids, mask, lex))
     return batches
 
@@ -416,8 +416,8 @@ class _Pass:
 
 
 class _Paired(_Pass):
-    """A variant's pass plus the forward pass it is compared with, timed one after the other, each
-    after its own warm-up."""
+    """A variant's pass plus the forward pass it is compared with, timed one after the other (the
+    order alternating by round, see :func:`time_once`), each after its own warm-up."""
 
     def __init__(self, go: Callable[[int], None], forward: Callable[[int], None], warm: Callable[[], None] | None = None,
                  warm_forward: Callable[[], None] | None = None, pool: Any = None, close: Callable[[], None] | None = None):
@@ -426,25 +426,37 @@ class _Paired(_Pass):
 
 
 def time_once(go: _Pass, k: int = 0) -> dict[str, Any]:
-    """One timed pass over round ``k``'s articles: seconds, peak RSS growth during it, the process's peak RSS so far, and on a
-    GPU the peak of allocated GPU memory during the pass. With worker processes the RSS figures
-    are summed over this process and the workers (``workers_peak_rss_mb``: theirs alone)."""
+    """One timed pass over round ``k``'s articles: seconds, peak RSS growth during it, the
+    process's peak RSS so far, and on a GPU the peak of allocated GPU memory during the pass. With
+    worker processes the RSS figures are summed over this process and the workers
+    (``workers_peak_rss_mb``: theirs alone).
+
+    A paired variant's forward pass is timed too, before the variant's pass in odd rounds and
+    after it in even ones: whichever of the two first meets a round's new batch shapes pays for
+    the kernels built for them (oneDNN builds per shape; the fp32 forward pass took 2-19 % longer
+    first than second on the same batches), so neither may always go first."""
     import torch
 
-    pool = getattr(go, "pool", None)
-
     gpu = torch.cuda.is_available() and torch.cuda.is_initialized()
-    if getattr(go, "warm", None) is not None:
-        go.warm()
-    if gpu:  # the warm-up's queued GPU work finishes before the clock starts
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    with PeakRSS(pids=pool.pids() if pool is not None else None) as mem:
+
+    def clocked(warm: Callable[[], None] | None, run: Callable[[int], None]) -> float:
+        if warm is not None:
+            warm()
+        if gpu:  # the warm-up's queued GPU work finishes before the clock starts
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
-        go(k)
+        run(k)
         if gpu:
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
+        return time.perf_counter() - t0
+
+    paired = isinstance(go, _Paired)
+    forward_seconds = clocked(go.warm_forward, go.forward) if paired and k % 2 == 1 else None
+    pool = getattr(go, "pool", None)
+    if gpu:
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRSS(pids=pool.pids() if pool is not None else None) as mem:
+        seconds = clocked(go.warm, go)
     r = {
         "seconds": seconds,
         "peak_rss_delta_mb": mem.delta_mb,
@@ -456,16 +468,8 @@ def time_once(go: _Pass, k: int = 0) -> dict[str, Any]:
         r["peak_rss_mb"] = round(r["peak_rss_mb"] + workers_kb / 1024, 1)
     if gpu:
         r["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    if isinstance(go, _Paired):
-        if go.warm_forward is not None:
-            go.warm_forward()
-        if gpu:
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        go.forward(k)
-        if gpu:
-            torch.cuda.synchronize()
-        r["paired_forward_seconds"] = time.perf_counter() - t0
+    if paired:
+        r["paired_forward_seconds"] = forward_seconds if forward_seconds is not None else clocked(go.warm_forward, go.forward)
     return r
 
 
@@ -649,6 +653,7 @@ def bench(model_dir: str, texts: list[str], batch_size: int = 16, pipeline_batch
             "seconds_per_round": [round(r["seconds"], 4) for r in rs],
             **({"peak_gpu_mb": max(r["peak_gpu_mb"] for r in rs)} if "peak_gpu_mb" in rs[0] else {}),
             **({"paired_forward_seconds": round(min(r["paired_forward_seconds"] for r in rs), 4),
+                "paired_forward_seconds_per_round": [round(r["paired_forward_seconds"], 4) for r in rs],
                 "paired_forward_tokens_per_s": round(max(r["tokens"] / r["paired_forward_seconds"] for r in rs), 1)}
                if "paired_forward_seconds" in rs[0] else {}),
         }

@@ -93,6 +93,28 @@ def test_batch_inputs_equal_the_nested_list_construction(seed):
         if lexical:
             assert torch.equal(got[2], want[2])
         assert got[3] == want[3]
+        # padded to a multiple of 32 tokens (a quantised model's batches): the same inputs, then
+        # masked padding
+        padded = _batch_inputs([(arts[a][1], w) for a, w in batch], 2, 3, 32)
+        width = want[0].size(1)
+        assert padded[0].size(1) % 32 == 0 and width <= padded[0].size(1) < width + 32
+        assert torch.equal(padded[0][:, :width], want[0]) and torch.equal(padded[1][:, :width], want[1])
+        assert not padded[0][:, width:].any() and not padded[1][:, width:].any()
+        if lexical:
+            assert torch.equal(padded[2][:, :width], want[2]) and not padded[2][:, width:].any()
+        assert padded[3] == want[3]
+
+
+def test_width_multiple_pads_only_quantised_models():
+    from torch import nn
+
+    from khabar.model.inference import QUANTIZED_WIDTH_MULTIPLE, width_multiple
+
+    model = nn.Linear(2, 2)
+    assert width_multiple(model) == 1  # float32: exact widths (MKL builds nothing per shape)
+    for kind in ("int8", "bf16"):
+        model.khabar_quantized = kind
+        assert width_multiple(model) == QUANTIZED_WIDTH_MULTIPLE
 
 
 @pytest.mark.parametrize("seed", range(6))
