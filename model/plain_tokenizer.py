@@ -63,7 +63,7 @@ class PlainTwin:
 
     def __getstate__(self) -> dict[str, Any]:
         # what it remembers is a cache, tens of MB on a long stream: a copy (copy.deepcopy of a
-        # used tokenizer, pickle) starts without it
+        # used tokenizer, any serialiser) starts without it
         return {**self.__dict__, "_words": {}, "memos": {}}
 
     def encode(self, text: str) -> Any:

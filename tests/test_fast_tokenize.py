@@ -239,10 +239,9 @@ def test_chunk_memo_declines_an_added_token_that_spans_words():
 
 def test_lists_made_on_first_use_equal_the_constructed_article():
     """An article from the arrays makes input_ids, word_ids, first, word_of and lexical when first
-    read; they equal what the dataclass constructor's article holds, and copies and pickles keep
-    them (made or not)."""
-    import pickle
-
+    read; they equal what the dataclass constructor's article holds, and copies keep them (made or
+    not). (copy.deepcopy goes through the same __getstate__/__reduce_ex__ as any serialiser; this
+    project never unpickles, not even in tests.)"""
     from model_helpers import tiny_tokenizer
 
     from khabar.model.features import ArticleEncoder, TokenizedArticle
@@ -256,11 +255,11 @@ def test_lists_made_on_first_use_equal_the_constructed_article():
         assert "input_ids" not in tok.__dict__  # not made yet
         assert enc is plain or "lexical" not in tok.__dict__
         want = enc._tokenize_lists(text, normalise(text))
-        for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok), tok):
+        for other in (copy.deepcopy(tok), copy.copy(tok), tok):
             assert len(other) == len(want)
             assert (other.input_ids, other.word_ids, other.first, other.word_of, other.lexical) == \
                    (want.input_ids, want.word_ids, want.first, want.word_of, want.lexical)
-        assert pickle.loads(pickle.dumps(tok)) == tok
+        assert copy.deepcopy(tok) == tok
     built = TokenizedArticle("ab", [5], [(0, 2)], [0], [True], [0], [(0, 1)])
     assert built.lexical is None and len(built) == 1
     for obj in (built, tok):
@@ -271,9 +270,7 @@ def test_lists_made_on_first_use_equal_the_constructed_article():
 
 def test_a_copied_tokenizer_starts_without_the_memos():
     """The memos are caches (tens of MB on a long stream): copy.deepcopy of a used tokenizer and a
-    pickled twin start empty, and tokenise as before."""
-    import pickle
-
+    copied twin start empty, and tokenise as before."""
     from model_helpers import tiny_tokenizer
 
     from khabar.model.features import ArticleEncoder
@@ -288,7 +285,7 @@ def test_a_copied_tokenizer_starts_without_the_memos():
     assert not twin.memos and not twin._words and twin.safe == plain_twin(used).safe
     _assert_tokenized_equal(ArticleEncoder(copied, max_length=32, overlap=8, lexical_features=True).tokenize(text),
                             want, text)
-    again = pickle.loads(pickle.dumps(plain_twin(used)))
+    again = copy.deepcopy(plain_twin(used))
     assert not again.memos and not again._words
     assert again.encode_arrays(normalise(text).text) is not None
 
