@@ -160,3 +160,18 @@ FIXTURE_MARKUP: list[tuple[str, str, dict[int, str], bool, bool]] = [
 
 def fixture_articles() -> list[Article]:
     return [parse_markup(i, m, names, entities=e, quotes=q) for i, m, names, e, q in FIXTURE_MARKUP]
+
+
+def random_token_layout(rng: Any, n_tokens: int) -> tuple[list[bool], list[int], list[int]]:
+    """A made-up article's token layout for decoder and batching tests: each token's first-sub-word
+    flag (words of 1-3 tokens mostly), word id and sentence id (a new sentence now and then)."""
+    first = [True] + [rng.random() < 0.7 for _ in range(n_tokens - 1)] if n_tokens else []
+    word_ids, w = [], -1
+    for f in first:
+        w += 1 if f else 0
+        word_ids.append(w)
+    sentence, k = [], 0
+    for f in first:
+        k += 1 if f and sentence and rng.random() < 0.1 else 0
+        sentence.append(k)
+    return first, word_ids, sentence

@@ -69,15 +69,9 @@ def test_lockstep_viterbi_equals_one_sentence_at_a_time(seed):
 
 def _tok(rng: random.Random, n_tokens: int) -> TokenizedArticle:
     """An article of ``n_tokens`` tokens (0: empty), words of 1-3 tokens, a new sentence now and then."""
-    first = [True] + [rng.random() < 0.7 for _ in range(n_tokens - 1)] if n_tokens else []
-    word_ids, w = [], -1
-    for f in first:
-        w += 1 if f else 0
-        word_ids.append(w)
-    sentence, k = [], 0
-    for f in first:
-        k += 1 if f and sentence and rng.random() < 0.1 else 0
-        sentence.append(k)
+    from model_helpers import random_token_layout
+
+    first, word_ids, sentence = random_token_layout(rng, n_tokens)
     return TokenizedArticle("x" * n_tokens, list(range(n_tokens)), [(i, i + 1) for i in range(n_tokens)], word_ids,
                             first, sentence, [(0, n_tokens)] if n_tokens else [])
 

@@ -37,16 +37,10 @@ def test_long_tensor_equals_torch_tensor(values, columns):
 def _tokenized(rng: random.Random, n_tokens: int, lexical: bool, size: int = 12, overlap: int = 4) -> TokenizedArticle:
     from khabar.model.windows import make_windows
 
-    first = [True] + [rng.random() < 0.7 for _ in range(n_tokens - 1)]
+    from model_helpers import random_token_layout
+
+    first, word_ids, sentence = random_token_layout(rng, n_tokens)
     spans = [(i, i + 1) for i in range(n_tokens)]
-    word_ids, w = [], -1
-    for f in first:
-        w += 1 if f else 0
-        word_ids.append(w)
-    sentence, k = [], 0
-    for f in first:
-        k += 1 if f and sentence and rng.random() < 0.1 else 0
-        sentence.append(k)
     boundaries = [t for t in range(1, n_tokens) if sentence[t] != sentence[t - 1]]
     windows = make_windows(n_tokens, boundaries, size, overlap)
     tok = TokenizedArticle("x" * n_tokens, [rng.randrange(5, 900) for _ in range(n_tokens)], spans, word_ids, first,

@@ -151,28 +151,33 @@ def _chunk_texts(rng, count, pieces=_CHUNK_PIECES):
 
 def test_normalisation_never_acts_across_whitespace():
     """What the chunk memo rests on: without ``<`` (an HTML tag may hold a space), a text
-    normalises as its whitespace-separated chunks one by one, joined by single spaces, each
-    chunk's original offsets shifted by its place in the text."""
-    from khabar.data.normalise import normalise_arrays
-
+    normalises as its whitespace-separated chunks one by one (assert_normalises_chunk_by_chunk)."""
     rng = random.Random(11)
     for text in _chunk_texts(rng, 1500) + ["", " ", "َقال", "&nbsp;قال", "قال&nbsp;َ"]:
-        want_text, want_s, want_e = normalise_arrays(text)
-        parts, starts, ends, at = [], [], [], 0
-        for chunk in text.split():
-            at = text.index(chunk, at)
-            t, s, e = normalise_arrays(chunk)
-            if t:
-                parts.append(t)
-                keep = np.array([c != " " for c in t], dtype=bool)
-                starts.append(s[keep] + at)
-                ends.append(e[keep] + at)
-            at += len(chunk)
-        assert want_text == " ".join(parts), repr(text)
-        keep = np.array([c != " " for c in want_text], dtype=bool)
-        got_s = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
-        got_e = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
-        assert np.array_equal(want_s[keep], got_s) and np.array_equal(want_e[keep], got_e), repr(text)
+        assert_normalises_chunk_by_chunk(text)
+
+
+def assert_normalises_chunk_by_chunk(text: str) -> None:
+    """``text`` normalises as its whitespace-separated chunks one by one, joined by single spaces,
+    each chunk's original offsets shifted by its place in the text."""
+    from khabar.data.normalise import normalise_arrays
+
+    want_text, want_s, want_e = normalise_arrays(text)
+    parts, starts, ends, at = [], [], [], 0
+    for chunk in text.split():
+        at = text.index(chunk, at)
+        t, s, e = normalise_arrays(chunk)
+        if t:
+            parts.append(t)
+            keep = np.array([c != " " for c in t], dtype=bool)
+            starts.append(s[keep] + at)
+            ends.append(e[keep] + at)
+        at += len(chunk)
+    assert want_text == " ".join(parts), repr(text)
+    keep = np.array([c != " " for c in want_text], dtype=bool)
+    got_s = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+    got_e = np.concatenate(ends) if ends else np.zeros(0, dtype=np.int64)
+    assert np.array_equal(want_s[keep], got_s) and np.array_equal(want_e[keep], got_e), repr(text)
 
 
 def _assert_tokenized_equal(got, want, text):

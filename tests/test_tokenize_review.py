@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import random
 
-import numpy as np
 
 from khabar.data.normalise import normalise
 
@@ -88,7 +87,9 @@ def _adversarial(rng, count):
 def test_normalisation_acts_across_whitespace_only_where_said():
     """The chunk memo's premise on texts with escaped and bare tag parts, entities split by
     whitespace, format characters and diacritics at chunk edges, every kind of whitespace."""
-    from khabar.data.normalise import may_act_across_whitespace, normalise_arrays
+    from test_fast_tokenize import assert_normalises_chunk_by_chunk
+
+    from khabar.data.normalise import may_act_across_whitespace
 
     rng = random.Random(41)
     checked = 0
@@ -96,21 +97,7 @@ def test_normalisation_acts_across_whitespace_only_where_said():
         if may_act_across_whitespace(text):
             continue
         checked += 1
-        want_text, want_s, want_e = normalise_arrays(text)
-        parts, starts, ends, at = [], [], [], 0
-        for chunk in text.split():
-            at = text.index(chunk, at)
-            t, s, e = normalise_arrays(chunk)
-            if t:
-                parts.append(t)
-                keep = np.array([c != " " for c in t], dtype=bool)
-                starts.append(s[keep] + at)
-                ends.append(e[keep] + at)
-            at += len(chunk)
-        assert want_text == " ".join(parts), repr(text)
-        keep = np.array([c != " " for c in want_text], dtype=bool)
-        assert np.array_equal(want_s[keep], np.concatenate(starts) if starts else np.zeros(0, np.int64)), repr(text)
-        assert np.array_equal(want_e[keep], np.concatenate(ends) if ends else np.zeros(0, np.int64)), repr(text)
+        assert_normalises_chunk_by_chunk(text)
     assert checked > 700
 
 
