@@ -45,6 +45,8 @@ HEADS = ("entity", "quote", "cue", "source")
 # by one (see _head_logits_fn).
 STACKED_HEADS_MIN_ELEMENTS = 32768
 SPEAKER_LABELS = ("PER", "ORG")
+# Texts tokenised together by tokenized_chunks (their new chunks learnt in one pass).
+TOKENIZE_GROUP = 64
 # A quantised model's batches are padded to a multiple of this many tokens (see width_multiple).
 QUANTIZED_WIDTH_MULTIPLE = 32
 
@@ -74,13 +76,14 @@ def tokenized_chunks(encoder: ArticleEncoder, texts: Iterable[str], batch_size: 
                      chunk_windows: int | None = None) -> Iterator[list[tuple[int, TokenizedArticle]]]:
     """The texts tokenised, ``(index, tokens)``, in chunks of at least ``chunk_windows`` windows
     (default: 8 batches, at least 64; the last chunk what is left, maybe empty): the windows of a
-    chunk are sorted and batched together (:func:`_window_batches`)."""
+    chunk are sorted and batched together (:func:`_window_batches`). The texts are read
+    :data:`TOKENIZE_GROUP` at a time (a stream is never read to its end first): each group goes
+    through :meth:`ArticleEncoder.tokenize_many`, which learns the group's unseen chunks in one pass."""
     chunk = chunk_windows or max(8 * batch_size, 64)
     pending: list[tuple[int, TokenizedArticle]] = []
     n_windows = 0
     numbered = enumerate(texts)
-    # 64 texts at a time through tokenize_many: their unseen chunks learnt in one pass, not one each
-    while group := list(itertools.islice(numbered, 64)):
+    while group := list(itertools.islice(numbered, TOKENIZE_GROUP)):
         for (i, _), tok in zip(group, encoder.tokenize_many([text for _, text in group])):
             pending.append((i, tok))
             n_windows += len(tok.windows)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import random
 
-
 from khabar.data.normalise import normalise
 
 # '<' spelt as an HTML entity: stage 1 unescapes it, and stage 2 then drops a tag that holds a
