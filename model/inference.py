@@ -130,7 +130,7 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     items: list[tuple[int, TokenizedArticle]] = []  # articles with tokens
     word_rows: list[np.ndarray] = []  # per article: the logits row of each word's first token
     several = [a for a, tok in enumerate(toks) if len(tok.windows) > 1]
-    # article of several windows -> each token's window and position there (_central_windows)
+    # article of several windows -> each token's window and position there (_central_windows_many)
     central = dict(zip(several, _central_windows_many([toks[a].windows for a in several], [len(toks[a]) for a in several])))
     for a, tok in enumerate(toks):
         n = len(tok)
@@ -275,33 +275,14 @@ def _head_logits_fn(model: Any, names: tuple[str, ...] = HEADS) -> Any:
     return stacked
 
 
-def _central_windows(windows: list[tuple[int, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each token, the window where it is most central and its position there, ``(n,)`` each:
-    :func:`_central_rows` (the definition, tested against) in numpy, whose small steps cost a
-    fraction of torch's."""
-    score = np.full(n, -1, dtype=np.int64)
-    win = np.zeros(n, dtype=np.int64)
-    pos = np.zeros(n, dtype=np.int64)
-    for w, (s, e) in enumerate(windows):
-        t = np.arange(e - s)
-        c = np.minimum(t, e - s - 1 - t)  # distance to the nearer edge
-        better = c > score[s:e]  # ties go to the earlier window
-        score[s:e][better] = c[better]
-        win[s:e][better] = w
-        pos[s:e][better] = t[better]
-    if (score < 0).any():  # a bug upstream, never a silent loss of text
-        missing = np.flatnonzero(score < 0).tolist()
-        raise AssertionError(f"windows do not cover tokens {missing[:10]} (of {len(missing)})")
-    return win, pos
-
-
 def _central_windows_many(windows: list[list[tuple[int, int]]],
                           lengths: list[int]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`_central_windows` of several articles (their windows, their token counts) at once:
-    the k-th windows of all the articles are one numpy step (an article's tokens are its own, and
-    its windows still come in order, ties to the earlier), so a chunk costs as many steps as its
-    longest article has windows, not as all its articles have (28 articles of 95 windows: ~1 ->
-    0.2 ms)."""
+    """For each token of several articles (their windows, their token counts), the window where
+    it is most central and its position there, ``(n,)`` each per article: :func:`_central_rows`
+    (the definition, tested against) in numpy, where the k-th windows of all the articles are one
+    step (an article's tokens are its own, and its windows still come in order, ties to the
+    earlier), so a chunk costs as many steps as its longest article has windows, not as all its
+    articles have (28 articles of 95 windows: ~1 -> 0.2 ms)."""
     if not windows:
         return []
     offsets = np.array([0, *itertools.accumulate(lengths)], dtype=np.int64)  # each article's first token
@@ -329,7 +310,7 @@ def _central_windows_many(windows: list[list[tuple[int, int]]],
 def _article_states(where: list[tuple[int, int, int]], hidden: list[torch.Tensor],
                    central: tuple[np.ndarray, np.ndarray] | None) -> torch.Tensor:
     """An article's token states (n, hidden) as float32, each token's from the window where it is
-    most central (``central``: :func:`_central_windows` of an article of several windows, as
+    most central (``central``: :func:`_central_windows_many` of an article of several windows, as
     ``_run_chunk`` found them for the heads' rows): built only for an article whose quotations
     are attributed."""
     windows = [hidden[b][r, 1 : n + 1] for b, r, n in where]

@@ -440,7 +440,7 @@ def test_row_runs_copy_what_the_central_gather_picks(seed):
 
 @pytest.mark.parametrize("seed", range(10))
 def test_central_windows_pick_what_the_central_rows_pick(seed):
-    from khabar.model.inference import _central_rows, _central_windows
+    from khabar.model.inference import _central_rows, _central_windows_many
     from khabar.model.windows import make_windows
 
     rng = random.Random(50 + seed)
@@ -448,13 +448,13 @@ def test_central_windows_pick_what_the_central_rows_pick(seed):
     boundaries = rng.sample(range(1, n), min(n - 1, rng.randint(0, 30)))
     size = rng.randint(2, 40)
     windows = make_windows(n, boundaries, size, rng.randint(0, size - 1))
-    win, pos = _central_windows(windows, n)
+    [(win, pos)] = _central_windows_many([windows], [n])
     starts = [0]
     for s, e in windows:
         starts.append(starts[-1] + e - s)
     assert [starts[w] + p for w, p in zip(win.tolist(), pos.tolist())] == _central_rows(windows, n).tolist()
     with pytest.raises(AssertionError, match="do not cover"):
-        _central_windows([(0, 1)], 2)
+        _central_windows_many([[(0, 1)]], [2])
 
 
 def test_stacked_head_product_equals_each_head():
