@@ -21,10 +21,8 @@ from khabar.gcpause import paused_gc
 from khabar.model.attribution import pair_cues, pair_tensors
 from khabar.model.canonical import display_name, speaker_names
 from khabar.model.decoding import (
-    _END,
     TokenSpan,
     char_span,
-    clean_entity,
     clean_quote,
     decode_bio,
     decode_bio_many,
@@ -32,7 +30,6 @@ from khabar.model.decoding import (
     decode_bio_viterbi_many,
     decode_quotes,
     decode_quotes_many,
-    is_name,
     merge_adjacent,
     name_span,
 )
@@ -164,6 +161,7 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
     picked = torch.cat(logits).index_select(0, torch.from_numpy(all_rows).to(device))
     parts = dict(zip(early, picked.split([size[name] for name in early], -1)))  # each (N_words, tags)
     late_parts: dict[bytes | None, dict[str, torch.Tensor]] = {}
+    late_fn = _head_logits_fn(model, late) if late else None  # once: an int8 head dequantises per function
 
     def late_logits(rows: np.ndarray | None) -> dict[str, torch.Tensor]:
         """The late heads' logits at word rows ``rows`` (all: None), from those words' states."""
@@ -172,7 +170,6 @@ def _run_chunk(model: Any, arts: list[tuple[int, TokenizedArticle]], cls_id: int
             flat_rows = all_rows if rows is None else all_rows[rows]
             batch_of = np.searchsorted(batch_base, flat_rows, side="right") - 1
             out = torch.empty((len(flat_rows), sum(size[name] for name in late)), dtype=hidden[0].dtype, device=device)
-            late_fn = _head_logits_fn(model, late)
             for b in np.unique(batch_of).tolist():
                 at = np.flatnonzero(batch_of == b)
                 states = hidden[b].flatten(0, 1).index_select(0, torch.from_numpy(flat_rows[at] - batch_base[b]).to(device))
@@ -475,16 +472,20 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
         entities_tok = merge_adjacent(tok, entities_tok)
 
     # a "name" of punctuation only (a lone quotation mark) is no entity and no speaker
-    entities = []
-    named: list[TokenSpan] = []
-    token_chars = tok.spans  # (start, end) of each token
-    for sp in entities_tok:
-        s, e = sp.start, sp.end  # char_span inline (a one-token name: its token's characters)
-        chars = name_span(text, token_chars[s][0], token_chars[s][1] if e - s == 1 else max(map(_END, token_chars[s:e])))
-        if chars is not None:  # clean_entity of a name; None for punctuation
-            named.append(sp)
-            entities.append(Entity(*chars, sp.label, sp.score))
-    entities_tok = named
+    chars_of: dict[int, tuple[int, int]] = {}  # id(span) -> the characters of its name
+
+    def names(spans: list[TokenSpan]) -> list[TokenSpan]:
+        """The spans that hold a name, each one's characters (clean_entity's) kept in chars_of."""
+        kept = []
+        for sp in spans:
+            chars = name_span(text, *char_span(tok, sp))  # None for punctuation only
+            if chars is not None:
+                chars_of[id(sp)] = chars
+                kept.append(sp)
+        return kept
+
+    entities_tok = names(entities_tok)
+    entities = [Entity(*chars_of[id(sp)], sp.label, sp.score) for sp in entities_tok]
 
     keep = None if min_quote_score is None else [i for i, q in enumerate(quotes_tok) if q.score >= min_quote_score]
     if keep == []:
@@ -500,7 +501,7 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
         # the sources (a cluster's fullest form is often an entity mention no quotation points to); the
         # speaker candidates are the sources only unless the config says otherwise, because that is
         # what training shows the scorer when the quotation data has no entity layer.
-        sources_tok = [sp for sp in sources_tok if is_name(text, *char_span(tok, sp))]
+        sources_tok = names(sources_tok)
         mentions = list(sources_tok)
         source_ends = [m.end for m in sources_tok]  # decoded spans are disjoint and sorted: ends ascend
         for sp in entities_tok:
@@ -511,7 +512,7 @@ def _article(model: Any, art_id: str, tok: TokenizedArticle, spans: Decoded,
         source_set = {id(m) for m in sources_tok}
         with_entities = cfg.attribution_candidates == "sources+entities"
         cand_ids = [i for i, m in enumerate(mentions) if with_entities or id(m) in source_set]
-        m_chars = [clean_entity(text, *char_span(tok, m)) for m in mentions]
+        m_chars = [chars_of[id(m)] for m in mentions]
     cue_score = {(c.start, c.end): c.score for c in cues_tok}
     q_tokens = [(q.start, q.end, *(c if c else (-1, -1))) for q, c in zip(quotes_tok, cue_of)]
     choice: list[int | None] = [None] * len(quotes_tok)
