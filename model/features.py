@@ -7,7 +7,7 @@ label, the others ``-100``); a layer that is not annotated (``entities=None`` / 
 all ``-100``, so its loss is simply absent for that article.
 
 Speed (inference tokenises every article it reads): :meth:`ArticleEncoder.tokenize` first tries
-the chunk memo (:meth:`ArticleEncoder._tokenize_chunks`: what each whitespace-separated chunk of
+the chunk memo (:meth:`ArticleEncoder._from_chunks`: what each whitespace-separated chunk of
 the original text gave before), then the array path (one article on numpy arrays), and keeps the
 per-token loop (:meth:`ArticleEncoder._tokenize_lists`) as the definition both are tested against.
 """
@@ -197,6 +197,24 @@ class TokenizedArticle:
         return w[0], w[1]
 
 
+def _token_spans(n_starts: Any, n_ends: Any, starts: Any, ends: Any, words: Any) -> tuple[Any, Any, Any] | None:
+    """Each token's original span and whether it starts a word, ``(o_s, o_e, first)``, ``(n,)``
+    each, from the normalised text's offset map (``n_starts``, ``n_ends``) and the tokens' offsets
+    and word ids in it; ``None`` for no token or one the per-token loop would drop or misplace
+    (empty, or starting before the token before it). Tokens never hold a space (pieces are split
+    at spaces): no edge to strip."""
+    import numpy as np
+
+    n = len(starts)
+    o_s, o_e = n_starts[starts], n_ends[ends - 1]  # (n,) original span of each token
+    if n == 0 or (ends <= starts).any() or (o_e <= o_s).any() or (o_s[1:] < o_s[:-1]).any():
+        return None
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(words[1:], words[:-1], out=first[1:])
+    return o_s, o_e, first
+
+
 # The lists of an article built by TokenizedArticle._from_arrays, from its arrays (`_derived`).
 _LAZY_LISTS: dict[str, Any] = {
     "input_ids": lambda d: d["ids"].tolist(),
@@ -247,7 +265,7 @@ class ArticleEncoder:
         return self._tokenize(text, self._chunk_memo())
 
     def tokenize_many(self, texts: Iterable[str]) -> list[TokenizedArticle]:
-        """``[self.tokenize(t) for t in texts]``, the chunks (see :meth:`_tokenize_chunks`) that
+        """``[self.tokenize(t) for t in texts]``, the chunks (see :meth:`_from_chunks`) that
         none of them has been seen in learnt together first: one normalisation, tokenizer call and
         lexical hashing for the lot instead of one each, whose fixed costs dominate an article
         of mostly known chunks (64 never-seen ANT articles: 68-73 -> 47 ms). The memo is looked
@@ -273,7 +291,7 @@ class ArticleEncoder:
 
     def _chunk_memo(self) -> tuple[Any, dict[str, bytes]] | None:
         """The tokenizer's :class:`PlainTwin` and its memo of chunks for this encoder's lexical
-        tables (see :meth:`_tokenize_chunks`); ``None`` where the chunk memo does not apply (the
+        tables (see :meth:`_from_chunks`); ``None`` where the chunk memo does not apply (the
         tokenizer called through the ``transformers`` wrapper, no twin, an added token holding a
         space)."""
         if self._direct_backend() is None:
@@ -295,11 +313,6 @@ class ArticleEncoder:
                                      if c not in memo))
         if missing and len(memo) + len(missing) <= MAX_MEMO:
             self._learn_chunks(twin, memo, missing)
-
-    def _tokenize_chunks(self, text: str) -> TokenizedArticle | None:
-        """:meth:`_from_chunks` with the memo looked up (``None`` where it does not apply)."""
-        memo = self._chunk_memo()
-        return self._from_chunks(text, *memo) if memo is not None else None
 
     def _from_chunks(self, text: str, twin: Any, memo: dict[str, bytes]) -> TokenizedArticle | None:
         """:meth:`tokenize` from what each whitespace-separated chunk of the ORIGINAL text gave
@@ -347,7 +360,7 @@ class ArticleEncoder:
         return tok
 
     def _learn_chunks(self, twin: Any, memo: dict[str, bytes], chunks: list[str]) -> dict[str, bytes] | None:
-        """:meth:`_tokenize_chunks`' rows of distinct new ``chunks``, from one pass of
+        """:meth:`_from_chunks`' rows of distinct new ``chunks``, from one pass of
         :meth:`tokenize`'s steps over them joined by spaces, the tokens from ``twin``'s words
         (kept in ``memo`` while there is room); ``None`` where those steps decline, or a token is
         not inside one chunk."""
@@ -363,13 +376,11 @@ class ArticleEncoder:
         if encoded is None:
             return None
         ids, starts, ends, words = encoded
-        n = len(ids)
-        o_s, o_e = n_starts[starts], n_ends[ends - 1]  # (n,) each token's span in `joined`
-        if n == 0 or (ends <= starts).any() or (o_e <= o_s).any() or (o_s[1:] < o_s[:-1]).any():
+        spans = _token_spans(n_starts, n_ends, starts, ends, words)
+        if spans is None:
             return None
-        first = np.empty(n, dtype=bool)
-        first[0] = True
-        np.not_equal(words[1:], words[:-1], out=first[1:])
+        o_s, o_e, first = spans  # (n,) each token's span in `joined`, first sub-words
+        n = len(ids)
         lengths = np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks))
         c_start = np.cumsum(lengths + 1) - lengths - 1  # (n_chunks,) each chunk's start in `joined`
         chunk = np.searchsorted(c_start, o_s, side="right") - 1  # (n,) each token's chunk
@@ -428,18 +439,10 @@ class ArticleEncoder:
         offsets and word ids): every token's original span, first sub-words, sentences and the
         words at once instead of a Python step per token. ``None`` for a text it does not cover
         (no tokens; a token that would be dropped): :meth:`_tokenize_lists` then does it."""
-        import numpy as np
-
-        n = len(ids)
-        if n == 0:
+        spans = _token_spans(n_starts, n_ends, starts, ends, words)
+        if spans is None:
             return None
-        # tokens never hold a space (pieces are split at spaces): no edge to strip
-        o_s, o_e = n_starts[starts], n_ends[ends - 1]  # (n,) original span of each token
-        if (ends <= starts).any() or (o_e <= o_s).any() or (o_s[1:] < o_s[:-1]).any():
-            return None
-        first = np.empty(n, dtype=bool)
-        first[0] = True
-        np.not_equal(words[1:], words[:-1], out=first[1:])
+        o_s, o_e, first = spans
         tok = self._article(text, ids, o_s, o_e, words, first)
         if self.lexical is not None:
             per_word, rows = self.lexical.word_rows([text[cs:ce] for _, _, cs, ce in tok.words])
